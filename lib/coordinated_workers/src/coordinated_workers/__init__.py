@@ -1,0 +1,1 @@
+"""Coordinator/worker charm framework (placeholder until the package lands)."""

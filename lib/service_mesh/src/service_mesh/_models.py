@@ -1,0 +1,149 @@
+"""Policy and relation-data models, wire-compatible with the upstream service-mesh library.
+
+Field names, field order and defaults are part of the wire format: the consumer's databag is a
+plain ``model_dump()`` of :class:`MeshPolicy`, and AuthorizationPolicy names embed a hash of
+``str(MeshPolicy)``. Reordering a field, renaming a class or changing a default therefore
+changes every policy name in every cluster that runs this library. Don't.
+
+Where upstream silently accepts a policy that can only do harm (a unit policy with L7 rules,
+which its builder drops, or a unit policy with no target, which becomes namespace-wide), these
+models refuse it at construction with a :class:`ValueError` that says why.
+"""
+
+from __future__ import annotations
+
+import enum
+import warnings
+from typing import Any
+
+import pydantic
+
+
+class Method(str, enum.Enum):
+    """HTTP methods an :class:`Endpoint` may allow."""
+
+    connect = "CONNECT"
+    delete = "DELETE"
+    get = "GET"
+    head = "HEAD"
+    options = "OPTIONS"
+    patch = "PATCH"
+    post = "POST"
+    put = "PUT"
+    trace = "TRACE"
+
+
+class MeshType(str, enum.Enum):
+    """Service mesh implementations a provider can announce."""
+
+    istio = "istio"
+
+
+class PolicyTargetType(str, enum.Enum):
+    """What a policy protects: an application's Service (L7) or its pods (L4)."""
+
+    app = "app"
+    unit = "unit"
+
+
+class Endpoint(pydantic.BaseModel):
+    """A set of ports, hosts, methods and paths a source may reach; ``None`` means any."""
+
+    hosts: list[str] | None = None
+    ports: list[int] | None = None
+    methods: list[Method] | None = None
+    paths: list[str] | None = None
+
+    @property
+    def is_l4(self) -> bool:
+        """Whether this endpoint restricts nothing but ports, so ztunnel can enforce it."""
+        return not (self.hosts or self.methods or self.paths)
+
+
+class AppPolicy(pydantic.BaseModel):
+    """Let applications related on ``relation`` reach this app's Service (enforced at L7)."""
+
+    relation: str
+    endpoints: list[Endpoint]
+    service: str | None = None
+
+
+class Policy(AppPolicy):
+    """Deprecated alias of :class:`AppPolicy`, kept so charms written for upstream still load."""
+
+    def __init__(self, **data: Any) -> None:
+        warnings.warn(
+            "Policy is deprecated; use AppPolicy", DeprecationWarning, stacklevel=2
+        )
+        super().__init__(**data)
+
+
+class UnitPolicy(pydantic.BaseModel):
+    """Let applications related on ``relation`` reach this app's pods directly (L4, ports only)."""
+
+    relation: str
+    ports: list[int] | None = None
+
+
+class MeshPolicy(pydantic.BaseModel):
+    """One concrete allow rule: a source application may reach a target.
+
+    This is what travels in the ``policies`` key of the ``service_mesh`` relation and what
+    :func:`service_mesh.istio.authorization_policies` turns into an AuthorizationPolicy.
+    """
+
+    source_namespace: str
+    source_app_name: str
+    target_namespace: str
+    target_app_name: str | None = None
+    target_selector_labels: dict[str, str] | None = None
+    target_service: str | None = None
+    target_type: PolicyTargetType = PolicyTargetType.app
+    endpoints: list[Endpoint] = pydantic.Field(default_factory=lambda: list[Endpoint]())
+
+    @pydantic.model_validator(mode="after")
+    def _check_target(self) -> MeshPolicy:
+        if self.target_type is PolicyTargetType.app:
+            if not (self.target_app_name or self.target_service):
+                raise ValueError(
+                    "an app policy needs target_app_name or target_service to know which "
+                    "Service it protects"
+                )
+            if self.target_selector_labels:
+                raise ValueError(
+                    "an app policy targets a Service and cannot use target_selector_labels; "
+                    "use target_type='unit' for a pod selector"
+                )
+            return self
+        if self.target_service:
+            raise ValueError("a unit policy targets pods and cannot use target_service")
+        if self.target_app_name and self.target_selector_labels:
+            raise ValueError(
+                "a unit policy takes target_app_name or target_selector_labels, not both"
+            )
+        if not (self.target_app_name or self.target_selector_labels):
+            raise ValueError(
+                "a unit policy needs target_app_name or target_selector_labels; without a "
+                "target it would allow the source into every pod of the namespace"
+            )
+        for endpoint in self.endpoints:
+            if not endpoint.is_l4:
+                raise ValueError(
+                    "a unit policy is enforced at L4 and can only restrict ports; "
+                    f"hosts, methods and paths are not allowed (got {endpoint!r})"
+                )
+        return self
+
+
+class CMRData(pydantic.BaseModel):
+    """What a cross-model source tells the target about its real identity (``cmr_data``)."""
+
+    app_name: str
+    juju_model_name: str
+
+
+class ServiceMeshProviderAppData(pydantic.BaseModel):
+    """The provider's application databag: labels to put on pods and the mesh implementation."""
+
+    labels: dict[str, str]
+    mesh_type: MeshType

@@ -1,4 +1,4 @@
-"""Service mesh integration for Juju charms (placeholder docstring, completed with the public API)."""
+"""Service mesh integration for Juju charms."""
 
 from ._models import (
     AppPolicy,

@@ -72,9 +72,7 @@ class Policy(AppPolicy):
     """Deprecated alias of :class:`AppPolicy`, kept so charms written for upstream still load."""
 
     def __init__(self, **data: Any) -> None:
-        warnings.warn(
-            "Policy is deprecated; use AppPolicy", DeprecationWarning, stacklevel=2
-        )
+        warnings.warn("Policy is deprecated; use AppPolicy", DeprecationWarning, stacklevel=2)
         super().__init__(**data)
 
 

@@ -1,1 +1,50 @@
-"""Coordinator/worker charm framework (placeholder until the package lands)."""
+"""Coordinator/worker charm framework: one coordinator routes to and configures worker apps.
+
+The ``cluster`` relation is the contract between them (wire-compatible with upstream
+coordinated-workers). The coordinator declares its roles and reads its workers::
+
+    ROLES = ClusterRolesConfig(
+        roles={"all", "read", "write"},
+        meta_roles={"all": {"read", "write"}},
+        minimal_deployment={"read", "write"},
+    )
+    cluster = ClusterProvider(charm, "cluster", roles_config=ROLES)
+    if ROLES.is_coherent_with(cluster.deployed_roles()):
+        cluster.publish(ClusterProviderAppData(worker_config=config), worker_ports=ports_for)
+
+and each worker announces itself and reads its configuration::
+
+    cluster = ClusterRequirer(charm, "cluster")
+    cluster.publish_unit(fqdn, JujuTopology.from_charm(charm))
+    cluster.publish_roles(roles)
+    config = cluster.worker_config
+
+Charm tests build cluster relations with :mod:`coordinated_workers.testing`.
+"""
+
+from ._cluster_data import (
+    ClusterDataError,
+    ClusterProviderAppData,
+    ClusterRequirerAppData,
+    ClusterRequirerUnitData,
+    JujuTopology,
+    RemoteWriteEndpoint,
+)
+from .cluster import ClusterProvider, ClusterRequirer, WorkerApp, WorkerUnit
+from .roles import ClusterRolesConfig, ClusterRolesConfigError, UnknownRolesError
+
+__all__ = [
+    "ClusterDataError",
+    "ClusterProvider",
+    "ClusterProviderAppData",
+    "ClusterRequirer",
+    "ClusterRequirerAppData",
+    "ClusterRequirerUnitData",
+    "ClusterRolesConfig",
+    "ClusterRolesConfigError",
+    "JujuTopology",
+    "RemoteWriteEndpoint",
+    "UnknownRolesError",
+    "WorkerApp",
+    "WorkerUnit",
+]

@@ -1,0 +1,223 @@
+"""Databag models of the ``cluster`` relation, byte-compatible with upstream coordinated-workers.
+
+Each field travels JSON-encoded under its own key (so strings arrive double-quoted), every field
+is optional on read, unknown keys are ignored and an empty databag parses. Output is canonical:
+free-form mappings are sorted by key and order-free lists are sorted, so publishing the same
+facts always produces the same bytes and never wakes the other side for nothing.
+
+Reading is strict: a value of the wrong JSON type is an error, not something to coerce, and a
+bag with any bad value is refused as a whole (:class:`ClusterDataError` says which keys and
+why), because half a configuration is worse than none.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+from collections.abc import Sequence  # noqa: TC003 (pydantic resolves field types at runtime)
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+
+import pydantic
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
+
+    import ops
+
+__all__ = [
+    "MAX_VALUE_LENGTH",
+    "ClusterDataError",
+    "ClusterProviderAppData",
+    "ClusterRequirerAppData",
+    "ClusterRequirerUnitData",
+    "JujuTopology",
+    "RemoteWriteEndpoint",
+    "encode",
+]
+
+MAX_VALUE_LENGTH = 1 << 20
+"""Longest databag value (characters) we parse; a longer one is hostile or broken."""
+
+_MAX_REPORTED_ERRORS = 5
+_HOST_LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
+
+_DatabagT = TypeVar("_DatabagT", bound="_Databag")
+
+
+class ClusterDataError(ValueError):
+    """A ``cluster`` databag cannot be used; the message names each bad key and the reason."""
+
+
+def encode(value: Any) -> str:
+    """Encode one databag value the way upstream does (``json.dumps`` defaults, pinned)."""
+    return json.dumps(value, separators=(", ", ": "), ensure_ascii=True, allow_nan=False)
+
+
+class _Frozen(pydantic.BaseModel):
+    model_config = pydantic.ConfigDict(frozen=True, extra="ignore")
+
+
+class _Databag(_Frozen):
+    """One field per databag key, each JSON-encoded on its own."""
+
+    @classmethod
+    def load(cls: type[_DatabagT], databag: Mapping[str, str]) -> _DatabagT:
+        """Parse a databag written by anyone, trusting nothing in it.
+
+        Raises:
+            ClusterDataError: if any known key holds an oversized, non-JSON or mistyped value.
+        """
+        decoded: dict[str, Any] = {}
+        problems: list[str] = []
+        for key in cls.model_fields:
+            raw = databag.get(key)
+            if raw is None:
+                continue
+            if len(raw) > MAX_VALUE_LENGTH:
+                problems.append(f"{key}: value too large ({len(raw)} characters)")
+                continue
+            try:
+                decoded[key] = json.loads(raw)
+            except (ValueError, RecursionError):
+                problems.append(f"{key}: not valid JSON")
+        if problems:
+            raise ClusterDataError("; ".join(problems))
+        try:
+            return cls.model_validate(decoded, strict=True)
+        except pydantic.ValidationError as e:
+            raise ClusterDataError(_describe(e)) from None
+
+    def dump(self) -> dict[str, str]:
+        """The databag content: one canonical JSON value per field that is set."""
+        fields = self.model_dump(mode="json", exclude_none=True)
+        return {key: encode(value) for key, value in fields.items()}
+
+
+def _describe(error: pydantic.ValidationError) -> str:
+    """Summarise validation errors without echoing the (possibly huge) offending input."""
+    details = error.errors(include_url=False, include_input=False, include_context=False)
+    parts = [
+        f"{'.'.join(str(loc) for loc in detail['loc'])}: {detail['msg']}"
+        for detail in details[:_MAX_REPORTED_ERRORS]
+    ]
+    if len(details) > _MAX_REPORTED_ERRORS:
+        parts.append(f"and {len(details) - _MAX_REPORTED_ERRORS} more errors")
+    return "; ".join(parts)
+
+
+def _is_host(value: str) -> bool:
+    """Whether ``value`` is a DNS name or an IP literal, i.e. safe to put in a config file."""
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        labels = value.split(".")
+        return len(value) <= 253 and all(_HOST_LABEL.fullmatch(label) for label in labels)
+    return True
+
+
+class JujuTopology(_Frozen):
+    """Who a worker unit is; used to label the telemetry the coordinator collects for it."""
+
+    application: str
+    unit: str
+    charm_name: str
+
+    @classmethod
+    def from_charm(cls, charm: ops.CharmBase) -> JujuTopology:
+        """The topology of the unit ``charm`` runs as."""
+        return cls(application=charm.app.name, unit=charm.unit.name, charm_name=charm.meta.name)
+
+
+class RemoteWriteEndpoint(_Frozen):
+    """A Prometheus remote-write URL workers may push to."""
+
+    url: str
+
+
+class ClusterRequirerAppData(_Databag):
+    """The worker application's bag: the roles its units run, comma-joined and sorted."""
+
+    role: str | None = None
+
+    @classmethod
+    def from_roles(cls, roles: Iterable[str]) -> ClusterRequirerAppData:
+        """Encode roles the way the provider expects them: sorted, unique, comma-joined.
+
+        Raises:
+            ValueError: if a name is empty or holds a comma or surrounding whitespace, which
+                the comma-joined wire format cannot carry.
+        """
+        names = sorted(set(roles))
+        if bad := [name for name in names if not name or "," in name or name != name.strip()]:
+            raise ValueError(f"role names cannot be sent over the cluster relation: {bad}")
+        return cls(role=",".join(names))
+
+    @property
+    def roles(self) -> frozenset[str]:
+        """The announced roles (meta roles not expanded); empty if none were published."""
+        if not self.role:
+            return frozenset()
+        return frozenset(part.strip() for part in self.role.split(",") if part.strip())
+
+
+class ClusterRequirerUnitData(_Databag):
+    """A worker unit's bag: where to reach it and who it is."""
+
+    address: str | None = None
+    juju_topology: JujuTopology | None = None
+
+    @pydantic.field_validator("address")
+    @classmethod
+    def _check_address(cls, value: str | None) -> str | None:
+        if value is not None and not _is_host(value):
+            raise ValueError("not a DNS name or IP address")
+        return value
+
+
+_Port = Annotated[int, pydantic.Field(ge=1, le=65535)]
+
+
+class ClusterProviderAppData(_Databag):
+    """The coordinator's bag: everything a worker needs to run, identical for every worker.
+
+    Only ``worker_ports`` differs per relation; :meth:`ClusterProvider.publish` fills it in.
+    """
+
+    worker_config: str | None = None
+    loki_endpoints: dict[str, str] | None = None
+    charm_tracing_receivers: dict[str, str] | None = None
+    workload_tracing_receivers: dict[str, str] | None = None
+    remote_write_endpoints: Sequence[RemoteWriteEndpoint] | None = None
+    worker_ports: Sequence[_Port] | None = None
+    worker_labels: dict[str, str] | None = None
+    ca_cert: str | None = None
+    server_cert: str | None = None
+    privkey_secret_id: str | None = None
+    s3_tls_ca_chain: str | None = None
+
+    @pydantic.field_validator(
+        "loki_endpoints", "charm_tracing_receivers", "workload_tracing_receivers", "worker_labels"
+    )
+    @classmethod
+    def _sort_keys(cls, value: dict[str, str] | None) -> dict[str, str] | None:
+        return None if value is None else dict(sorted(value.items()))
+
+    @pydantic.field_validator("worker_ports")
+    @classmethod
+    def _sort_ports(cls, value: Sequence[int] | None) -> tuple[int, ...] | None:
+        return None if value is None else tuple(sorted(set(value)))
+
+    @pydantic.field_validator("remote_write_endpoints")
+    @classmethod
+    def _sort_endpoints(
+        cls, value: Sequence[RemoteWriteEndpoint] | None
+    ) -> tuple[RemoteWriteEndpoint, ...] | None:
+        if value is None:
+            return None
+        unique = {endpoint.url: endpoint for endpoint in value}
+        return tuple(unique[url] for url in sorted(unique))
+
+    def with_worker_ports(self, ports: Iterable[int]) -> ClusterProviderAppData:
+        """A copy whose ``worker_ports`` are ``ports`` (validated: 1-65535, sorted, unique)."""
+        return type(self).model_validate({**dict(self), "worker_ports": list(ports)})

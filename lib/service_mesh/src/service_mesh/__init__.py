@@ -1,5 +1,34 @@
-"""Service mesh integration for Juju charms."""
+"""Service mesh integration for Juju charms.
 
+Protect an application and join the mesh (the consumer side of ``service_mesh``)::
+
+    from service_mesh import AppPolicy, Endpoint, ServiceMeshConsumer, UnitPolicy
+
+    class TempoCharm(ops.CharmBase):
+        def __init__(self, framework: ops.Framework):
+            super().__init__(framework)
+            self.mesh = ServiceMeshConsumer(
+                self,
+                policies=[
+                    AppPolicy(relation="tempo-api", endpoints=[Endpoint(ports=[3200])]),
+                    UnitPolicy(relation="metrics-endpoint", ports=[8080]),
+                ],
+            )
+            framework.observe(self.on.collect_unit_status, self._on_collect_status)
+
+        def _on_collect_status(self, event: ops.CollectStatusEvent):
+            if self.mesh.problem:
+                event.add_status(ops.BlockedStatus(self.mesh.problem))
+
+The charm needs the endpoints ``service-mesh`` (``service_mesh``, ``limit: 1``),
+``require-cmr-mesh`` and ``provide-cmr-mesh`` (``cross_model_mesh``), and ``--trust`` when
+``auto_join`` labels its pods. A mesh charm publishes the labels and reads the policies::
+
+    self.mesh = ServiceMeshProvider(self, labels=mesh_labels, mesh_type=MeshType.istio)
+    policies = self.mesh.mesh_info()
+"""
+
+from ._endpoints import MissingEndpointError
 from ._models import (
     AppPolicy,
     CMRData,
@@ -12,6 +41,8 @@ from ._models import (
     ServiceMeshProviderAppData,
     UnitPolicy,
 )
+from ._policies import build_mesh_policies, get_data_from_cmr_relation
+from ._provider import ServiceMeshProvider
 
 __all__ = [
     "AppPolicy",
@@ -20,8 +51,12 @@ __all__ = [
     "MeshPolicy",
     "MeshType",
     "Method",
+    "MissingEndpointError",
     "Policy",
     "PolicyTargetType",
+    "ServiceMeshProvider",
     "ServiceMeshProviderAppData",
     "UnitPolicy",
+    "build_mesh_policies",
+    "get_data_from_cmr_relation",
 ]

@@ -1,0 +1,194 @@
+"""ServiceMeshProvider writes upstream's bag, as leader only, and reads policies defensively."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+import ops
+import pytest
+from ops import testing
+
+from service_mesh import MeshPolicy, MeshType, MissingEndpointError, ServiceMeshProvider
+
+if TYPE_CHECKING:
+    import pathlib
+
+META: dict[str, Any] = {
+    "name": "istio-beacon-k8s",
+    "provides": {"service-mesh": {"interface": "service_mesh"}},
+}
+AMBIENT_LABELS = {
+    "istio.io/dataplane-mode": "ambient",
+    "istio.io/use-waypoint": "cos-istio-beacon-k8s-waypoint",
+    "istio.io/use-waypoint-namespace": "cos",
+}
+
+
+class _Beacon(ops.CharmBase):
+    labels: dict[str, str] = AMBIENT_LABELS
+
+    def __init__(self, framework: ops.Framework):
+        super().__init__(framework)
+        self.mesh = ServiceMeshProvider(self, labels=self.labels, mesh_type=MeshType.istio)
+
+
+class _OnMeshBeacon(_Beacon):
+    labels: dict[str, str] = {}  # noqa: RUF012
+
+
+@pytest.fixture
+def provider_vector(vectors_dir: pathlib.Path) -> dict[str, Any]:
+    return json.loads((vectors_dir / "provider-databag-istio-beacon.json").read_text())
+
+
+@pytest.fixture
+def consumer_vector(vectors_dir: pathlib.Path) -> dict[str, Any]:
+    return json.loads((vectors_dir / "consumer-databag-tempo.json").read_text())
+
+
+@pytest.fixture
+def bag_writes(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, str]]:
+    """Every relation-set the charm makes (ops funnels all databag writes through update)."""
+    writes: list[dict[str, str]] = []
+    original = ops.RelationDataContent.update
+
+    def recording_update(self: ops.RelationDataContent, data: Any = (), /, **kwargs: str) -> None:
+        writes.append(dict(data, **kwargs))
+        original(self, data, **kwargs)
+
+    monkeypatch.setattr(ops.RelationDataContent, "update", recording_update)
+    return writes
+
+
+def _run(
+    charm: type[_Beacon], event_name: str, *relations: testing.Relation, leader: bool = True
+) -> testing.State:
+    ctx = testing.Context(charm, meta=META, app_name="istio-beacon-k8s")
+    state = testing.State(leader=leader, model=testing.Model(name="cos"), relations=relations)
+    event = (
+        ctx.on.relation_created(relations[0])
+        if event_name == "relation_created"
+        else getattr(ctx.on, event_name)()
+    )
+    return ctx.run(event, state)
+
+
+@pytest.mark.parametrize(
+    ("charm", "vector_key"),
+    [(_Beacon, "databag_ambient"), (_OnMeshBeacon, "databag_model_on_mesh")],
+)
+@pytest.mark.parametrize("event_name", ["relation_created", "config_changed", "leader_elected"])
+def test_bag_is_byte_identical_to_upstream(
+    provider_vector: dict[str, Any], charm: type[_Beacon], vector_key: str, event_name: str
+):
+    relations = [
+        testing.Relation("service-mesh", remote_app_name="tempo"),
+        testing.Relation("service-mesh", remote_app_name="loki"),
+    ]
+
+    out = _run(charm, event_name, *relations)
+
+    for relation in relations:
+        assert out.get_relation(relation.id).local_app_data == provider_vector[vector_key]
+
+
+def test_non_leader_writes_nothing(bag_writes: list[dict[str, str]]):
+    relation = testing.Relation("service-mesh", remote_app_name="tempo")
+
+    out = _run(_Beacon, "relation_created", relation, leader=False)
+
+    assert out.get_relation(relation.id).local_app_data == {}
+    assert bag_writes == []
+
+
+def test_unchanged_bag_is_not_rewritten(
+    provider_vector: dict[str, Any], bag_writes: list[dict[str, str]]
+):
+    relation = testing.Relation(
+        "service-mesh",
+        remote_app_name="tempo",
+        local_app_data=provider_vector["databag_ambient"],
+    )
+
+    _run(_Beacon, "config_changed", relation)
+
+    assert bag_writes == []
+
+
+def test_only_the_changed_key_is_rewritten(
+    provider_vector: dict[str, Any], bag_writes: list[dict[str, str]]
+):
+    stale = {**provider_vector["databag_ambient"], "labels": "{}"}
+    relation = testing.Relation("service-mesh", remote_app_name="tempo", local_app_data=stale)
+
+    _run(_Beacon, "config_changed", relation)
+
+    assert bag_writes == [{"labels": provider_vector["databag_ambient"]["labels"]}]
+
+
+def _mesh_info(*relations: testing.Relation) -> tuple[list[MeshPolicy], str | None]:
+    ctx = testing.Context(_Beacon, meta=META, app_name="istio-beacon-k8s")
+    state = testing.State(leader=False, model=testing.Model(name="cos"), relations=relations)
+    with ctx(ctx.on.update_status(), state) as manager:
+        return manager.charm.mesh.mesh_info(), manager.charm.mesh.problem
+
+
+def test_mesh_info_reads_the_upstream_consumer_bag(consumer_vector: dict[str, Any]):
+    relation = testing.Relation(
+        "service-mesh", remote_app_name="tempo", remote_app_data=consumer_vector["databag"]
+    )
+
+    policies, problem = _mesh_info(relation)
+
+    assert [p.model_dump(mode="json") for p in policies] == consumer_vector["decoded_policies"]
+    assert problem is None
+
+
+def test_consumer_that_has_not_written_yet_requests_nothing():
+    policies, problem = _mesh_info(testing.Relation("service-mesh", remote_app_name="tempo"))
+
+    assert (policies, problem) == ([], None)
+
+
+def test_errors_are_isolated_per_relation_and_per_policy(consumer_vector: dict[str, Any]):
+    good, unit_policy = (
+        consumer_vector["decoded_policies"][0],
+        consumer_vector["decoded_policies"][2],
+    )
+    no_target = {**good, "target_app_name": None}
+    mixed = json.dumps([good, no_target, "not a policy", unit_policy])
+    relations = [
+        testing.Relation(
+            "service-mesh", remote_app_name="broken", remote_app_data={"policies": "{"}
+        ),
+        testing.Relation(
+            "service-mesh", remote_app_name="dict", remote_app_data={"policies": "{}"}
+        ),
+        testing.Relation(
+            "service-mesh", remote_app_name="mixed", remote_app_data={"policies": mixed}
+        ),
+    ]
+
+    policies, problem = _mesh_info(*relations)
+
+    assert [p.model_dump(mode="json") for p in policies] == [good, unit_policy]
+    assert problem is not None
+    assert problem.startswith("ignored policy #2 from 'mixed': Input should be a valid dict")
+
+
+def test_undeclared_endpoint_is_named():
+    class Charm(ops.CharmBase):
+        def __init__(self, framework: ops.Framework):
+            super().__init__(framework)
+            ServiceMeshProvider(
+                self, labels={}, mesh_type=MeshType.istio, mesh_relation_name="mesh"
+            )
+
+    ctx = testing.Context(Charm, meta=META, app_name="istio-beacon-k8s")
+
+    with pytest.raises(testing.errors.UncaughtCharmError) as raised:
+        ctx.run(ctx.on.update_status(), testing.State(model=testing.Model(name="cos")))
+
+    assert isinstance(raised.value.__cause__, MissingEndpointError)
+    assert "'mesh' (service_mesh provider) is not declared" in str(raised.value.__cause__)

@@ -1,0 +1,153 @@
+"""Tolerant decoding of databags written by remote apps, and change-only writes to our own.
+
+Remote databags may be missing, malformed or hostile. Readers decode one value at a time with
+the helpers here, which raise `DatabagError` with a short human reason; the caller skips that
+relation (or unit) and records a `DatabagProblem` so the charm can report it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+import urllib.parse
+from typing import TYPE_CHECKING, Generic, TypeVar, cast
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, MutableMapping
+
+    import ops
+
+_T = TypeVar("_T")
+
+MAX_URL_LENGTH = 2048
+"""Longer values are refused: no telemetry URL needs more, and we copy URLs into other bags."""
+
+# RFC 3986 characters only: no whitespace, quotes, braces or control characters.
+_URL_CHARACTERS = re.compile(r"[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+")
+
+
+class DatabagError(ValueError):
+    """A databag value written by a remote app cannot be used."""
+
+
+@dataclasses.dataclass(frozen=True)
+class DatabagProblem:
+    """Why some remote data was ignored: enough for a log line or a status message."""
+
+    relation: str
+    """``<endpoint>:<relation id>``."""
+    source: str
+    """The unit or application whose databag was ignored."""
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.relation} ({self.source}): {self.reason}"
+
+
+@dataclasses.dataclass(frozen=True)
+class Reading(Generic[_T]):
+    """What a requirer read from its relations, plus what it had to ignore and why."""
+
+    value: _T
+    problems: tuple[DatabagProblem, ...] = ()
+
+
+def relation_label(relation: ops.Relation) -> str:
+    """``<endpoint>:<relation id>``, as Juju prints it."""
+    return f"{relation.name}:{relation.id}"
+
+
+def load_json(bag: Mapping[str, str], key: str) -> object | None:
+    """Decode the JSON value of `key`, or return None when the key is absent.
+
+    Raises:
+        DatabagError: the value is not JSON (including nesting too deep to decode).
+    """
+    raw = bag.get(key)
+    if raw is None:
+        return None
+    try:
+        return json.loads(raw)
+    except (ValueError, RecursionError) as e:
+        raise DatabagError(f"{key!r} is not valid JSON") from e
+
+
+def get_field(value: object, field: str, what: str) -> object:
+    """Return ``value[field]`` when `value` is a JSON object that has it.
+
+    Raises:
+        DatabagError: `value` is not an object, or has no `field`.
+    """
+    if not isinstance(value, dict) or field not in value:
+        raise DatabagError(f"{what} is not an object with {field!r}")
+    return cast("dict[str, object]", value)[field]
+
+
+def http_url(value: object, what: str) -> str:
+    """Check that `value` is an absolute http(s) URL with a host, and return it.
+
+    Raises:
+        DatabagError: with `what` naming the offending value.
+    """
+    url = _url_text(value, what)
+    try:
+        parts = urllib.parse.urlsplit(url)
+        _ = parts.port  # raises ValueError on a non-numeric or out-of-range port
+    except ValueError as e:
+        raise DatabagError(f"{what} is not a valid URL") from e
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise DatabagError(f"{what} is not an http(s) URL with a host")
+    return url
+
+
+def host_port(value: object, what: str) -> str:
+    """Check that `value` is a scheme-less ``host:port`` (how gRPC receivers are published).
+
+    Raises:
+        DatabagError: with `what` naming the offending value.
+    """
+    text = _url_text(value, what)
+    try:
+        parts = urllib.parse.urlsplit(f"//{text}")
+        port = parts.port
+    except ValueError as e:
+        raise DatabagError(f"{what} is not a valid host:port") from e
+    if not parts.hostname or port is None or parts.path or parts.query or parts.fragment:
+        raise DatabagError(f"{what} is not a host:port")
+    return text
+
+
+def _url_text(value: object, what: str) -> str:
+    if not isinstance(value, str):
+        raise DatabagError(f"{what} is not a string")
+    if len(value) > MAX_URL_LENGTH:
+        raise DatabagError(f"{what} is longer than {MAX_URL_LENGTH} characters")
+    if not _URL_CHARACTERS.fullmatch(value):
+        raise DatabagError(f"{what} contains characters a URL cannot contain")
+    return value
+
+
+def write_if_changed(bag: MutableMapping[str, str], values: Mapping[str, str]) -> bool:
+    """Write only the keys whose value differs, so an unchanged bag triggers no relation-set.
+
+    An empty value removes the key, as it does in Juju (which cannot store empty values).
+
+    Returns:
+        True if anything was written.
+    """
+    changed = False
+    for key, value in values.items():
+        if bag.get(key, "") == value:
+            continue
+        if value:
+            bag[key] = value
+        else:
+            del bag[key]
+        changed = True
+    return changed
+
+
+def dump_json(value: object) -> str:
+    """Deterministic JSON: the same data always gives the same string, so bags never flap."""
+    return json.dumps(value, sort_keys=True)

@@ -1,0 +1,67 @@
+"""``prometheus_remote_write`` v0, requirer side: where workers may push metrics.
+
+Wire format (charm-relation-interfaces ``interfaces/prometheus_remote_write/v0``): each
+provider unit able to receive writes puts ``remote_write`` in its unit databag, a JSON object
+``{"url": "http://prometheus-0.prometheus-endpoints.cos.svc.cluster.local:9090/api/v1/write"}``.
+The requirer is expected to push to every URL.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+import ops
+
+from coordinated_workers.telemetry import _databag
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+logger = logging.getLogger(__name__)
+
+REMOTE_WRITE_KEY = "remote_write"
+"""Unit databag key holding ``{"url": ...}``."""
+
+
+def remote_write_url(unit_bag: Mapping[str, str]) -> str | None:
+    """The URL a provider unit published, or None if it has not published one yet.
+
+    Raises:
+        DatabagError: the ``remote_write`` value is malformed.
+    """
+    remote_write = _databag.load_json(unit_bag, REMOTE_WRITE_KEY)
+    if remote_write is None:
+        return None
+    url = _databag.get_field(remote_write, "url", REMOTE_WRITE_KEY)
+    return _databag.http_url(url, f"{REMOTE_WRITE_KEY!r} url")
+
+
+class RemoteWriteRequirer:
+    """Reads the remote-write URLs related on a ``prometheus_remote_write`` requirer endpoint."""
+
+    def __init__(self, charm: ops.CharmBase, endpoint: str = "send-remote-write") -> None:
+        self._charm = charm
+        self._endpoint = endpoint
+
+    def urls(self) -> _databag.Reading[list[str]]:
+        """Every usable URL, sorted and without duplicates (units behind one ingress share one).
+
+        A unit with malformed data is skipped and reported in `Reading.problems`.
+        """
+        urls: set[str] = set()
+        problems: list[_databag.DatabagProblem] = []
+        for relation in self._charm.model.relations[self._endpoint]:
+            label = _databag.relation_label(relation)
+            for unit in sorted(relation.units, key=lambda u: u.name):
+                try:
+                    url = remote_write_url(relation.data[unit])
+                except (_databag.DatabagError, ops.ModelError) as e:
+                    problems.append(_databag.DatabagProblem(label, unit.name, str(e)))
+                    logger.warning(
+                        "ignoring remote-write URL of %s on %s: %s", unit.name, label, e
+                    )
+                    continue
+                if url is not None:
+                    urls.add(url)
+        return _databag.Reading(sorted(urls), tuple(problems))

@@ -25,10 +25,12 @@ Example:
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._models import Endpoint, MeshPolicy, PolicyTargetType
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
 
 __all__ = [
     "API_VERSION",

@@ -29,6 +29,7 @@ The charm needs the endpoints ``service-mesh`` (``service_mesh``, ``limit: 1``),
 """
 
 from ._endpoints import MissingEndpointError
+from ._labels import reconcile_charm_labels, remove_charm_labels
 from ._models import (
     AppPolicy,
     CMRData,
@@ -43,20 +44,34 @@ from ._models import (
 )
 from ._policies import build_mesh_policies, get_data_from_cmr_relation
 from ._provider import ServiceMeshProvider
+from .errors import (
+    ConflictError,
+    CRDMissingError,
+    ForbiddenError,
+    KubernetesError,
+    ServiceMeshError,
+)
 
 __all__ = [
     "AppPolicy",
     "CMRData",
+    "CRDMissingError",
+    "ConflictError",
     "Endpoint",
+    "ForbiddenError",
+    "KubernetesError",
     "MeshPolicy",
     "MeshType",
     "Method",
     "MissingEndpointError",
     "Policy",
     "PolicyTargetType",
+    "ServiceMeshError",
     "ServiceMeshProvider",
     "ServiceMeshProviderAppData",
     "UnitPolicy",
     "build_mesh_policies",
     "get_data_from_cmr_relation",
+    "reconcile_charm_labels",
+    "remove_charm_labels",
 ]

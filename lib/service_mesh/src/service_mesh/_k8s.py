@@ -1,0 +1,76 @@
+"""Turning lightkube and httpx2 failures into the library's named errors.
+
+lightkube 1.0 raises ``lightkube.ApiError`` (an ``httpx2.HTTPStatusError``) for answers with a
+Kubernetes Status body, a plain ``httpx2.HTTPStatusError`` for other error answers, and
+``httpx2`` transport errors when no answer comes. Upstream caught ``httpx.HTTPStatusError`` and
+so crashed on the first 404 after lightkube moved to httpx2; catching by these exact types here,
+and only here, keeps that from recurring.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import TYPE_CHECKING, Any
+
+from .errors import ConflictError, ForbiddenError, KubernetesError
+
+if TYPE_CHECKING:
+    from collections.abc import Generator, Mapping
+
+    import lightkube
+
+
+@contextlib.contextmanager
+def kubernetes_errors(doing: str, app_name: str) -> Generator[None, None, None]:
+    """Raise a :class:`KubernetesError` (or subclass) for any API failure inside the block.
+
+    Args:
+        doing: what the block does, completing "failed to ...", e.g. "patch StatefulSet tempo".
+        app_name: the charm's application, named in the advice for a 403.
+    """
+    import httpx2  # lazily: lightkube (which brings httpx2) loads only when Kubernetes is used
+
+    try:
+        yield
+    except httpx2.HTTPStatusError as e:
+        raise _status_error(e, doing, app_name) from e
+    except httpx2.TransportError as e:
+        raise KubernetesError(
+            f"failed to {doing}: the Kubernetes API did not answer ({type(e).__name__}: {e})"
+        ) from e
+
+
+def _status_error(error: Exception, doing: str, app_name: str) -> KubernetesError:
+    import httpx2
+    import lightkube
+
+    assert isinstance(error, httpx2.HTTPStatusError)
+    code = error.response.status_code
+    if isinstance(error, lightkube.ApiError):
+        detail = error.status.message or error.status.reason or "no message"
+    else:
+        detail = error.response.text[:200] or "no message"
+    message = f"failed to {doing}: Kubernetes answered {code} ({detail})"
+    if code == 403:
+        return ForbiddenError(
+            f"{message}; the application needs access to the Kubernetes API: "
+            f"run `juju trust {app_name} --scope=cluster`",
+            status_code=code,
+        )
+    if code == 409:
+        return ConflictError(message, status_code=code)
+    return KubernetesError(message, status_code=code)
+
+
+def patch(
+    client: lightkube.Client,
+    resource: type[Any],
+    name: str,
+    body: Mapping[str, Any],
+    namespace: str,
+    **options: Any,
+) -> Any:
+    """``client.patch`` with a dict body, typed (lightkube's signature uses a bare ``Dict``)."""
+    return client.patch(  # pyright: ignore[reportUnknownMemberType]
+        resource, name, dict(body), namespace=namespace, **options
+    )

@@ -1,0 +1,45 @@
+"""Named errors raised by the service_mesh library.
+
+The library never lets a lightkube or httpx2 exception escape: a charm catches
+:class:`ServiceMeshError` (or a subclass) and can show ``str(error)`` to the operator, because
+every message says what failed and, where there is one, what to do about it.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "CRDMissingError",
+    "ConflictError",
+    "ForbiddenError",
+    "KubernetesError",
+    "ServiceMeshError",
+]
+
+
+class ServiceMeshError(Exception):
+    """Base class of every error the service_mesh library raises on purpose."""
+
+
+class KubernetesError(ServiceMeshError):
+    """A Kubernetes API call failed.
+
+    Attributes:
+        status_code: the HTTP status of the API server's answer, or None when no answer came
+            (connection refused, timeout, broken connection).
+    """
+
+    def __init__(self, message: str, *, status_code: int | None = None) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+
+
+class ForbiddenError(KubernetesError):
+    """The charm's service account may not do this (HTTP 403): the application lacks trust."""
+
+
+class CRDMissingError(KubernetesError):
+    """The cluster does not serve Istio's AuthorizationPolicy API: Istio is not installed."""
+
+
+class ConflictError(KubernetesError):
+    """Another writer got there first (HTTP 409): the object exists or changed meanwhile."""

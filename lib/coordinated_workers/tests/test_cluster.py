@@ -75,9 +75,9 @@ COORDINATOR_META = {"name": "coordinator-k8s", "provides": {"cluster": {"interfa
 
 
 def run_coordinator(
-    *relations: testing.Relation, leader: bool = True
+    *relations: testing.Relation, leader: bool = True, charm_type: type[Coordinator] = Coordinator
 ) -> tuple[Coordinator, testing.State]:
-    ctx = testing.Context(Coordinator, meta=COORDINATOR_META)
+    ctx = testing.Context(charm_type, meta=COORDINATOR_META)
     state = testing.State(leader=leader, relations=relations, model=MODEL)
     with ctx(ctx.on.update_status(), state) as manager:
         out = manager.run()
@@ -104,6 +104,16 @@ def test_workers_are_read_with_expanded_roles_in_unit_order():
     assert charm.cluster.problems() == {}
     assert charm.cluster.deployed_roles() == {"read", "write"}
     assert ROLES.is_coherent_with(charm.cluster.deployed_roles())
+
+
+def test_a_worker_leaving_is_gone_during_its_relation_broken_hook():
+    staying = worker_relation("staying", ["all"])
+    leaving = worker_relation("leaving", ["read"])
+    ctx = testing.Context(Coordinator, meta=COORDINATOR_META)
+    state = testing.State(leader=True, relations=[staying, leaving], model=MODEL)
+    with ctx(ctx.on.relation_broken(leaving), state) as manager:
+        manager.run()
+        assert [w.name for w in manager.charm.cluster.workers()] == ["staying"]
 
 
 def test_units_that_have_not_published_are_not_listed_and_are_no_problem():
@@ -210,12 +220,11 @@ def test_publish_omits_ports_for_workers_without_usable_roles():
 
 
 def test_publish_without_port_callback_sends_no_ports():
+    class PortlessCoordinator(Coordinator):
+        publish_with = (CONFIG, None)
+
     reader = worker_relation("reader", ["read"])
-    Coordinator.publish_with = (CONFIG, None)
-    try:
-        _, out = run_coordinator(reader)
-    finally:
-        Coordinator.publish_with = (CONFIG, ports_for)
+    _, out = run_coordinator(reader, charm_type=PortlessCoordinator)
     assert "worker_ports" not in out.get_relation(reader.id).local_app_data
 
 
@@ -397,6 +406,15 @@ def test_deferred_event_then_rerun_still_sees_the_config():
     charm, out = run_worker(deferred_out)
     assert charm.seen_config == [CONFIG.worker_config]
     assert [e.name for e in out.deferred] == ["cluster_relation_changed"]
+
+
+def test_worker_reads_nothing_while_its_coordinator_relation_breaks():
+    relation = coordinator_relation(CONFIG)
+    ctx = worker_context()
+    with ctx(ctx.on.relation_broken(relation), worker_state(relation)) as manager:
+        manager.run()
+        assert manager.charm.cluster.provider_data() is None
+        assert manager.charm.cluster.problem is None
 
 
 def test_worker_uses_the_oldest_relation_if_limit_is_exceeded():

@@ -16,6 +16,7 @@ value changed, so an unchanged reconcile touches no databag at all.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 from typing import TYPE_CHECKING, cast
 
@@ -105,8 +106,9 @@ class ClusterProvider:
     ) -> bool:
         """Write ``data`` to every cluster relation, changing only keys whose value changed.
 
-        Keys of an earlier publish that ``data`` no longer sets are removed. On a non-leader
-        unit this does nothing; a relation that refuses the write is logged and skipped.
+        Any other key is removed from the bag (it belongs to this relation), so a value
+        that ``data`` no longer sets disappears. On a non-leader unit this does nothing; a
+        relation that refuses the write is logged and skipped.
 
         Args:
             data: what every worker gets.
@@ -115,6 +117,9 @@ class ClusterProvider:
 
         Returns:
             Whether any databag was changed.
+
+        Raises:
+            ValueError: if ``worker_ports`` returns a port outside 1-65535 (a charm bug).
         """
         if not self._charm.unit.is_leader():
             return False
@@ -215,9 +220,9 @@ class ClusterRequirer:
         self._data: ClusterProviderAppData | None = None
         self._problem: str | None = None
 
-    @property
+    @functools.cached_property
     def relation(self) -> ops.Relation | None:
-        """The relation to the coordinator, if any."""
+        """The relation to the coordinator, if any (relations are fixed for a hook)."""
         relations = sorted(self._charm.model.relations[self._endpoint], key=lambda r: r.id)
         if len(relations) > 1:
             logger.warning(

@@ -259,7 +259,8 @@ class NginxWorkload:
 
     def _current_config(self) -> str | None:
         try:
-            return self._container.pull(self._config_path).read()
+            with self._container.pull(self._config_path) as config:
+                return config.read()
         except ops.pebble.PathError:
             return None
 

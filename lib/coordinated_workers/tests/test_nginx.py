@@ -1,0 +1,856 @@
+"""nginx.conf rendering (checked by a real `nginx -t`), Pebble layers and the reconcilers."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import http.server
+import os
+import shutil
+import socket
+import subprocess
+import threading
+import time
+import urllib.error
+import urllib.request
+from typing import TYPE_CHECKING, Any, ClassVar, cast
+
+import crossplane  # pyright: ignore[reportMissingTypeStubs]
+import ops
+import pytest
+from ops import testing
+
+from coordinated_workers.nginx import (
+    ExporterWorkload,
+    NginxInputs,
+    NginxReloadError,
+    NginxWorkload,
+    NoNameserverError,
+    RoleRoute,
+    exporter_layer,
+    nginx_layer,
+    render_config,
+    resolver_from_resolv_conf,
+    stub_status_url,
+)
+from coordinated_workers.telemetry_proxy import (
+    ProxyPlan,
+    TelemetryTargets,
+    plan_proxy,
+    worker_metrics_path,
+)
+
+if TYPE_CHECKING:
+    import pathlib
+    from collections.abc import Callable, Generator, Iterator
+
+ROUTES = (RoleRoute("/read", "read", 8080), RoleRoute("/write", "write", 8080))
+TARGETS = TelemetryTargets(
+    loki_push_urls={
+        "loki/0": "http://loki-0.loki-endpoints.cos.svc.cluster.local:3100/loki/api/v1/push",
+        "loki/1": "http://10.1.2.4:3100/loki/api/v1/push",
+    },
+    remote_write_urls=(
+        "http://prometheus-0.prometheus-endpoints.cos.svc.cluster.local:9090/api/v1/write",
+        "http://prometheus-0.prometheus-endpoints.other.svc.cluster.local:9090/api/v1/write",
+        "http://10.1.2.3:9090/api/v1/write",
+        "http://[fd00::1]:9090/api/v1/write",
+    ),
+    charm_tracing={
+        "otlp_http": "http://tempo.cos.svc.cluster.local:4318",
+        "otlp_grpc": "tempo.cos.svc.cluster.local:4317",
+    },
+    workload_tracing={"zipkin": "https://tempo.cos.svc.cluster.local:9411/zipkin/"},
+)
+
+
+def _inputs(**overrides: Any) -> NginxInputs:
+    fields: dict[str, Any] = {
+        "model": "test",
+        "api_port": 8080,
+        "routes": ROUTES,
+        "workers_by_role": {"read": ["worker"], "write": ["worker"]},
+        "resolver": "10.152.183.10",
+        "worker_apps": ["worker"],
+    }
+    fields.update(overrides)
+    return NginxInputs(**fields)
+
+
+def _with_proxy(**overrides: Any) -> NginxInputs:
+    plan = plan_proxy(TARGETS, "coordinator.test.svc.cluster.local", 8081)
+    return _inputs(proxy_port=8081, proxy=plan, **overrides)
+
+
+MANY_APPS = [f"worker-{chr(97 + i % 26)}{i:03d}-with-a-rather-long-name" for i in range(200)]
+
+CASES = {
+    "no workers": _inputs(workers_by_role={}, worker_apps=[]),
+    "one app per role": _inputs(
+        workers_by_role={"read": ["reader"], "write": ["writer"]}, worker_apps=["reader", "writer"]
+    ),
+    "several apps per role": _inputs(
+        workers_by_role={"read": ["r1", "r2", "r3"], "write": ["w1", "w2"]},
+        worker_apps=["r1", "r2", "r3", "w1", "w2"],
+    ),
+    "meta role expanded": _inputs(
+        workers_by_role={"read": ["all-in-one", "reader"], "write": ["all-in-one"]},
+        worker_apps=["all-in-one", "reader"],
+    ),
+    "proxy without telemetry": _inputs(proxy_port=8081),
+    "proxy with loki, remote write and tracing": _with_proxy(),
+    "proxy on the api port": _inputs(
+        proxy_port=8080, proxy=plan_proxy(TARGETS, "coordinator", 8080)
+    ),
+    "ip targets only": _inputs(
+        proxy_port=8081,
+        proxy=plan_proxy(
+            TelemetryTargets(
+                loki_push_urls={"loki/0": "http://10.0.0.7:3100/loki/api/v1/push"},
+                remote_write_urls=["http://10.0.0.8:9090/api/v1/write"],
+                workload_tracing={"otlp_http": "http://10.0.0.9:4318"},
+            ),
+            "10.0.0.1",
+            8081,
+        ),
+    ),
+    "app named like a map keyword": _with_proxy(
+        workers_by_role={"read": ["default", "include"]}, worker_apps=["default", "include"]
+    ),
+    "200 worker apps": _with_proxy(
+        workers_by_role={"read": MANY_APPS, "write": MANY_APPS[:100]}, worker_apps=MANY_APPS
+    ),
+    "route at the root": _inputs(routes=[RoleRoute("/", "read", 8080)]),
+    "ipv4 only, ipv6 resolver": _with_proxy(ipv6=False, resolver="[fd00::10]"),
+}
+
+
+# --- running the real nginx -----------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def nginx_binary() -> str:
+    """Path to nginx; skip (with the reason printed by -ra) unless REQUIRE_NGINX=1."""
+    binary = shutil.which("nginx") or next(
+        (p for p in ("/usr/sbin/nginx", "/usr/local/sbin/nginx") if os.access(p, os.X_OK)), None
+    )
+    if binary is None:
+        reason = "nginx is not installed, so rendered configs cannot be checked with nginx -t"
+        if os.environ.get("REQUIRE_NGINX") == "1":
+            pytest.fail(reason + " (REQUIRE_NGINX=1)")
+        print(reason)
+        pytest.skip(reason)
+    return binary
+
+
+def _write(inputs: NginxInputs, directory: pathlib.Path) -> pathlib.Path:
+    """Render into `directory`, with pid and temp paths there too so runs never collide."""
+    runtime = directory / "run"
+    runtime.mkdir(exist_ok=True)
+    path = directory / "nginx.conf"
+    path.write_text(render_config(dataclasses.replace(inputs, runtime_dir=str(runtime))))
+    return path
+
+
+def _nginx_test(binary: str, config: pathlib.Path) -> None:
+    result = subprocess.run(
+        [binary, "-t", "-q", "-e", "stderr", "-p", str(config.parent), "-c", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr + "\n" + config.read_text()
+
+
+def _parse(config: pathlib.Path) -> list[dict[str, Any]]:
+    parse = cast(
+        "Callable[..., dict[str, Any]]",
+        crossplane.parse,  # pyright: ignore[reportUnknownMemberType]
+    )
+    payload = parse(str(config), single=True)
+    assert payload["status"] == "ok", payload["errors"]
+    return _without_line_numbers(payload["config"][0]["parsed"])
+
+
+def _without_line_numbers(block: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    stripped: list[dict[str, Any]] = []
+    for statement in block:
+        statement = {k: v for k, v in statement.items() if k != "line"}
+        if "block" in statement:
+            statement["block"] = _without_line_numbers(statement["block"])
+        stripped.append(statement)
+    return stripped
+
+
+def _statement_key(statement: dict[str, Any]) -> tuple[Any, ...]:
+    key: tuple[Any, ...] = (statement["directive"], tuple(statement["args"]))
+    if statement["directive"] == "server":
+        listens = [tuple(s["args"]) for s in statement["block"] if s["directive"] == "listen"]
+        key += (tuple(listens),)
+    return key
+
+
+def _duplicates(block: list[dict[str, Any]], path: str = "") -> list[str]:
+    found: list[str] = []
+    seen: set[tuple[Any, ...]] = set()
+    for statement in block:
+        key = _statement_key(statement)
+        if key in seen:
+            found.append(f"{path}/{' '.join(map(str, key))}")
+        seen.add(key)
+        if "block" in statement:
+            found += _duplicates(statement["block"], f"{path}/{statement['directive']}")
+    return found
+
+
+def _walk(block: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    for statement in block:
+        yield statement
+        yield from _walk(statement.get("block", []))
+
+
+def _locations(parsed: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    return {" ".join(s["args"]): s["block"] for s in _walk(parsed) if s["directive"] == "location"}
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_rendered_config_passes_nginx_t(case: str, nginx_binary: str, tmp_path: pathlib.Path):
+    _nginx_test(nginx_binary, _write(CASES[case], tmp_path))
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_rendered_config_has_no_duplicates(case: str, tmp_path: pathlib.Path):
+    assert _duplicates(_parse(_write(CASES[case], tmp_path))) == []
+
+
+def test_every_listen_port_has_one_server(tmp_path: pathlib.Path):
+    parsed = _parse(_write(_with_proxy(), tmp_path))
+    listens = [tuple(s["args"]) for s in _walk(parsed) if s["directive"] == "listen"]
+    assert sorted(listens) == sorted(
+        [("8080",), ("[::]:8080",), ("8081",), ("[::]:8081",), ("127.0.0.1:8082",)]
+    )
+    single = _parse(_write(CASES["proxy on the api port"], tmp_path))
+    assert sum(s["directive"] == "server" for s in _walk(single)) == 2
+
+
+def test_top_level_keeps_state_under_the_runtime_dir_and_logs_to_stderr():
+    text = render_config(_inputs())
+    assert "pid /tmp/nginx.pid;" in text
+    assert "error_log /dev/stderr error;" in text
+    assert "access_log /dev/stderr main if=$loggable;" in text
+    assert "resolver 10.152.183.10 valid=10s;" in text
+    assert "mime.types" not in text
+    for directive in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"):
+        assert f"{directive}_temp_path /tmp/" in text
+
+
+# --- routing -------------------------------------------------------------------------------
+
+
+def test_one_app_per_role_proxies_to_its_headless_service_through_a_variable(
+    tmp_path: pathlib.Path,
+):
+    locations = _locations(_parse(_write(CASES["one app per role"], tmp_path)))
+    assert locations["/read/"] == [
+        _stmt("set", "$backend", "http://reader-endpoints.test.svc.cluster.local:8080"),
+        _stmt("rewrite", "^/read/(.*)$", "/$1", "break"),
+        _stmt("proxy_pass", "$backend"),
+        _stmt("proxy_http_version", "1.1"),
+        _stmt("proxy_set_header", "Connection", ""),
+    ]
+    assert locations["= /"] == [
+        _stmt("default_type", "text/plain"),
+        _stmt("return", "200", "OK\\n"),  # crossplane keeps nginx's escape as written
+    ]
+
+
+def test_several_apps_per_role_are_picked_per_request(tmp_path: pathlib.Path):
+    parsed = _parse(_write(CASES["several apps per role"], tmp_path))
+    splits = {
+        tuple(s["args"]): [(b["directive"], *b["args"]) for b in s["block"]]
+        for s in _walk(parsed)
+        if s["directive"] == "split_clients"
+    }
+    host = "{}-endpoints.test.svc.cluster.local"
+    assert splits == {
+        ("$request_id", "$role_read_host"): [
+            ("33.33%", host.format("r1")),
+            ("33.33%", host.format("r2")),
+            ("*", host.format("r3")),
+        ],
+        ("$request_id", "$role_write_host"): [
+            ("50.00%", host.format("w1")),
+            ("*", host.format("w2")),
+        ],
+    }
+    assert _locations(parsed)["/read/"][0] == _stmt(
+        "set", "$backend", "http://$role_read_host:8080"
+    )
+
+
+def test_role_without_apps_answers_503_with_a_reason(tmp_path: pathlib.Path):
+    locations = _locations(_parse(_write(CASES["no workers"], tmp_path)))
+    assert locations["/write/"] == [
+        _stmt("default_type", "text/plain"),
+        _stmt("return", "503", "no worker app serves role write\\n"),
+    ]
+
+
+def test_status_page_is_loopback_only(tmp_path: pathlib.Path):
+    parsed = _parse(_write(_inputs(status_port=9999), tmp_path))
+    (status_server,) = [
+        s for s in _walk(parsed) if s["directive"] == "server" and "9999" in str(s["block"])
+    ]
+    assert status_server["block"] == [
+        _stmt("listen", "127.0.0.1:9999"),
+        {
+            "directive": "location",
+            "args": ["=", "/status"],
+            "block": [_stmt("stub_status"), _stmt("allow", "127.0.0.1"), _stmt("deny", "all")],
+        },
+    ]
+    assert stub_status_url(9999) == "http://127.0.0.1:9999/status"
+
+
+def test_telemetry_routes_become_locations(tmp_path: pathlib.Path):
+    locations = _locations(_parse(_write(_with_proxy(), tmp_path)))
+    assert locations["= /proxy/loki/loki-1/push"] == [
+        _stmt("set", "$backend", "http://10.1.2.4:3100"),
+        _stmt("rewrite", "^", "/loki/api/v1/push", "break"),
+        _stmt("proxy_pass", "$backend"),
+        _stmt("proxy_http_version", "1.1"),
+        _stmt("proxy_set_header", "Connection", ""),
+    ]
+    assert locations["/proxy/workload-tracing/zipkin/"] == [
+        _stmt("set", "$backend", "https://tempo.cos.svc.cluster.local:9411"),
+        _stmt("rewrite", "^/proxy/workload-tracing/zipkin/(.*)$", "/zipkin/$1", "break"),
+        _stmt("proxy_pass", "$backend"),
+        _stmt("proxy_http_version", "1.1"),
+        _stmt("proxy_set_header", "Connection", ""),
+        _stmt("proxy_ssl_server_name", "on"),
+    ]
+    assert "= /proxy/remote-write/10-1-2-3/write" in locations
+    assert "= /proxy/remote-write/fd00-1/write" in locations
+    assert not any("grpc" in location for location in locations)
+
+
+def test_every_proxy_location_forces_http_1_1(tmp_path: pathlib.Path):
+    for location, block in _locations(_parse(_write(_with_proxy(), tmp_path))).items():
+        if any(s["directive"] == "proxy_pass" for s in block):
+            assert _stmt("proxy_http_version", "1.1") in block, location
+            assert _stmt("proxy_set_header", "Connection", "") in block, location
+
+
+def test_worker_metrics_is_one_guarded_regex_location(tmp_path: pathlib.Path):
+    parsed = _parse(_write(_with_proxy(worker_apps=["worker", "default"]), tmp_path))
+    regex_locations = {k: v for k, v in _locations(parsed).items() if k.startswith("~")}
+    assert len(regex_locations) == 1
+    (block,) = regex_locations.values()
+    assert block[0]["directive"] == "if"
+    assert block[0]["args"] == ["$worker_metrics_allowed", "=", "0"]
+    assert block[1] == _stmt(
+        "set",
+        "$backend",
+        "http://$worker_app-$worker_unit.$worker_app-endpoints.test.svc.cluster.local:8080",
+    )
+    (allowlist,) = [s for s in _walk(parsed) if s["args"][:1] == ["$worker_app"]]
+    assert [(s["directive"], s["args"]) for s in allowlist["block"]] == [
+        ("default", ["0"]),
+        ("\\default", ["1"]),
+        ("worker", ["1"]),
+    ]
+
+
+def test_invalid_app_names_from_relation_data_are_dropped():
+    text = render_config(
+        _with_proxy(
+            workers_by_role={"read": ["ok", "Bad;name", "x-1", "evil}"]},
+            worker_apps=["ok", "$host", "a b"],
+        )
+    )
+    assert render_config(_with_proxy(workers_by_role={"read": ["ok"]}, worker_apps=["ok"])) == text
+
+
+# --- stability --------------------------------------------------------------------------------
+
+
+def test_rendering_is_deterministic_and_ignores_input_order():
+    several = CASES["several apps per role"]
+    shuffled = dataclasses.replace(
+        several,
+        routes=list(reversed(several.routes)),
+        workers_by_role={
+            role: list(reversed(apps))
+            for role, apps in reversed(list(several.workers_by_role.items()))
+        },
+        worker_apps=list(reversed(several.worker_apps)),
+    )
+    assert render_config(several) == render_config(several)
+    assert render_config(shuffled) == render_config(several)
+
+
+def _inputs_for(units: list[str]) -> NginxInputs:
+    """What a coordinator derives from its cluster: only the apps behind the units matter."""
+    apps = sorted({unit.split("/")[0] for unit in units})
+    return _with_proxy(workers_by_role={"read": apps, "write": apps}, worker_apps=apps)
+
+
+def test_adding_a_worker_unit_keeps_the_config_and_adding_an_app_changes_it():
+    before = render_config(_inputs_for(["worker/0"]))
+    assert render_config(_inputs_for(["worker/0", "worker/1", "worker/7"])) == before
+    after = render_config(_inputs_for(["worker/0", "other/0"]))
+    assert after != before
+    assert "other-endpoints.test.svc.cluster.local" in after
+    assert "        other 1;\n" in after
+
+
+# --- inputs and helpers ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "resolver"),
+    [
+        (
+            "search cos.svc.cluster.local svc.cluster.local\nnameserver 10.152.183.10\n"
+            "options ndots:5\n",
+            "10.152.183.10",
+        ),
+        ("# comment\nnameserver 10.0.0.2\nnameserver 10.0.0.3\n", "10.0.0.2"),
+        ("nameserver fd00::a\n", "[fd00::a]"),
+        ("nameserver fe80::1%eth0\n", "[fe80::1]"),
+        ("nameserver\nnameserver bogus\nnameserver 1.1.1.1", "1.1.1.1"),
+    ],
+)
+def test_resolver_from_resolv_conf(text: str, resolver: str):
+    assert resolver_from_resolv_conf(text) == resolver
+
+
+def test_resolver_from_resolv_conf_without_nameserver():
+    with pytest.raises(NoNameserverError):
+        resolver_from_resolv_conf("search local\n")
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"model": "Bad_Model"}, "invalid model"),
+        (
+            {"routes": [RoleRoute("/read", "read", 1), RoleRoute("/read/", "write", 1)]},
+            "duplicate",
+        ),
+        ({"status_port": 8080}, "clashes"),
+        ({"proxy": ProxyPlan(TelemetryTargets(), ())}, "needs a proxy_port"),
+    ],
+)
+def test_inconsistent_inputs_are_refused(overrides: dict[str, Any], message: str):
+    with pytest.raises(ValueError, match=message):
+        _inputs(**overrides)
+
+
+@pytest.mark.parametrize(
+    ("prefix", "role"), [("read", "read"), ("/a b", "read"), ("/$x", "read"), ("/r", "Read")]
+)
+def test_role_route_validation(prefix: str, role: str):
+    with pytest.raises(ValueError, match="invalid"):
+        RoleRoute(prefix, role, 8080)
+
+
+def test_pebble_layers():
+    assert ops.pebble.Layer(nginx_layer()).to_dict().get("services") == {
+        "nginx": {
+            "override": "replace",
+            "summary": "nginx",
+            "command": "nginx -g 'daemon off;'",
+            "startup": "enabled",
+        }
+    }
+    layer = ops.pebble.Layer(exporter_layer(stub_status_url(), listen_port=9113))
+    service = layer.services["nginx-prometheus-exporter"]
+    assert service.command == (
+        "nginx-prometheus-exporter --web.listen-address=:9113"
+        " --nginx.scrape-uri=http://127.0.0.1:8082/status"
+    )
+    assert service.startup == "enabled"
+    assert service.override == "replace"
+
+
+def _stmt(directive: str, *args: str) -> dict[str, Any]:
+    return {"directive": directive, "args": list(args)}
+
+
+# --- a real nginx serving a rendered config -------------------------------------------------
+
+Seen = list[tuple[str, str, str | None]]
+
+
+class _RecordingUpstream(http.server.BaseHTTPRequestHandler):
+    """Plays every backend (workers, Loki, Tempo): records what nginx forwarded."""
+
+    seen: ClassVar[Seen] = []
+
+    def _record(self) -> None:
+        self.seen.append((self.path, self.request_version, self.headers.get("Connection")))
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.send_response(204)
+        self.end_headers()
+
+    def do_GET(self) -> None:
+        self._record()
+
+    def do_POST(self) -> None:
+        self._record()
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (base signature)
+        pass
+
+
+class _LoopbackDns:
+    """Answers every A query with 127.0.0.1 (and AAAA with nothing), recording the names.
+
+    Stands in for the cluster DNS so the test sees which Service names nginx resolves.
+    """
+
+    def __init__(self) -> None:
+        self.socket = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.socket.bind(("127.0.0.1", 0))
+        self.socket.settimeout(0.1)
+        self.port: int = self.socket.getsockname()[1]
+        self.names: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                query, client = self.socket.recvfrom(512)
+            except TimeoutError:
+                continue
+            labels: list[str] = []
+            end = 12
+            while query[end]:
+                labels.append(query[end + 1 : end + 1 + query[end]].decode())
+                end += 1 + query[end]
+            question = query[12 : end + 5]
+            is_a = query[end + 1 : end + 3] == b"\x00\x01"
+            answer = b"\xc0\x0c\x00\x01\x00\x01\x00\x00\x00\x05\x00\x04\x7f\x00\x00\x01"
+            if is_a:
+                self.names.append(".".join(labels))
+            header = query[:2] + b"\x81\x80\x00\x01" + (b"\x00\x01" if is_a else b"\x00\x00")
+            self.socket.sendto(
+                header + b"\x00\x00\x00\x00" + question + (answer if is_a else b""), client
+            )
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self.socket.close()
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET6) as s:
+        s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        s.bind(("::", 0))
+        return s.getsockname()[1]
+
+
+def _get(url: str, data: bytes | None = None) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(url, data=data, timeout=10) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+
+
+@pytest.fixture
+def upstream() -> Iterator[tuple[int, Seen]]:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _RecordingUpstream)
+    _RecordingUpstream.seen = []
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server.server_address[1], _RecordingUpstream.seen
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def dns() -> Iterator[_LoopbackDns]:
+    server = _LoopbackDns()
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+@contextlib.contextmanager
+def _running_nginx(binary: str, config: pathlib.Path, health_url: str) -> Generator[None]:
+    """Run nginx in the foreground until the block ends; wait (bounded) until it answers."""
+    with (config.parent / "nginx.log").open("w") as log:
+        process = subprocess.Popen(
+            [
+                binary,
+                "-e",
+                "stderr",
+                "-p",
+                str(config.parent),
+                "-c",
+                str(config),
+                "-g",
+                "daemon off;",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )
+        try:
+            deadline = time.monotonic() + 10
+            while True:
+                try:
+                    _get(health_url)
+                    break
+                except urllib.error.URLError:
+                    if time.monotonic() > deadline or process.poll() is not None:
+                        raise
+                    time.sleep(0.05)
+            yield
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=10)
+
+
+def test_real_nginx_routes_roles_telemetry_and_worker_metrics(
+    nginx_binary: str, tmp_path: pathlib.Path, upstream: tuple[int, Seen], dns: _LoopbackDns
+):
+    backend_port, seen = upstream
+    api, proxy, status = _free_port(), _free_port(), _free_port()
+    origin = f"http://127.0.0.1:{backend_port}"
+    plan = plan_proxy(
+        TelemetryTargets(
+            loki_push_urls={"loki/0": f"{origin}/loki/api/v1/push"},
+            charm_tracing={"otlp_http": f"{origin}/base"},
+        ),
+        "127.0.0.1",
+        proxy,
+    )
+    inputs = _inputs(
+        api_port=api,
+        routes=[RoleRoute("/read", "read", backend_port), RoleRoute("/write", "write", 1)],
+        workers_by_role={"read": ["reader"]},
+        resolver=f"127.0.0.1:{dns.port}",
+        status_port=status,
+        proxy_port=proxy,
+        proxy=plan,
+        worker_apps=["reader"],
+        worker_metrics_port=backend_port,
+    )
+    with _running_nginx(nginx_binary, _write(inputs, tmp_path), f"http://127.0.0.1:{api}/"):
+        assert _get(f"http://127.0.0.1:{api}/") == (200, b"OK\n")
+        assert _get(f"http://[::1]:{api}/") == (200, b"OK\n")
+        assert _get(f"http://127.0.0.1:{api}/write/x") == (
+            503,
+            b"no worker app serves role write\n",
+        )
+        code, body = _get(f"http://127.0.0.1:{status}/status")
+        assert (code, body[:19]) == (200, b"Active connections:")
+
+        assert _get(f"http://127.0.0.1:{api}/read/api/v1/query?q=up")[0] == 204
+        assert _get(plan.published.loki_push_urls["loki/0"] + "?tenant=a", data=b"{}")[0] == 204
+        assert _get(plan.published.charm_tracing["otlp_http"] + "v1/traces", data=b"x")[0] == 204
+        assert _get(f"http://127.0.0.1:{proxy}{worker_metrics_path('reader/3')}")[0] == 204
+        # Apps outside the allowlist never leave nginx.
+        assert _get(f"http://127.0.0.1:{proxy}/proxy/worker/intruder-0/metrics")[0] == 404
+
+    assert seen == [
+        ("/api/v1/query?q=up", "HTTP/1.1", None),
+        ("/loki/api/v1/push?tenant=a", "HTTP/1.1", None),
+        ("/base/v1/traces", "HTTP/1.1", None),
+        ("/metrics", "HTTP/1.1", None),
+    ]
+    assert dns.names == [
+        "reader-endpoints.test.svc.cluster.local",
+        "reader-3.reader-endpoints.test.svc.cluster.local",
+    ]
+
+
+# --- the workload reconcilers through ops.testing --------------------------------------------
+
+
+class _CoordinatorCharm(ops.CharmBase):
+    """Just enough charm to drive the reconcilers: config text comes from a charm option."""
+
+    def __init__(self, framework: ops.Framework):
+        super().__init__(framework)
+        framework.observe(self.on.config_changed, self._reconcile)
+
+    def _reconcile(self, _: ops.EventBase) -> None:
+        nginx = NginxWorkload(self.unit.get_container("nginx"))
+        exporter = ExporterWorkload(self.unit.get_container("nginx-prometheus-exporter"))
+        ready = [
+            nginx.reconcile(str(self.config["nginx-config"])),
+            exporter.reconcile(exporter_layer(stub_status_url())),
+        ]
+        self.unit.status = ops.ActiveStatus() if all(ready) else ops.WaitingStatus("no pebble")
+
+
+_META = {
+    "name": "coordinator",
+    "containers": {"nginx": {"resource": "nginx-image"}, "nginx-prometheus-exporter": {}},
+    "resources": {"nginx-image": {"type": "oci-image"}},
+}
+_CONFIG = {"options": {"nginx-config": {"type": "string", "default": ""}}}
+RELOAD = ("nginx", "-s", "reload")
+NEW = "events {}\n# new\n"
+OLD = "events {}\n# old\n"
+
+
+def _ctx() -> testing.Context[_CoordinatorCharm]:
+    return testing.Context(_CoordinatorCharm, meta=_META, config=_CONFIG)
+
+
+def _nginx(
+    tmp_path: pathlib.Path,
+    on_disk: str | None,
+    running: bool,
+    can_connect: bool = True,
+    reload: testing.Exec | None = None,
+) -> testing.Container:
+    source = tmp_path / "nginx.conf"
+    if on_disk is not None:
+        source.write_text(on_disk)
+    return testing.Container(
+        "nginx",
+        can_connect=can_connect,
+        mounts={"config": testing.Mount(location="/etc/nginx/nginx.conf", source=source)},
+        layers={"base": ops.pebble.Layer(nginx_layer())} if running else {},
+        service_statuses={"nginx": ops.pebble.ServiceStatus.ACTIVE} if running else {},
+        execs={reload or testing.Exec(list(RELOAD))},
+    )
+
+
+def _exporter(running: bool = True, can_connect: bool = True) -> testing.Container:
+    layer = ops.pebble.Layer(exporter_layer(stub_status_url()))
+    return testing.Container(
+        "nginx-prometheus-exporter",
+        can_connect=can_connect,
+        layers={"base": layer} if running else {},
+        service_statuses={"nginx-prometheus-exporter": ops.pebble.ServiceStatus.ACTIVE}
+        if running
+        else {},
+    )
+
+
+def _run(
+    ctx: testing.Context[_CoordinatorCharm], text: str, *containers: testing.Container
+) -> testing.State:
+    state = testing.State(
+        config={"nginx-config": text},
+        containers=set(containers),
+        model=testing.Model(name="test"),
+    )
+    return ctx.run(ctx.on.config_changed(), state)
+
+
+def _reloads(ctx: testing.Context[_CoordinatorCharm]) -> list[tuple[str, ...]]:
+    return [tuple(e.command) for e in ctx.exec_history.get("nginx", [])]
+
+
+def test_first_reconcile_pushes_adds_layers_and_starts_without_reload(tmp_path: pathlib.Path):
+    ctx = _ctx()
+    out = _run(ctx, NEW, _nginx(tmp_path, None, running=False), _exporter(running=False))
+
+    assert (tmp_path / "nginx.conf").read_text() == NEW
+    nginx = out.get_container("nginx")
+    assert set(nginx.layers) == {"nginx"}
+    assert nginx.service_statuses["nginx"] == ops.pebble.ServiceStatus.ACTIVE
+    exporter = out.get_container("nginx-prometheus-exporter")
+    assert set(exporter.layers) == {"nginx-prometheus-exporter"}
+    assert (
+        exporter.service_statuses["nginx-prometheus-exporter"] == ops.pebble.ServiceStatus.ACTIVE
+    )
+    assert _reloads(ctx) == []
+    assert out.unit_status == testing.ActiveStatus()
+
+
+def test_unchanged_config_is_neither_pushed_nor_reloaded(tmp_path: pathlib.Path):
+    ctx = _ctx()
+    nginx = _nginx(tmp_path, NEW, running=True)
+    os.utime(tmp_path / "nginx.conf", (1_000_000, 1_000_000))
+
+    out = _run(ctx, NEW, nginx, _exporter())
+
+    assert (tmp_path / "nginx.conf").stat().st_mtime == 1_000_000
+    assert _reloads(ctx) == []
+    # The plan already matched, so no layer was added on top of the existing one.
+    assert set(out.get_container("nginx").layers) == {"base"}
+    assert set(out.get_container("nginx-prometheus-exporter").layers) == {"base"}
+
+
+def test_changed_config_is_pushed_and_nginx_reloaded(tmp_path: pathlib.Path):
+    ctx = _ctx()
+    out = _run(ctx, NEW, _nginx(tmp_path, OLD, running=True), _exporter())
+
+    assert (tmp_path / "nginx.conf").read_text() == NEW
+    assert _reloads(ctx) == [RELOAD]
+    assert set(out.get_container("nginx").layers) == {"base"}
+
+
+def test_changed_config_for_a_stopped_nginx_starts_it_instead_of_reloading(
+    tmp_path: pathlib.Path,
+):
+    ctx = _ctx()
+    stopped = dataclasses.replace(
+        _nginx(tmp_path, OLD, running=True),
+        service_statuses={"nginx": ops.pebble.ServiceStatus.INACTIVE},
+    )
+    out = _run(ctx, NEW, stopped, _exporter())
+
+    assert (tmp_path / "nginx.conf").read_text() == NEW
+    assert _reloads(ctx) == []
+    assert set(out.get_container("nginx").layers) == {"base"}
+    assert out.get_container("nginx").service_statuses["nginx"] == ops.pebble.ServiceStatus.ACTIVE
+
+
+def test_a_changed_layer_is_replaced(tmp_path: pathlib.Path):
+    ctx = _ctx()
+    stale = ops.pebble.Layer(
+        {"services": {"nginx": {"override": "replace", "command": "nginx", "startup": "enabled"}}}
+    )
+    nginx = dataclasses.replace(_nginx(tmp_path, NEW, running=True), layers={"base": stale})
+
+    out = _run(ctx, NEW, nginx, _exporter())
+
+    plan = out.get_container("nginx").plan
+    assert plan.services["nginx"].command == "nginx -g 'daemon off;'"
+
+
+def test_nothing_happens_while_pebble_is_unreachable(tmp_path: pathlib.Path):
+    ctx = _ctx()
+    out = _run(
+        ctx,
+        NEW,
+        _nginx(tmp_path, OLD, running=True, can_connect=False),
+        _exporter(can_connect=False),
+    )
+
+    assert (tmp_path / "nginx.conf").read_text() == OLD
+    assert _reloads(ctx) == []
+    assert out.unit_status == testing.WaitingStatus("no pebble")
+
+
+def test_rejected_reload_restores_the_previous_config(tmp_path: pathlib.Path):
+    ctx = _ctx()
+    failing = testing.Exec(list(RELOAD), return_code=1, stderr="[emerg] unknown directive")
+    nginx = _nginx(tmp_path, OLD, running=True, reload=failing)
+
+    with pytest.raises(testing.errors.UncaughtCharmError) as raised:
+        _run(ctx, NEW, nginx, _exporter())
+
+    assert isinstance(raised.value.__cause__, NginxReloadError)
+    assert "unknown directive" in str(raised.value.__cause__)
+    assert (tmp_path / "nginx.conf").read_text() == OLD

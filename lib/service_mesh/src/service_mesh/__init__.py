@@ -28,6 +28,7 @@ The charm needs the endpoints ``service-mesh`` (``service_mesh``, ``limit: 1``),
     policies = self.mesh.mesh_info()
 """
 
+from ._consumer import ServiceMeshConsumer, label_configmap_name_template
 from ._endpoints import MissingEndpointError
 from ._labels import reconcile_charm_labels, remove_charm_labels
 from ._models import (
@@ -66,12 +67,14 @@ __all__ = [
     "MissingEndpointError",
     "Policy",
     "PolicyTargetType",
+    "ServiceMeshConsumer",
     "ServiceMeshError",
     "ServiceMeshProvider",
     "ServiceMeshProviderAppData",
     "UnitPolicy",
     "build_mesh_policies",
     "get_data_from_cmr_relation",
+    "label_configmap_name_template",
     "reconcile_charm_labels",
     "remove_charm_labels",
 ]

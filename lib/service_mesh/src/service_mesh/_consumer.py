@@ -1,0 +1,314 @@
+"""The application side of the ``service_mesh`` relation: request policies, learn how to join."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import TYPE_CHECKING
+
+import ops
+import pydantic
+
+from ._databag import describe, update_changed
+from ._endpoints import require_endpoints
+from ._models import AppPolicy, MeshPolicy, MeshType, ServiceMeshProviderAppData, UnitPolicy
+from ._policies import (
+    CMR_DATA_KEY,
+    build_mesh_policies_with_problems,
+    encode_cmr_data,
+    encode_policies,
+    get_data_from_cmr_relation_with_problems,
+)
+from ._provider import POLICIES_KEY
+from .errors import KubernetesError
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping, Sequence
+
+    import lightkube
+
+logger = logging.getLogger(__name__)
+
+label_configmap_name_template = "juju-service-mesh-{app_name}-labels"
+"""Name of the ConfigMap recording which mesh labels the consumer put on its pods."""
+
+
+class ServiceMeshConsumer(ops.Object):
+    """Ask the mesh to let related applications in, and (optionally) join it.
+
+    Wire-compatible with upstream's consumer, with these differences:
+
+    * Only the leader writes, and only values that changed; on other units every method is a
+      harmless no-op rather than a databag permission error.
+    * The provider's data is remote input. A missing, malformed or mistyped value is logged
+      and treated as absent (no labels, no mesh type) instead of failing the hook; the reason
+      is kept in :attr:`problem`. A provider that publishes only ``labels`` (istio-beacon
+      before ``mesh_type`` existed) is read as Istio, the only mesh such providers served.
+    * With ``auto_join`` the labels are reconciled by the leader only, and Kubernetes errors
+      land in :attr:`problem` instead of crashing the hook.
+    * Leader election also republishes, so a new leader repairs what a predecessor missed.
+    """
+
+    def __init__(
+        self,
+        charm: ops.CharmBase,
+        mesh_relation_name: str = "service-mesh",
+        cross_model_mesh_requires_name: str = "require-cmr-mesh",
+        cross_model_mesh_provides_name: str = "provide-cmr-mesh",
+        policies: Sequence[AppPolicy | UnitPolicy] | None = None,
+        auto_join: bool = True,
+    ) -> None:
+        """Observe the events after which the requested policies or the labels may change.
+
+        Args:
+            charm: The charm being protected by (and optionally joining) the mesh.
+            mesh_relation_name: The endpoint of interface ``service_mesh`` (``limit: 1``).
+            cross_model_mesh_requires_name: Endpoint on which this app tells cross-model
+                targets its real name and model.
+            cross_model_mesh_provides_name: Endpoint on which cross-model sources tell this
+                app theirs; it must come through the same offer as the workload relation.
+            policies: Which relations may reach this application, and how.
+            auto_join: Put the provider's labels on this application's pods and Service
+                (leader only, needs ``--trust``). Pass False when the charm reconciles its
+                labels itself, as a coordinator does.
+
+        Raises:
+            MissingEndpointError: One of the endpoints, or a relation named by a policy, is not
+                declared in the charm's metadata.
+        """
+        super().__init__(charm, mesh_relation_name)
+        self._charm = charm
+        self._mesh_relation_name = mesh_relation_name
+        self._cmr_provides_name = cross_model_mesh_provides_name
+        self._cmr_requires_name = cross_model_mesh_requires_name
+        self._policies = list(policies or [])
+        self._auto_join = auto_join
+        self._label_configmap_name = label_configmap_name_template.format(app_name=charm.app.name)
+        self._lightkube_client: lightkube.Client | None = None
+        self._kubernetes_problem: str | None = None
+        policy_relations = list(dict.fromkeys(policy.relation for policy in self._policies))
+        require_endpoints(
+            charm,
+            [
+                (mesh_relation_name, "service_mesh requirer"),
+                (cross_model_mesh_requires_name, "cross_model_mesh requirer"),
+                (cross_model_mesh_provides_name, "cross_model_mesh provider"),
+                *((name, "named by a mesh policy") for name in policy_relations),
+            ],
+        )
+
+        on = charm.on
+        observe = self.framework.observe
+        observe(on[mesh_relation_name].relation_created, self._on_policy_input_changed)
+        observe(on[cross_model_mesh_provides_name].relation_changed, self._on_policy_input_changed)
+        for name in policy_relations:
+            observe(on[name].relation_created, self._on_policy_input_changed)
+            observe(on[name].relation_broken, self._on_policy_input_changed)
+        observe(on[cross_model_mesh_requires_name].relation_created, self._on_cmr_requirer_created)
+        observe(on.upgrade_charm, self._on_refresh_everything)
+        observe(on.leader_elected, self._on_refresh_everything)
+        if auto_join:
+            observe(on[mesh_relation_name].relation_changed, self._on_mesh_changed)
+            observe(on[mesh_relation_name].relation_broken, self._on_mesh_broken)
+
+    # Public API
+
+    @property
+    def enabled(self) -> bool:
+        """Whether the mesh relation exists and has a remote application (data not checked)."""
+        return self._relation is not None
+
+    def labels(self) -> dict[str, str]:
+        """Labels this application's pods need to join the mesh; ``{}`` when not available."""
+        data, _ = self._provider_data()
+        return dict(data.labels) if data else {}
+
+    def mesh_type(self) -> MeshType | None:
+        """The mesh implementation on the other end, or None when not (validly) known."""
+        data, _ = self._provider_data()
+        return data.mesh_type if data else None
+
+    @property
+    def problem(self) -> str | None:
+        """Why the mesh integration is degraded, for the charm to show in its status.
+
+        A Kubernetes failure from this hook's label reconciliation comes first, since it
+        leaves pods in the wrong state; otherwise the latest problem found in the remote
+        data (the provider's bag, a cross-model ``cmr_data``, or a policy that could not be
+        built). None means nothing is wrong. Reading it re-evaluates the relation data.
+        """
+        if self._kubernetes_problem:
+            return self._kubernetes_problem
+        problems: list[str] = []
+        _, provider_problem = self._provider_data()
+        if provider_problem:
+            problems.append(provider_problem)
+        if self._relation is not None:
+            problems.extend(self._build_policies()[1])
+        return problems[-1] if problems else None
+
+    def update_service_mesh(self) -> None:
+        """Publish the policies for the current relations; a no-op without mesh or leadership.
+
+        Call it after anything that changes the answer without an event this object observes
+        (for example policies computed from config).
+        """
+        relation = self._relation
+        if relation is None or not self._charm.unit.is_leader():
+            return
+        policies, _ = self._build_policies()
+        if update_changed(
+            relation.data[self._charm.app], {POLICIES_KEY: encode_policies(policies)}
+        ):
+            logger.debug("published %d mesh policies", len(policies))
+
+    @property
+    def lightkube_client(self) -> lightkube.Client:
+        """Client for label reconciliation, created on first use so plain hooks don't pay."""
+        if self._lightkube_client is None:
+            # Imported here: lightkube is heavy and only auto_join needs it.
+            import lightkube
+
+            self._lightkube_client = lightkube.Client(
+                namespace=self._charm.model.name, field_manager=self._charm.app.name
+            )
+        return self._lightkube_client
+
+    # Event handlers
+
+    def _on_policy_input_changed(self, _event: ops.EventBase) -> None:
+        self.update_service_mesh()
+
+    def _on_cmr_requirer_created(self, event: ops.RelationCreatedEvent) -> None:
+        self._publish_cmr_data([event.relation])
+
+    def _on_refresh_everything(self, event: ops.EventBase) -> None:
+        self._publish_cmr_data(self._charm.model.relations[self._cmr_requires_name])
+        self.update_service_mesh()
+        if self._auto_join and self._relation is not None:
+            # A refresh may have Juju rewrite the StatefulSet, dropping our pod-template labels
+            # while the record still lists them; only re-patching finds out.
+            force = isinstance(event, ops.UpgradeCharmEvent)
+            self._reconcile_labels(self.labels(), force=force)
+
+    def _on_mesh_changed(self, _event: ops.RelationChangedEvent) -> None:
+        self._reconcile_labels(self.labels())
+
+    def _on_mesh_broken(self, _event: ops.RelationBrokenEvent) -> None:
+        self._remove_labels()
+
+    # Helpers
+
+    @property
+    def _relation(self) -> ops.Relation | None:
+        # Not ``get_relation``: it raises when a misdeclared endpoint has two relations.
+        relations = self._charm.model.relations[self._mesh_relation_name]
+        return relations[0] if relations else None
+
+    def _provider_data(self) -> tuple[ServiceMeshProviderAppData | None, str | None]:
+        relation = self._relation
+        if relation is None:
+            return None, None
+        return decode_provider_data(relation.data[relation.app], relation.app.name)
+
+    def _build_policies(self) -> tuple[list[MeshPolicy], list[str]]:
+        cmr_data, cmr_problems = get_data_from_cmr_relation_with_problems(
+            self._charm.model.relations[self._cmr_provides_name]
+        )
+        policies, policy_problems = build_mesh_policies_with_problems(
+            self._charm.model.relations,
+            target_app_name=self._charm.app.name,
+            # Juju runs every application of a model in the namespace named after it.
+            target_namespace=self._charm.model.name,
+            policies=self._policies,
+            cmr_application_data=cmr_data,
+        )
+        return policies, cmr_problems + policy_problems
+
+    def _publish_cmr_data(self, relations: Iterable[ops.Relation]) -> None:
+        if not self._charm.unit.is_leader():
+            return
+        value = encode_cmr_data(self._charm.app.name, self._charm.model.name)
+        for relation in relations:
+            update_changed(relation.data[self._charm.app], {CMR_DATA_KEY: value})
+
+    def _reconcile_labels(self, labels: Mapping[str, str], *, force: bool = False) -> None:
+        """As leader, make the pods carry exactly ``labels`` (of those this object manages)."""
+        if not self._charm.unit.is_leader():
+            return
+        # Imported here so charms that never join the mesh don't load lightkube.
+        from ._labels import reconcile_charm_labels
+
+        try:
+            reconcile_charm_labels(
+                self._kubernetes_client(),
+                self._charm.app.name,
+                self._charm.model.name,
+                self._label_configmap_name,
+                labels,
+                force=force,
+            )
+        except KubernetesError as error:
+            self._record_kubernetes_problem(f"could not update the mesh labels: {error}")
+
+    def _remove_labels(self) -> None:
+        """As leader, take off every label this object set, then forget the record."""
+        if not self._charm.unit.is_leader():
+            return
+        from ._labels import remove_charm_labels
+
+        try:
+            remove_charm_labels(
+                self._kubernetes_client(),
+                self._charm.app.name,
+                self._charm.model.name,
+                self._label_configmap_name,
+            )
+        except KubernetesError as error:
+            self._record_kubernetes_problem(f"could not remove the mesh labels: {error}")
+
+    def _kubernetes_client(self) -> lightkube.Client:
+        import lightkube
+
+        try:
+            return self.lightkube_client
+        except lightkube.ConfigError as error:
+            # Not in a pod and no KUBECONFIG: the same outcome for the charm as an API failure.
+            raise KubernetesError(f"no Kubernetes API to talk to ({error})") from error
+
+    def _record_kubernetes_problem(self, problem: str) -> None:
+        logger.error(problem)
+        self._kubernetes_problem = problem
+
+
+def decode_provider_data(
+    raw: Mapping[str, str], source: str
+) -> tuple[ServiceMeshProviderAppData | None, str | None]:
+    """Parse a provider's app databag; return the data, or None and the reason it's unusable.
+
+    An empty bag is "not published yet", not a problem. Unknown keys are ignored (upstream
+    json-decodes every key and fails on any non-JSON extra).
+
+    Args:
+        raw: The provider application's databag.
+        source: The provider application's name, used in problem messages.
+    """
+    if not raw:
+        return None, None
+    decoded: dict[str, object] = {}
+    for key in ("labels", "mesh_type"):
+        if key not in raw:
+            continue
+        try:
+            decoded[key] = json.loads(raw[key])
+        except json.JSONDecodeError as error:
+            return (
+                None,
+                f"ignored mesh data from {source!r}: {key} is not valid JSON ({error.msg})",
+            )
+    # Providers before upstream LIBPATCH 11 published labels only, and all of them were Istio.
+    decoded.setdefault("mesh_type", MeshType.istio.value)
+    try:
+        return ServiceMeshProviderAppData.model_validate(decoded), None
+    except pydantic.ValidationError as error:
+        return None, f"ignored mesh data from {source!r}: {describe(error)}"

@@ -1,0 +1,240 @@
+"""With auto_join, the consumer's leader puts the mesh labels on its pods; otherwise nobody does.
+
+Kubernetes is the loopback fake of :mod:`service_mesh.testing`, reached by the real
+``lightkube.Client`` the consumer builds from ``KUBECONFIG``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+import ops
+import pytest
+from ops import testing
+
+from service_mesh import ServiceMeshConsumer, label_configmap_name_template
+from service_mesh.testing import FakeKubernetes
+
+if TYPE_CHECKING:
+    import pathlib
+    from collections.abc import Iterator
+
+META: dict[str, Any] = {
+    "name": "tempo",
+    "requires": {
+        "service-mesh": {"interface": "service_mesh", "limit": 1},
+        "require-cmr-mesh": {"interface": "cross_model_mesh"},
+    },
+    "provides": {"provide-cmr-mesh": {"interface": "cross_model_mesh"}},
+}
+RECORD = label_configmap_name_template.format(app_name="tempo")
+
+
+class _Joining(ops.CharmBase):
+    def __init__(self, framework: ops.Framework):
+        super().__init__(framework)
+        self.mesh = ServiceMeshConsumer(self)
+
+
+class _NotJoining(ops.CharmBase):
+    def __init__(self, framework: ops.Framework):
+        super().__init__(framework)
+        self.mesh = ServiceMeshConsumer(self, auto_join=False)
+
+
+@pytest.fixture
+def kubernetes(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeKubernetes]:
+    fake = FakeKubernetes()
+    fake.add_juju_app("tempo", namespace="cos")
+    with fake.serve(namespace="cos") as kubeconfig:
+        monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
+        yield fake
+
+
+@pytest.fixture
+def ambient(vectors_dir: pathlib.Path) -> dict[str, str]:
+    vector = json.loads((vectors_dir / "provider-databag-istio-beacon.json").read_text())
+    return vector["databag_ambient"]
+
+
+@pytest.fixture
+def ambient_labels(ambient: dict[str, str]) -> dict[str, str]:
+    return json.loads(ambient["labels"])
+
+
+def _mesh(provider_bag: dict[str, str]) -> testing.Relation:
+    return testing.Relation(
+        "service-mesh", remote_app_name="istio-beacon-k8s", remote_app_data=provider_bag
+    )
+
+
+def _run(
+    charm: type[Any], event: str, relation: testing.Relation, leader: bool = True
+) -> str | None:
+    """Run a mesh relation event and return the consumer's problem afterwards."""
+    ctx = testing.Context(charm, meta=META, app_name="tempo")
+    state = testing.State(leader=leader, model=testing.Model(name="cos"), relations=[relation])
+    with ctx(getattr(ctx.on, event)(relation), state) as manager:
+        manager.run()
+        mesh: ServiceMeshConsumer = manager.charm.mesh
+        return mesh.problem
+
+
+def _pod_labels(kubernetes: FakeKubernetes) -> dict[str, str]:
+    statefulset = kubernetes.get("statefulsets", "cos", "tempo")
+    assert statefulset is not None
+    return statefulset["spec"]["template"]["metadata"]["labels"]
+
+
+def _service_labels(kubernetes: FakeKubernetes) -> dict[str, str]:
+    service = kubernetes.get("services", "cos", "tempo")
+    assert service is not None
+    return service["metadata"].get("labels", {})
+
+
+def test_leader_joins_on_relation_changed(
+    kubernetes: FakeKubernetes, ambient: dict[str, str], ambient_labels: dict[str, str]
+):
+    problem = _run(_Joining, "relation_changed", _mesh(ambient))
+
+    assert problem is None
+    assert ambient_labels.items() <= _pod_labels(kubernetes).items()
+    assert ambient_labels.items() <= _service_labels(kubernetes).items()
+    record = kubernetes.get("configmaps", "cos", RECORD)
+    assert record is not None
+    assert json.loads(record["data"]["labels"]) == ambient_labels
+
+
+def test_leader_leaves_on_relation_broken(
+    kubernetes: FakeKubernetes, ambient: dict[str, str], ambient_labels: dict[str, str]
+):
+    relation = _mesh(ambient)
+    _run(_Joining, "relation_changed", relation)
+
+    problem = _run(_Joining, "relation_broken", relation)
+
+    assert problem is None
+    assert not ambient_labels.keys() & _pod_labels(kubernetes).keys()
+    assert not ambient_labels.keys() & _service_labels(kubernetes).keys()
+    assert _pod_labels(kubernetes) == {"app.kubernetes.io/name": "tempo"}, "Juju's label stays"
+    assert kubernetes.get("configmaps", "cos", RECORD) is None
+
+
+def test_broken_without_a_record_is_fine(kubernetes: FakeKubernetes, ambient: dict[str, str]):
+    # A leader that never joined (say, elected after the join) still cleans up without error.
+    problem = _run(_Joining, "relation_broken", _mesh(ambient))
+
+    assert problem is None
+    assert kubernetes.get("configmaps", "cos", RECORD) is None
+
+
+def test_provider_dropping_labels_removes_them(
+    kubernetes: FakeKubernetes, ambient: dict[str, str], ambient_labels: dict[str, str]
+):
+    _run(_Joining, "relation_changed", _mesh(ambient))
+
+    _run(_Joining, "relation_changed", _mesh({**ambient, "labels": "{}"}))
+
+    assert not ambient_labels.keys() & _pod_labels(kubernetes).keys()
+
+
+@pytest.mark.parametrize("event", ["relation_changed", "relation_broken"])
+def test_non_leader_never_touches_kubernetes(
+    kubernetes: FakeKubernetes, ambient: dict[str, str], event: str
+):
+    problem = _run(_Joining, event, _mesh(ambient), leader=False)
+
+    assert problem is None
+    assert kubernetes.requests == []
+
+
+@pytest.mark.parametrize("event", ["relation_changed", "relation_broken"])
+def test_without_auto_join_kubernetes_is_left_alone(
+    kubernetes: FakeKubernetes, ambient: dict[str, str], event: str
+):
+    _run(_NotJoining, event, _mesh(ambient))
+
+    assert kubernetes.requests == []
+
+
+def test_forbidden_patch_is_a_problem_not_a_crash(
+    kubernetes: FakeKubernetes, ambient: dict[str, str]
+):
+    kubernetes.fail("PATCH", path_contains="statefulsets", status=403)
+
+    problem = _run(_Joining, "relation_changed", _mesh(ambient))
+
+    assert problem is not None
+    assert problem.startswith("could not update the mesh labels:")
+
+
+def test_unreachable_api_is_a_problem_not_a_crash(
+    kubernetes: FakeKubernetes, ambient: dict[str, str]
+):
+    kubernetes.fail_transport(times=None)
+
+    problem = _run(_Joining, "relation_changed", _mesh(ambient))
+
+    assert problem is not None
+    assert problem.startswith("could not update the mesh labels:")
+
+
+def test_failed_record_delete_is_a_problem_not_a_crash(
+    kubernetes: FakeKubernetes, ambient: dict[str, str]
+):
+    relation = _mesh(ambient)
+    _run(_Joining, "relation_changed", relation)
+    kubernetes.fail("DELETE", path_contains=RECORD, status=500)
+
+    problem = _run(_Joining, "relation_broken", relation)
+
+    assert problem is not None
+    assert problem.startswith("could not remove the mesh labels:")
+
+
+def test_outside_kubernetes_is_a_problem_not_a_crash(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: pathlib.Path, ambient: dict[str, str]
+):
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "missing"))
+
+    problem = _run(_Joining, "relation_changed", _mesh(ambient))
+
+    assert problem is not None
+    assert problem.startswith("could not update the mesh labels:")
+
+
+@pytest.mark.parametrize("event", ["leader_elected", "upgrade_charm"])
+def test_new_leader_and_refresh_repair_the_labels(
+    kubernetes: FakeKubernetes, ambient: dict[str, str], ambient_labels: dict[str, str], event: str
+):
+    relation = _mesh(ambient)
+    ctx = testing.Context(_Joining, meta=META, app_name="tempo")
+    state = testing.State(leader=True, model=testing.Model(name="cos"), relations=[relation])
+
+    ctx.run(getattr(ctx.on, event)(), state)
+
+    assert ambient_labels.items() <= _pod_labels(kubernetes).items()
+
+
+@pytest.mark.parametrize("event", ["leader_elected", "upgrade_charm"])
+def test_charm_off_the_mesh_never_needs_kubernetes(kubernetes: FakeKubernetes, event: str):
+    ctx = testing.Context(_Joining, meta=META, app_name="tempo")
+
+    ctx.run(getattr(ctx.on, event)(), testing.State(leader=True, model=testing.Model(name="cos")))
+
+    assert kubernetes.requests == []
+
+
+def test_refresh_repairs_a_statefulset_juju_rewrote(
+    kubernetes: FakeKubernetes, ambient: dict[str, str], ambient_labels: dict[str, str]
+):
+    relation = _mesh(ambient)
+    _run(_Joining, "relation_changed", relation)
+    kubernetes.add_juju_app("tempo", namespace="cos")  # as Juju does on refresh; record intact
+    ctx = testing.Context(_Joining, meta=META, app_name="tempo")
+    state = testing.State(leader=True, model=testing.Model(name="cos"), relations=[relation])
+
+    ctx.run(ctx.on.upgrade_charm(), state)
+
+    assert ambient_labels.items() <= _pod_labels(kubernetes).items()

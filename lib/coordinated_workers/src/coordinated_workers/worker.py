@@ -1,0 +1,262 @@
+"""The worker: runs what the coordinator tells it to, and knows nothing about the mesh.
+
+A worker reads everything from the ``cluster`` relation: its configuration file, the labels to
+put on its pods (cluster membership and, when the coordinator is meshed, mesh enrolment), and
+where to send telemetry (the coordinator's proxy when it has one). One reconcile path applies
+it all and restarts the workload only when its configuration or Pebble layer changed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from typing import TYPE_CHECKING
+
+import ops
+
+from service_mesh import reconcile_charm_labels
+from service_mesh.errors import KubernetesError
+
+from . import mesh
+from ._cluster_data import JujuTopology
+from ._events import observe_reconcile_events
+from ._status import Problem, kubernetes_problem
+from .cluster import ClusterRequirer
+from .nginx import service_host
+from .telemetry.loki_push_api import enabled_log_targets, log_forwarding_layer, topology_labels
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
+    import lightkube
+
+logger = logging.getLogger(__name__)
+
+ROLE_OPTION_PREFIX = "role-"
+READY_CHECK = "ready"
+_LAYER = "worker"
+_LOGGING_LAYER = "worker-logging"
+
+
+@dataclasses.dataclass(frozen=True)
+class WorkerContext:
+    """What a charm's Pebble layer callback may depend on."""
+
+    roles: frozenset[str]
+    config_path: str
+    workload_tracing: Mapping[str, str]
+    """Protocol -> URL for the workload's own traces (the coordinator's proxy when it has one)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class WorkerConfig:
+    """Everything a worker charm tells the library."""
+
+    container: str
+    """The workload container."""
+    layer: Callable[[WorkerContext], ops.pebble.LayerDict]
+    """Builds the workload's Pebble layer (services only; checks and log targets are added)."""
+    cluster_endpoint: str = "cluster"
+    config_path: str = "/etc/worker/config.yaml"
+    readiness_url: str | None = None
+    """If set, a Pebble ``ready`` check polls it and the status follows it."""
+
+
+class Worker(ops.Object):
+    """Wires a worker charm: observe, reconcile, and report problems for collect-status."""
+
+    def __init__(self, charm: ops.CharmBase, config: WorkerConfig) -> None:
+        super().__init__(charm, "worker")
+        self._charm = charm
+        self.config = config
+        self.cluster = ClusterRequirer(charm, config.cluster_endpoint)
+        self._problems: list[Problem] = []
+        self._client: lightkube.Client | None = None
+        observe_reconcile_events(charm, self._on_reconcile_event)
+
+    @property
+    def roles(self) -> frozenset[str]:
+        """Roles switched on with ``role-<name>=true`` options (meta roles not expanded)."""
+        return frozenset(
+            key.removeprefix(ROLE_OPTION_PREFIX)
+            for key, value in self._charm.config.items()
+            if key.startswith(ROLE_OPTION_PREFIX) and value is True
+        )
+
+    @property
+    def problems(self) -> tuple[Problem, ...]:
+        """What keeps this unit from being active, for the charm's collect-status.
+
+        Standing problems (roles, the cluster relation, the container) are read now, so they
+        are right even in hooks that do not reconcile; this hook's reconcile failures (a
+        Kubernetes error, a workload not ready) are added to them.
+        """
+        return (*self._standing_problems(), *self._problems)
+
+    def _standing_problems(self) -> list[Problem]:
+        problems: list[Problem] = []
+        if not self.roles:
+            problems.append(
+                Problem.blocked(
+                    "no role assigned: run `juju config "
+                    f"{self._charm.app.name} role-all=true` (or another role-<name>)"
+                )
+            )
+        if self.cluster.relation is None:
+            problems.append(Problem.blocked("missing relation to a coordinator"))
+        elif self.cluster.problem:
+            problems.append(Problem.blocked(f"cluster: {self.cluster.problem}"))
+        elif self.cluster.worker_config is None:
+            problems.append(Problem.waiting("waiting for the coordinator to publish a config"))
+        if not self._charm.unit.get_container(self.config.container).can_connect():
+            problems.append(Problem.waiting(f"waiting for the {self.config.container} container"))
+        return problems
+
+    def _on_reconcile_event(self, _event: ops.EventBase) -> None:
+        self.reconcile()
+
+    def reconcile(self) -> None:
+        """Apply labels, announce ourselves, and run the workload as the coordinator says."""
+        self._problems.clear()
+        roles = self.roles
+        if self._charm.unit.is_leader():
+            self._reconcile_labels()
+            self.cluster.publish_roles(roles)
+        if self.cluster.relation is not None:
+            self.cluster.publish_unit(self._fqdn(), JujuTopology.from_charm(self._charm))
+        self._reconcile_workload(roles)
+
+    def _reconcile_labels(self) -> None:
+        labels = self.cluster.worker_labels
+        try:
+            reconcile_charm_labels(
+                self._kubernetes(),
+                self._charm.app.name,
+                self.model.name,
+                mesh.pod_labels_configmap(self._charm.app.name),
+                labels,
+            )
+        except KubernetesError as e:
+            logger.error("pod labels: %s", e)
+            self._problems.append(kubernetes_problem("pod labels", e, self._charm.app.name))
+
+    def _reconcile_workload(self, roles: frozenset[str]) -> None:
+        container = self._charm.unit.get_container(self.config.container)
+        worker_config = self.cluster.worker_config
+        if not container.can_connect():
+            return
+        if not roles or worker_config is None:
+            _stop_all(container)
+            return
+        self._charm.unit.set_ports(*self.cluster.worker_ports)
+        changed = _push_if_changed(container, self.config.config_path, worker_config)
+        changed |= self._apply_layer(container, roles)
+        self._apply_log_forwarding(container)
+        if changed:
+            container.replan()
+            services = list(container.get_plan().services)
+            if services:
+                container.restart(*services)
+        self._check_readiness(container)
+
+    def _apply_layer(self, container: ops.Container, roles: frozenset[str]) -> bool:
+        context = WorkerContext(
+            roles=roles,
+            config_path=self.config.config_path,
+            workload_tracing=self.cluster.workload_tracing_receivers,
+        )
+        layer = self.config.layer(context)
+        if self.config.readiness_url:
+            checks: dict[str, ops.pebble.CheckDict] = {
+                READY_CHECK: {
+                    "override": "replace",
+                    "level": "ready",
+                    "threshold": 3,
+                    "http": {"url": self.config.readiness_url},
+                }
+            }
+            layer = ops.pebble.LayerDict(**layer)
+            layer["checks"] = checks
+        if _plan_contains(container.get_plan(), ops.pebble.Layer(layer)):
+            return False
+        container.add_layer(_LAYER, layer, combine=True)
+        return True
+
+    def _apply_log_forwarding(self, container: ops.Container) -> None:
+        plan = container.get_plan()
+        services = sorted(plan.services)
+        current = enabled_log_targets(plan)
+        wanted = self.cluster.loki_endpoints
+        if not services or (not wanted and not current):
+            return
+        layer = log_forwarding_layer(
+            wanted, topology_labels(self._charm), services, current_targets=current
+        )
+        if _plan_contains(plan, ops.pebble.Layer(layer)):
+            return
+        container.add_layer(_LOGGING_LAYER, layer, combine=True)
+        container.replan()
+
+    def _check_readiness(self, container: ops.Container) -> None:
+        if not self.config.readiness_url:
+            return
+        checks = container.get_checks(READY_CHECK)
+        check = checks.get(READY_CHECK)
+        if check is not None and check.status != ops.pebble.CheckStatus.UP:
+            self._problems.append(
+                Problem.waiting("workload is not ready yet (Pebble check 'ready')")
+            )
+
+    def _fqdn(self) -> str:
+        pod = self._charm.unit.name.replace("/", "-")
+        return f"{pod}.{service_host(self._charm.app.name, self.model.name)}"
+
+    def _kubernetes(self) -> lightkube.Client:
+        if self._client is None:
+            import lightkube
+
+            self._client = lightkube.Client(
+                namespace=self.model.name, field_manager=self._charm.app.name
+            )
+        return self._client
+
+
+def _push_if_changed(container: ops.Container, path: str, text: str) -> bool:
+    try:
+        if container.pull(path).read() == text:
+            return False
+    except ops.pebble.PathError:
+        pass
+    container.push(path, text, make_dirs=True)
+    return True
+
+
+def _plan_contains(plan: ops.pebble.Plan, layer: ops.pebble.Layer) -> bool:
+    """Whether every service, check and log target of `layer` is already in `plan` as is."""
+    for name, service in layer.services.items():
+        current = plan.services.get(name)
+        if current is None or _comparable(current.to_dict()) != _comparable(service.to_dict()):
+            return False
+    for name, check in layer.checks.items():
+        current_check = plan.checks.get(name)
+        if current_check is None or _comparable(current_check.to_dict()) != _comparable(
+            check.to_dict()
+        ):
+            return False
+    for name, target in layer.log_targets.items():
+        current_target = plan.log_targets.get(name)
+        if current_target is None or _comparable(current_target.to_dict()) != _comparable(
+            target.to_dict()
+        ):
+            return False
+    return True
+
+
+def _comparable(data: Mapping[str, object]) -> dict[str, object]:
+    return {key: value for key, value in data.items() if key != "override"}
+
+
+def _stop_all(container: ops.Container) -> None:
+    running = [name for name, svc in container.get_services().items() if svc.is_running()]
+    if running:
+        container.stop(*running)

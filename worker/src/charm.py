@@ -1,0 +1,56 @@
+#!/usr/bin/env python3
+"""worker-k8s: the reference worker of a coordinated-workers cluster.
+
+It has no mesh code at all: labels, configuration and telemetry destinations all come from the
+coordinator through the ``coordinated_workers`` library.
+"""
+
+from __future__ import annotations
+
+import ops
+
+from coordinated_workers.worker import Worker, WorkerConfig, WorkerContext
+
+CONTAINER = "workload"
+PORT = 8080
+
+
+def workload_layer(context: WorkerContext) -> ops.pebble.LayerDict:
+    """Run prometheus-example-app, which answers every path and serves `/metrics`."""
+    return {
+        "summary": "worker workload",
+        "services": {
+            CONTAINER: {
+                "override": "replace",
+                "summary": f"example app serving roles {', '.join(sorted(context.roles))}",
+                "command": f"/bin/prometheus-example-app --listen-address=:{PORT}",
+                "startup": "enabled",
+            }
+        },
+    }
+
+
+class WorkerCharm(ops.CharmBase):
+    """Runs the example workload in the roles chosen with `role-*` options."""
+
+    def __init__(self, framework: ops.Framework) -> None:
+        super().__init__(framework)
+        self.worker = Worker(
+            self,
+            WorkerConfig(
+                container=CONTAINER,
+                layer=workload_layer,
+                readiness_url=f"http://localhost:{PORT}/metrics",
+            ),
+        )
+        framework.observe(self.on.collect_unit_status, self._on_collect_status)
+
+    def _on_collect_status(self, event: ops.CollectStatusEvent) -> None:
+        for problem in self.worker.problems:
+            event.add_status(problem.status())
+        roles = ", ".join(sorted(self.worker.roles))
+        event.add_status(ops.ActiveStatus(f"{roles} ready"))
+
+
+if __name__ == "__main__":  # pragma: nocover
+    ops.main(WorkerCharm)

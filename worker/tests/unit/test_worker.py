@@ -1,0 +1,110 @@
+"""The worker charm through ops.testing, with Kubernetes faked at the HTTP boundary."""
+
+from __future__ import annotations
+
+import ops
+from worker_scenario import APP, MODEL, state, workload
+from ops import testing
+
+from coordinated_workers import ClusterProviderAppData
+from coordinated_workers.testing import (
+    coordinator_relation,
+    read_worker_roles,
+    read_worker_unit_data,
+)
+from service_mesh.testing import FakeKubernetes
+
+CONFIG = "coordinator: coordinator-k8s.test.svc.cluster.local\n"
+LABELS = {"app.kubernetes.io/part-of": "coordinator-k8s"}
+MESH = {"istio.io/dataplane-mode": "ambient"}
+
+
+def published(**overrides) -> ClusterProviderAppData:
+    data = {"worker_config": CONFIG, "worker_labels": LABELS, "worker_ports": [8080], **overrides}
+    return ClusterProviderAppData.model_validate(data)
+
+
+def pod_labels(kube: FakeKubernetes) -> dict[str, str]:
+    sts = kube.get("statefulsets", MODEL, APP)
+    assert sts is not None
+    return sts["spec"]["template"]["metadata"]["labels"]
+
+
+def test_without_coordinator_is_blocked_and_runs_nothing(ctx, kube):
+    out = ctx.run(ctx.on.config_changed(), state())
+    assert out.unit_status == ops.BlockedStatus("missing relation to a coordinator")
+    assert out.get_container("workload").plan.services == {}
+
+
+def test_runs_workload_with_config_labels_and_announces_itself(ctx, kube):
+    relation = coordinator_relation(published())
+    out = ctx.run(ctx.on.config_changed(), state(relation))
+    container = out.get_container("workload")
+    assert "workload" in container.plan.services
+    assert container.service_statuses["workload"] == ops.pebble.ServiceStatus.ACTIVE
+    fs = container.get_filesystem(ctx)
+    assert (fs / "etc/worker/config.yaml").read_text() == CONFIG
+    assert pod_labels(kube) == {"app.kubernetes.io/name": APP, **LABELS}
+    rel_out = out.get_relation(relation.id)
+    assert read_worker_roles(rel_out) == frozenset({"all"})
+    assert read_worker_unit_data(rel_out).address == (
+        f"{APP}-0.{APP}-endpoints.{MODEL}.svc.cluster.local"
+    )
+    assert out.opened_ports == {testing.TCPPort(8080)}
+
+
+def test_mesh_labels_follow_the_coordinator(ctx, kube):
+    meshed = coordinator_relation(published(worker_labels={**LABELS, **MESH}))
+    out = ctx.run(ctx.on.config_changed(), state(meshed))
+    assert pod_labels(kube)["istio.io/dataplane-mode"] == "ambient"
+
+    unmeshed = coordinator_relation(published(), id=meshed.id)
+    ctx.run(ctx.on.relation_changed(unmeshed), state(unmeshed, containers=list(out.containers)))
+    assert pod_labels(kube) == {"app.kubernetes.io/name": APP, **LABELS}
+
+
+def test_no_role_is_blocked(ctx, kube):
+    out = ctx.run(
+        ctx.on.config_changed(),
+        state(coordinator_relation(published()), config={"role-all": False}),
+    )
+    assert isinstance(out.unit_status, ops.BlockedStatus)
+    assert "role-all=true" in out.unit_status.message
+    assert out.get_container("workload").plan.services == {}
+
+
+def test_waits_for_config(ctx, kube):
+    out = ctx.run(ctx.on.config_changed(), state(coordinator_relation(None)))
+    assert out.unit_status == ops.WaitingStatus("waiting for the coordinator to publish a config")
+
+
+def test_restarts_only_when_config_changes(ctx, kube):
+    relation = coordinator_relation(published())
+    out = ctx.run(ctx.on.config_changed(), state(relation))
+    kube.clear_requests()
+    again = ctx.run(ctx.on.update_status(), out)
+    assert again.get_container("workload").plan == out.get_container("workload").plan
+    requests = kube.clear_requests()
+    assert [r["method"] for r in requests] == ["GET"]
+
+
+def test_malformed_coordinator_data_is_reported_not_raised(ctx, kube):
+    relation = coordinator_relation(remote_app_data={"worker_config": "{not json"})
+    out = ctx.run(ctx.on.config_changed(), state(relation))
+    assert isinstance(out.unit_status, ops.BlockedStatus)
+    assert out.unit_status.message.startswith("cluster:")
+
+
+def test_forbidden_labels_ask_for_trust(ctx, kube):
+    kube.fail(status=403, times=None)
+    out = ctx.run(ctx.on.config_changed(), state(coordinator_relation(published())))
+    assert isinstance(out.unit_status, ops.BlockedStatus)
+    assert f"juju trust {APP}" in out.unit_status.message
+
+
+def test_container_not_ready_waits(ctx, kube):
+    out = ctx.run(
+        ctx.on.config_changed(),
+        state(coordinator_relation(published()), containers=[workload(can_connect=False)]),
+    )
+    assert out.unit_status == ops.WaitingStatus("waiting for the workload container")

@@ -31,7 +31,30 @@ from ._cluster_data import (
     RemoteWriteEndpoint,
 )
 from .cluster import ClusterProvider, ClusterRequirer, WorkerApp, WorkerUnit
+from .nginx import (
+    ExporterWorkload,
+    NginxInputs,
+    NginxReloadError,
+    NginxWorkload,
+    NoNameserverError,
+    RoleRoute,
+    exporter_layer,
+    nginx_layer,
+    render_config,
+    resolver_from_resolv_conf,
+    service_host,
+    stub_status_url,
+)
 from .roles import ClusterRolesConfig, ClusterRolesConfigError, UnknownRolesError
+from .telemetry_proxy import (
+    ProxyPlan,
+    ProxyRoute,
+    SkippedTarget,
+    TelemetryTargets,
+    WorkerTelemetryProxyConfig,
+    plan_proxy,
+    worker_metrics_path,
+)
 
 __all__ = [
     "ClusterDataError",
@@ -42,9 +65,28 @@ __all__ = [
     "ClusterRequirerUnitData",
     "ClusterRolesConfig",
     "ClusterRolesConfigError",
+    "ExporterWorkload",
     "JujuTopology",
+    "NginxInputs",
+    "NginxReloadError",
+    "NginxWorkload",
+    "NoNameserverError",
+    "ProxyPlan",
+    "ProxyRoute",
     "RemoteWriteEndpoint",
+    "RoleRoute",
+    "SkippedTarget",
+    "TelemetryTargets",
     "UnknownRolesError",
     "WorkerApp",
+    "WorkerTelemetryProxyConfig",
     "WorkerUnit",
+    "exporter_layer",
+    "nginx_layer",
+    "plan_proxy",
+    "render_config",
+    "resolver_from_resolv_conf",
+    "service_host",
+    "stub_status_url",
+    "worker_metrics_path",
 ]

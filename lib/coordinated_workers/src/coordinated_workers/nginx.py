@@ -108,7 +108,7 @@ class NginxInputs:
     """Port on which each worker unit serves ``/metrics``."""
     ipv6: bool = True
     """Also listen on ``[::]``. Turn off where the pod has no IPv6 stack."""
-    runtime_dir: str = "/tmp"  # noqa: S108 (nginx runs unprivileged-friendly out of /tmp)
+    runtime_dir: str = "/tmp"  # noqa: S108 (writable by any user nginx runs as)
     """Directory for the pid file and temp paths, writable whoever nginx runs as."""
 
     def __post_init__(self) -> None:

@@ -45,6 +45,7 @@ from ._models import (
 )
 from ._policies import build_mesh_policies, get_data_from_cmr_relation
 from ._provider import ServiceMeshProvider
+from ._resource_manager import PolicyResourceManager, ReconcileResult
 from .errors import (
     ConflictError,
     CRDMissingError,
@@ -66,7 +67,9 @@ __all__ = [
     "Method",
     "MissingEndpointError",
     "Policy",
+    "PolicyResourceManager",
     "PolicyTargetType",
+    "ReconcileResult",
     "ServiceMeshConsumer",
     "ServiceMeshError",
     "ServiceMeshProvider",

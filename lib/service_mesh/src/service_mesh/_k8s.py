@@ -74,3 +74,13 @@ def patch(
     return client.patch(  # pyright: ignore[reportUnknownMemberType]
         resource, name, dict(body), namespace=namespace, **options
     )
+
+
+def list_all(
+    client: lightkube.Client, resource: type[Any], namespace: str, labels: Mapping[str, str]
+) -> list[dict[str, Any]]:
+    """``client.list`` by label, as plain dicts, typed (lightkube's selector type is invariant)."""
+    listed = client.list(  # pyright: ignore[reportUnknownMemberType]
+        resource, namespace=namespace, labels=dict[str, Any](labels)
+    )
+    return [dict(item) for item in listed]

@@ -1,0 +1,371 @@
+"""PolicyResourceManager against a real lightkube.Client and FakeKubernetes.
+
+The cluster-internal example of the vectors (coordinator ``tempo``, workers ``tempo-querier``
+and ``tempo-ingester``, model ``cos``) drives the wire comparisons. Where our sequence differs
+from upstream's on purpose, the expected sequence is derived from the vector and the reason given.
+"""
+
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from service_mesh import (
+    ConflictError,
+    CRDMissingError,
+    Endpoint,
+    ForbiddenError,
+    KubernetesError,
+    MeshPolicy,
+    MeshType,
+    PolicyResourceManager,
+    PolicyTargetType,
+)
+from service_mesh.testing import FakeKubernetes
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
+
+    import lightkube
+
+CHARM = SimpleNamespace(app=SimpleNamespace(name="tempo"), model=SimpleNamespace(name="cos"))
+POLICIES_PATH = "/apis/security.istio.io/v1/namespaces/cos/authorizationpolicies/"
+
+
+@pytest.fixture(scope="module")
+def vector(vectors_dir: Path) -> dict[str, Any]:
+    return json.loads((vectors_dir / "prm-cluster-internal-tempo-wire.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def policies(vector: dict[str, Any]) -> list[MeshPolicy]:
+    return [MeshPolicy.model_validate(p["meshpolicy_json"]) for p in vector["mesh_policies"]]
+
+
+@pytest.fixture
+def fake() -> FakeKubernetes:
+    return FakeKubernetes()
+
+
+@pytest.fixture
+def client(fake: FakeKubernetes) -> Iterator[lightkube.Client]:
+    client = fake.client(namespace="cos", field_manager="tempo-cos")
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def prm(client: lightkube.Client, vector: dict[str, Any]) -> PolicyResourceManager:
+    return PolicyResourceManager(CHARM, client, vector["prm_labels"])
+
+
+def without_ingester(policies: list[MeshPolicy]) -> list[MeshPolicy]:
+    return [p for p in policies if p.source_app_name != "tempo-ingester"]
+
+
+def stored_names(fake: FakeKubernetes) -> list[str]:
+    return [p["metadata"]["name"] for p in fake.list("authorizationpolicies")]
+
+
+def methods(fake: FakeKubernetes) -> list[str]:
+    return [r["method"] for r in fake.requests]
+
+
+def test_first_reconcile_sends_exactly_upstreams_requests(
+    fake: FakeKubernetes, prm: PolicyResourceManager, policies: list[MeshPolicy], vector: dict
+):
+    result = prm.reconcile(policies, MeshType.istio)
+
+    assert fake.requests == vector["pass1_reconcile_requests"]
+    assert len(result.applied) == 5
+    assert result.deleted == result.unchanged == ()
+
+
+def test_applied_policies_are_valid_for_istio(
+    fake: FakeKubernetes,
+    prm: PolicyResourceManager,
+    policies: list[MeshPolicy],
+    authorization_policy_validator: Any,
+):
+    prm.reconcile(policies, MeshType.istio)
+    stored = fake.list("authorizationpolicies")
+    assert len(stored) == 5
+    for policy in stored:
+        manifest = {k: policy[k] for k in ("apiVersion", "kind", "spec")}
+        manifest["metadata"] = {k: policy["metadata"][k] for k in ("name", "namespace", "labels")}
+        assert authorization_policy_validator(manifest) == []
+
+
+def test_steady_state_is_one_list_and_no_write(
+    fake: FakeKubernetes, prm: PolicyResourceManager, policies: list[MeshPolicy], vector: dict
+):
+    prm.reconcile(policies, MeshType.istio)
+    fake.clear_requests()
+
+    result = prm.reconcile(policies, MeshType.istio)
+
+    assert fake.requests == vector["pass1_reconcile_requests"][:1]
+    assert not result.changed
+    assert len(result.unchanged) == 5
+
+
+def test_worker_removed_deletes_only_its_policies(
+    fake: FakeKubernetes, prm: PolicyResourceManager, policies: list[MeshPolicy], vector: dict
+):
+    prm.reconcile(policies, MeshType.istio)
+    fake.clear_requests()
+    upstream = vector["pass2_reconcile_without_tempo_ingester"]
+    upstream_deletes = [r for r in upstream if r["method"] == "DELETE"]
+
+    result = prm.reconcile(without_ingester(policies), MeshType.istio)
+
+    # Upstream re-applies the 3 unchanged policies; we skip them (they are already as wanted)
+    # and delete in listing order (namespace, name) rather than its reverse creation order.
+    expected = [upstream[0], *sorted(upstream_deletes, key=lambda r: r["path"])]
+    assert fake.requests == expected
+    assert len(result.deleted) == 2
+    assert len(result.unchanged) == 3
+    assert len(stored_names(fake)) == 3
+
+
+def test_delete_lists_then_deletes_like_upstream(
+    fake: FakeKubernetes, prm: PolicyResourceManager, policies: list[MeshPolicy], vector: dict
+):
+    prm.reconcile(without_ingester(policies), MeshType.istio)
+    fake.clear_requests()
+
+    result = prm.delete()
+
+    assert fake.requests == vector["pass3_delete"]
+    assert len(result.deleted) == 3
+    assert stored_names(fake) == []
+
+
+def test_an_update_applies_before_it_deletes(
+    fake: FakeKubernetes, prm: PolicyResourceManager, policies: list[MeshPolicy]
+):
+    prm.reconcile(policies, MeshType.istio)
+    fake.clear_requests()
+    narrowed = [
+        p.model_copy(update={"endpoints": [Endpoint(ports=[8080])]})
+        if p.target_type is PolicyTargetType.app
+        else p
+        for p in policies
+    ]
+
+    result = prm.reconcile(narrowed, MeshType.istio)
+
+    assert methods(fake) == ["GET", "PATCH", "PATCH", "DELETE", "DELETE"]
+    assert len(result.applied) == len(result.deleted) == 2
+
+
+def test_a_failed_apply_keeps_every_old_policy(
+    fake: FakeKubernetes, prm: PolicyResourceManager, policies: list[MeshPolicy]
+):
+    prm.reconcile(policies, MeshType.istio)
+    before = stored_names(fake)
+    fake.clear_requests()
+    narrowed = [p.model_copy(update={"endpoints": [Endpoint(ports=[1])]}) for p in policies[:2]]
+    fake.fail(method="PATCH", path_contains="tempo-querier", status=500)
+
+    with pytest.raises(KubernetesError) as caught:
+        prm.reconcile(narrowed, MeshType.istio)
+
+    assert caught.value.status_code == 500
+    assert "1 of 2 AuthorizationPolicies could not be applied" in str(caught.value)
+    assert methods(fake) == ["GET", "PATCH", "PATCH"]  # the rest was still attempted
+    assert set(before) <= set(stored_names(fake))
+
+
+def test_an_unreachable_api_stops_at_the_first_failed_apply(
+    fake: FakeKubernetes, prm: PolicyResourceManager, policies: list[MeshPolicy]
+):
+    fake.fail_transport(method="PATCH", error="timeout", times=None)
+    with pytest.raises(KubernetesError) as caught:
+        prm.reconcile(policies, MeshType.istio)
+    assert caught.value.status_code is None
+    assert methods(fake) == ["GET", "PATCH"]
+
+
+def test_drift_is_repaired_by_reapplying_only_the_drifted_policy(
+    fake: FakeKubernetes, prm: PolicyResourceManager, policies: list[MeshPolicy]
+):
+    prm.reconcile(policies, MeshType.istio)
+    [first, *_] = fake.list("authorizationpolicies")
+    first["spec"]["rules"] = [{}]  # someone opened it up by hand
+    first["metadata"]["labels"]["added-by"] = "someone-else"
+    fake.add(first)
+    fake.clear_requests()
+
+    result = prm.reconcile(policies, MeshType.istio)
+
+    assert result.applied == (f"cos/{first['metadata']['name']}",)
+    repaired = fake.get("authorizationpolicies", "cos", first["metadata"]["name"])
+    assert repaired is not None
+    assert repaired["spec"]["rules"][0]["from"]
+    assert prm.reconcile(policies, MeshType.istio).changed is False
+
+
+def test_policies_in_other_namespaces_are_found_and_removed(
+    fake: FakeKubernetes, prm: PolicyResourceManager
+):
+    elsewhere = MeshPolicy(
+        source_namespace="cos",
+        source_app_name="tempo",
+        target_namespace="other-model",
+        target_app_name="grafana",
+    )
+    prm.reconcile([elsewhere], MeshType.istio)
+    assert len(fake.list("authorizationpolicies", "other-model")) == 1
+
+    assert len(prm.reconcile([], MeshType.istio).deleted) == 1
+    assert fake.list("authorizationpolicies") == []
+
+
+def test_policies_of_other_owners_are_never_touched(
+    fake: FakeKubernetes, prm: PolicyResourceManager, client: lightkube.Client, policies: list
+):
+    other = PolicyResourceManager(
+        SimpleNamespace(app=SimpleNamespace(name="beacon"), model=SimpleNamespace(name="cos")),
+        client,
+        {"app.kubernetes.io/instance": "cos-beacon"},
+    )
+    other.reconcile(policies[:1], MeshType.istio)
+    prm.reconcile(policies, MeshType.istio)
+    prm.delete()
+    assert [n.split("-policy-")[0] for n in stored_names(fake)] == ["beacon-cos"]
+
+
+def test_raw_policies_are_managed_with_the_ownership_labels(
+    fake: FakeKubernetes, prm: PolicyResourceManager, vector: dict
+):
+    raw = {
+        "apiVersion": "security.istio.io/v1",
+        "kind": "AuthorizationPolicy",
+        "metadata": {"name": "allow-modeloperator", "namespace": "cos"},
+        "spec": {"selector": {"matchLabels": {"juju-modeloperator": "modeloperator"}}},
+    }
+    prm.reconcile([], MeshType.istio, raw_policies=[raw])
+    stored = fake.get("authorizationpolicies", "cos", "allow-modeloperator")
+    assert stored is not None
+    assert stored["metadata"]["labels"] == vector["prm_labels"]
+    assert raw["metadata"] == {"name": "allow-modeloperator", "namespace": "cos"}
+
+
+def test_a_raw_policy_of_the_wrong_kind_is_refused(prm: PolicyResourceManager):
+    with pytest.raises(ValueError, match="apiVersion/kind"):
+        prm.reconcile([], MeshType.istio, raw_policies=[{"kind": "Service", "metadata": {}}])
+
+
+def test_unsupported_mesh_types_are_refused(prm: PolicyResourceManager):
+    with pytest.raises(ValueError, match="linkerd"):
+        prm.reconcile([], "linkerd")  # type: ignore[arg-type]
+
+
+def test_labels_are_required(client: lightkube.Client):
+    with pytest.raises(ValueError, match="ownership labels"):
+        PolicyResourceManager(CHARM, client, {})
+
+
+def test_a_field_manager_is_required(fake: FakeKubernetes):
+    with pytest.raises(ValueError, match="field_manager"):
+        PolicyResourceManager(CHARM, fake.client(namespace="cos"), {"a": "b"})
+
+
+def test_missing_crd_is_a_named_error_on_reconcile(
+    fake: FakeKubernetes, prm: PolicyResourceManager, policies: list[MeshPolicy]
+):
+    fake.crds_installed = False
+    with pytest.raises(CRDMissingError) as caught:
+        prm.reconcile(policies, MeshType.istio)
+    assert "Istio is not installed" in str(caught.value)
+    assert methods(fake) == ["GET"]
+
+
+def test_missing_crd_means_nothing_to_delete(fake: FakeKubernetes, prm: PolicyResourceManager):
+    fake.crds_installed = False
+    assert prm.delete().changed is False
+    assert methods(fake) == ["GET"]
+
+
+def test_forbidden_list_tells_the_operator_to_trust_the_app(
+    fake: FakeKubernetes, prm: PolicyResourceManager, policies: list[MeshPolicy]
+):
+    fake.fail(method="GET", status=403)
+    with pytest.raises(ForbiddenError) as caught:
+        prm.reconcile(policies, MeshType.istio)
+    assert "juju trust tempo --scope=cluster" in str(caught.value)
+
+
+@pytest.mark.parametrize(("status", "error"), [(403, ForbiddenError), (409, ConflictError)])
+def test_apply_errors_are_named(
+    fake: FakeKubernetes,
+    prm: PolicyResourceManager,
+    policies: list[MeshPolicy],
+    status: int,
+    error: type[KubernetesError],
+):
+    fake.fail(method="PATCH", status=status)
+    with pytest.raises(error) as caught:
+        prm.reconcile(policies, MeshType.istio)
+    assert caught.value.status_code == status
+    assert len(stored_names(fake)) == 4  # the other four were applied
+
+
+@pytest.mark.parametrize(
+    "inject", [{"status": 500}, {"error": "timeout"}], ids=["server-error", "timeout"]
+)
+def test_list_failures_are_kubernetes_errors(
+    fake: FakeKubernetes, prm: PolicyResourceManager, policies: list, inject: dict
+):
+    if "error" in inject:
+        fake.fail_transport(method="GET", **inject)
+    else:
+        fake.fail(method="GET", **inject)
+    with pytest.raises(KubernetesError) as caught:
+        prm.reconcile(policies, MeshType.istio)
+    assert caught.value.status_code == inject.get("status")
+
+
+def test_a_policy_already_gone_is_deleted_fine(
+    fake: FakeKubernetes, prm: PolicyResourceManager, policies: list[MeshPolicy]
+):
+    prm.reconcile(policies, MeshType.istio)
+    fake.fail(method="DELETE", status=404)
+    assert len(prm.delete().deleted) == 5
+
+
+def test_delete_failures_are_raised_after_trying_every_delete(
+    fake: FakeKubernetes, prm: PolicyResourceManager, policies: list[MeshPolicy]
+):
+    prm.reconcile(policies, MeshType.istio)
+    fake.clear_requests()
+    fake.fail(method="DELETE", status=500, times=2)
+    with pytest.raises(KubernetesError, match="2 of 5 stale AuthorizationPolicies remain"):
+        prm.delete()
+    assert methods(fake).count("DELETE") == 5
+    assert len(stored_names(fake)) == 2
+
+
+def test_works_through_kubeconfig_like_a_charm(
+    fake: FakeKubernetes,
+    monkeypatch: pytest.MonkeyPatch,
+    policies: list[MeshPolicy],
+    vector: dict,
+):
+    import lightkube
+
+    with fake.serve(namespace="cos") as kubeconfig:
+        monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
+        with lightkube.Client(namespace="cos", field_manager="tempo-cos") as client:
+            prm = PolicyResourceManager(CHARM, client, vector["prm_labels"])
+            prm.reconcile(policies, MeshType.istio)
+            prm.reconcile(policies, MeshType.istio)
+    assert fake.requests == [
+        *vector["pass1_reconcile_requests"],
+        vector["pass1_reconcile_requests"][0],
+    ]

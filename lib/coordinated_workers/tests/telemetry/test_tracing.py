@@ -131,6 +131,15 @@ def test_requesting_no_protocols_withdraws_the_request():
     assert out.get_relation(relation.id).local_app_data == {}
 
 
+def test_requesting_no_protocols_on_a_clean_bag_writes_nothing():
+    relation = _tracing()
+    out, changed = _run(
+        testing.State(leader=True, relations=[relation], model=MODEL), _request([])
+    )
+    assert not changed
+    assert out.get_relation(relation.id).local_app_data == {}
+
+
 def test_request_touches_only_its_own_endpoint():
     charm_tracing, workload_tracing = _tracing(), _tracing("workload-tracing")
     out, _ = _run(

@@ -292,3 +292,100 @@ def test_served_fake_works_with_a_default_lightkube_client(
     sts = fake.get("statefulsets", "cos", "tempo")
     assert sts is not None
     assert sts["spec"]["template"]["metadata"]["labels"]["x"] == "y"
+
+
+def test_replace_honours_resource_version_preconditions(
+    fake: FakeKubernetes, client: lightkube.Client
+):
+    cm = client.create(ConfigMap(metadata=ObjectMeta(name="x"), data={"k": "1"}))
+    cm.data = {"k": "2"}
+    client.replace(cm)
+    stored = fake.get("configmaps", "cos", "x")
+    assert stored is not None
+    assert stored["data"] == {"k": "2"}
+    cm.data = {"k": "3"}  # cm still carries the resourceVersion from before the first replace
+    assert _api_error(lambda: client.replace(cm)).status.code == 409
+
+
+def test_delete_collection(fake: FakeKubernetes, client: lightkube.Client):
+    fake.add(_policy("a", owner="me"))
+    fake.add(_policy("b", owner="you"))
+    fake.add(_policy("c", namespace="other"))
+    fake.add(_policy("d", owner="me"))
+    status, _ = fake.handle(
+        "DELETE",
+        "/apis/security.istio.io/v1/namespaces/cos/authorizationpolicies",
+        {"labelSelector": "owner=me"},
+        None,
+        b"",
+    )
+    assert status == 200
+    assert [p["metadata"]["name"] for p in fake.list("authorizationpolicies")] == ["b", "c"]
+    client.deletecollection(AuthorizationPolicy)
+    assert [p["metadata"]["name"] for p in fake.list("authorizationpolicies")] == ["c"]
+
+
+def test_dry_run_changes_nothing(fake: FakeKubernetes):
+    client = fake.client(namespace="cos", field_manager="tempo", dry_run=True)
+    client.create(ConfigMap(metadata=ObjectMeta(name="x")))
+    client.patch(Service, "tempo", {"metadata": {"labels": {"a": "b"}}})
+    assert fake.get("configmaps", "cos", "x") is None
+    assert "a" not in fake.get("services", "cos", "tempo")["metadata"]["labels"]  # type: ignore[index]
+    assert all(r["query"]["dryRun"] == "All" for r in fake.requests)
+
+
+@pytest.mark.parametrize(
+    ("selector", "names"),
+    [
+        ("owner!=me", ["b", "c"]),
+        ("owner notin (me,you)", ["c"]),  # codespell:ignore notin
+        ("owner in (me,you)", ["a", "b"]),
+        ("!owner", ["c"]),
+        ("owner", ["a", "b"]),
+        ("owner==me", ["a"]),
+    ],
+)
+def test_label_selector_operators(fake: FakeKubernetes, selector: str, names: list[str]):
+    fake.add(_policy("a", owner="me"))
+    fake.add(_policy("b", owner="you"))
+    fake.add(_policy("c"))
+    status, listed = fake.handle(
+        "GET",
+        "/apis/security.istio.io/v1/authorizationpolicies",
+        {"labelSelector": selector},
+        None,
+        b"",
+    )
+    assert status == 200
+    assert [item["metadata"]["name"] for item in listed["items"]] == names
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "query", "status"),
+    [
+        ("GET", "/version", {}, 404),
+        ("GET", "/api/v1/namespaces/cos/pods/p/log", {}, 404),
+        ("GET", "/api/v1/namespaces/cos/pods", {"watch": "true"}, 400),
+        ("PUT", "/api/v1/namespaces/cos/configmaps", {}, 405),
+    ],
+)
+def test_what_is_not_modelled_fails_loudly(
+    fake: FakeKubernetes, method: str, path: str, query: dict[str, str], status: int
+):
+    code, body = fake.handle(method, path, query, None, b"")
+    assert code == status
+    assert body["kind"] == "Status"
+
+
+def test_apply_accepts_a_yaml_body(fake: FakeKubernetes):
+    yaml_body = b"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: y\ndata:\n  k: v\n"
+    status, obj = fake.handle(
+        "PATCH",
+        "/api/v1/namespaces/cos/configmaps/y",
+        {"fieldManager": "me"},
+        "application/apply-patch+yaml",
+        yaml_body,
+    )
+    assert status == 201
+    assert obj["data"] == {"k": "v"}
+    assert fake.requests[-1]["body"]["metadata"] == {"name": "y"}

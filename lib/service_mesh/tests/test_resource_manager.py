@@ -369,3 +369,26 @@ def test_works_through_kubeconfig_like_a_charm(
         *vector["pass1_reconcile_requests"],
         vector["pass1_reconcile_requests"][0],
     ]
+
+
+def test_a_plain_text_404_from_an_older_api_server_also_means_no_crd():
+    """Older API servers answer unknown groups with text/plain "404 page not found"."""
+    import httpx2
+    import lightkube
+    from lightkube.config.kubeconfig import KubeConfig
+    from lightkube.config.models import Cluster, User
+
+    def answer(request: httpx2.Request) -> httpx2.Response:
+        return httpx2.Response(404, text="404 page not found", request=request)
+
+    config = KubeConfig.from_one(cluster=Cluster(server="http://old"), user=User(token="t"))
+    with lightkube.Client(
+        config=config,
+        field_manager="tempo-cos",
+        trust_env=False,
+        transport=httpx2.MockTransport(answer),
+    ) as client:
+        prm = PolicyResourceManager(CHARM, client, {"a": "b"})
+        with pytest.raises(CRDMissingError):
+            prm.reconcile([], MeshType.istio)
+        assert prm.delete().changed is False

@@ -256,7 +256,7 @@ class FakeKubernetes:
         return _FakeTransport(self)
 
     def client(
-        self, namespace: str = "default", field_manager: str | None = None
+        self, namespace: str = "default", field_manager: str | None = None, dry_run: bool = False
     ) -> lightkube.Client:
         """A real ``lightkube.Client`` wired to this fake in process."""
         import lightkube  # lazily: keeps lightkube out of import time for non-users
@@ -272,6 +272,7 @@ class FakeKubernetes:
             config=config,
             namespace=namespace,
             field_manager=field_manager,
+            dry_run=dry_run,
             trust_env=False,  # env proxies would otherwise replace our transport
             transport=self.transport,
         )

@@ -13,7 +13,7 @@ from service_mesh.testing import FakeKubernetes
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from worker_scenario import APP, MODEL, charm_module  # noqa: E402
+from worker_scenario import APP, MODEL, charm_module
 
 
 @pytest.fixture

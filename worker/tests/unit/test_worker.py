@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import ops
-from worker_scenario import APP, MODEL, state, workload
 from ops import testing
+from worker_scenario import APP, MODEL, state, workload
 
 from coordinated_workers import ClusterProviderAppData
 from coordinated_workers.testing import (

@@ -1,0 +1,81 @@
+#!/usr/bin/env python3
+"""coordinator-k8s: the reference coordinator of a coordinated-workers cluster.
+
+All behaviour lives in the ``coordinated_workers`` library; this file only declares what is
+specific to this cluster: its roles, how the API is routed to them, the configuration workers
+receive, and which integration may use the API once the cluster is on a service mesh.
+"""
+
+from __future__ import annotations
+
+import ops
+import yaml
+
+from coordinated_workers import ClusterRolesConfig
+from coordinated_workers.coordinator import Coordinator, CoordinatorConfig, WorkerConfigContext
+from coordinated_workers.nginx import RoleRoute
+from coordinated_workers.telemetry_proxy import WorkerTelemetryProxyConfig
+from service_mesh import AppPolicy, Endpoint
+
+API_PORT = 8080
+PROXY_PORT = 8081
+WORKER_PORT = 8080
+
+ROLES = ClusterRolesConfig(
+    roles={"all", "read", "write"},
+    meta_roles={"all": {"read", "write"}},
+    minimal_deployment={"read", "write"},
+)
+ROUTES = (RoleRoute("/read", "read", WORKER_PORT), RoleRoute("/write", "write", WORKER_PORT))
+
+
+def worker_config(context: WorkerConfigContext) -> str:
+    """The file every worker receives: who is in the cluster and where telemetry goes.
+
+    Only worker *apps* and their roles are listed, not units, so scaling a worker app does not
+    rewrite every worker's configuration (and restart it).
+    """
+    config = {
+        "coordinator": context.coordinator_host,
+        "workers": {worker.name: sorted(worker.roles) for worker in context.workers},
+        "remote_write": list(context.telemetry.remote_write_urls),
+    }
+    return yaml.safe_dump(config, sort_keys=True)
+
+
+class CoordinatorCharm(ops.CharmBase):
+    """Routes `/read` and `/write` to workers by role; joins a mesh when related to a beacon."""
+
+    def __init__(self, framework: ops.Framework) -> None:
+        super().__init__(framework)
+        self.coordinator = Coordinator(
+            self,
+            CoordinatorConfig(
+                roles=ROLES,
+                worker_config=worker_config,
+                routes=ROUTES,
+                worker_metrics_port=WORKER_PORT,
+                api_port=API_PORT,
+                worker_ports=lambda _roles: [WORKER_PORT],
+                telemetry_proxy=WorkerTelemetryProxyConfig(
+                    http_port=PROXY_PORT, https_port=PROXY_PORT
+                ),
+                charm_mesh_policies=[
+                    AppPolicy(relation="api", endpoints=[Endpoint(ports=[API_PORT])]),
+                ],
+            ),
+        )
+        framework.observe(self.on.collect_unit_status, self._on_collect_status)
+        framework.observe(self.on.start, self._on_start)
+
+    def _on_start(self, _event: ops.StartEvent) -> None:
+        self.unit.set_ports(API_PORT, PROXY_PORT)
+
+    def _on_collect_status(self, event: ops.CollectStatusEvent) -> None:
+        for problem in self.coordinator.problems:
+            event.add_status(problem.status())
+        event.add_status(ops.ActiveStatus())
+
+
+if __name__ == "__main__":  # pragma: nocover
+    ops.main(CoordinatorCharm)

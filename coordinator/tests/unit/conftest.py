@@ -1,0 +1,33 @@
+"""Fixtures for the coordinator charm: Juju through ops.testing, Kubernetes faked at HTTP."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from ops import testing
+
+from service_mesh.testing import FakeKubernetes
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from coordinator_scenario import APP, MODEL, charm_module
+
+
+@pytest.fixture
+def kube(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeKubernetes]:
+    """A fake Kubernetes the charm's own lightkube.Client() reaches through KUBECONFIG."""
+    fake = FakeKubernetes()
+    fake.add_juju_app(APP, namespace=MODEL)
+    monkeypatch.delenv("HTTP_PROXY", raising=False)
+    monkeypatch.delenv("HTTPS_PROXY", raising=False)
+    with fake.serve(namespace=MODEL) as kubeconfig:
+        monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
+        yield fake
+
+
+@pytest.fixture
+def ctx() -> testing.Context:
+    return testing.Context(charm_module.CoordinatorCharm, app_name=APP)

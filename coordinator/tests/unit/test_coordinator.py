@@ -1,0 +1,218 @@
+"""The coordinator charm through ops.testing, with Kubernetes faked at the HTTP boundary."""
+
+from __future__ import annotations
+
+import json
+
+import ops
+from coordinator_scenario import APP, MODEL, state
+from ops import testing
+
+from coordinated_workers.testing import read_provider_data, worker_relation
+from service_mesh.testing import FakeKubernetes
+
+MESH_LABELS = {
+    "istio.io/dataplane-mode": "ambient",
+    "istio.io/use-waypoint": f"{MODEL}-istio-beacon-k8s-waypoint",
+    "istio.io/use-waypoint-namespace": MODEL,
+}
+
+
+def mesh_relation(labels: dict[str, str] | None = None) -> testing.Relation:
+    return testing.Relation(
+        "service-mesh",
+        interface="service_mesh",
+        remote_app_name="istio-beacon-k8s",
+        remote_app_data={
+            "labels": json.dumps(MESH_LABELS if labels is None else labels),
+            "mesh_type": json.dumps("istio"),
+        },
+        limit=1,
+    )
+
+
+def workers() -> list[testing.Relation]:
+    return [
+        worker_relation("worker-read", ["read"], units=2, model=MODEL),
+        worker_relation("worker-write", ["write"], units=1, model=MODEL),
+    ]
+
+
+def pod_labels(kube: FakeKubernetes, app: str = APP) -> dict[str, str]:
+    sts = kube.get("statefulsets", MODEL, app)
+    assert sts is not None
+    return sts["spec"]["template"]["metadata"]["labels"]
+
+
+def policies(kube: FakeKubernetes) -> dict[str, dict]:
+    return {p["metadata"]["name"]: p for p in kube.list("authorizationpolicies", MODEL)}
+
+
+def writes(kube: FakeKubernetes) -> list[dict]:
+    return [r for r in kube.clear_requests() if r["method"] not in ("GET",)]
+
+
+def test_without_workers_labels_itself_and_is_blocked(ctx, kube):
+    out = ctx.run(ctx.on.config_changed(), state())
+    assert out.unit_status == ops.BlockedStatus("[consistency] Missing any worker relation.")
+    assert pod_labels(kube)["app.kubernetes.io/part-of"] == APP
+    assert policies(kube) == {}
+    nginx_conf = out.get_container("nginx").layers
+    assert "nginx" in nginx_conf
+
+
+def test_full_cluster_on_mesh(ctx, kube):
+    relations = [*workers(), mesh_relation()]
+    out = ctx.run(ctx.on.config_changed(), state(*relations))
+
+    assert out.unit_status == ops.ActiveStatus()
+    assert pod_labels(kube) == {
+        "app.kubernetes.io/name": APP,
+        "app.kubernetes.io/part-of": APP,
+        **MESH_LABELS,
+    }
+    names = policies(kube)
+    assert len(names) == 5  # coordinator->members, and per worker app: ->members, ->Service
+    sources = sorted(
+        p["spec"]["rules"][0]["from"][0]["source"]["principals"][0] for p in names.values()
+    )
+    assert sources == sorted(
+        [f"cluster.local/ns/{MODEL}/sa/{APP}"]
+        + [f"cluster.local/ns/{MODEL}/sa/worker-read"] * 2
+        + [f"cluster.local/ns/{MODEL}/sa/worker-write"] * 2
+    )
+    for policy in names.values():
+        assert policy["metadata"]["labels"] == {
+            "app.kubernetes.io/instance": f"{APP}-{MODEL}",
+            "kubernetes-resource-handler-scope": f"{APP}-{MODEL}-cluster-internal",
+        }
+
+    for relation in out.relations:
+        if relation.endpoint == "cluster":
+            data = read_provider_data(relation)
+            assert data.worker_labels == {"app.kubernetes.io/part-of": APP, **MESH_LABELS}
+            assert data.worker_config
+            assert data.worker_ports == (8080,)
+
+
+def test_external_policies_published_to_the_beacon(ctx, kube):
+    api = testing.Relation("api", interface="coordinated_api", remote_app_name="client")
+    metrics = testing.Relation(
+        "metrics-endpoint", interface="prometheus_scrape", remote_app_name="prometheus"
+    )
+    out = ctx.run(ctx.on.config_changed(), state(*workers(), mesh_relation(), api, metrics))
+    mesh_out = out.get_relation(next(r.id for r in out.relations if r.endpoint == "service-mesh"))
+    published = json.loads(mesh_out.local_app_data["policies"])
+    by_source = {(p["source_app_name"], p["target_type"]): p for p in published}
+    assert by_source[("prometheus", "unit")]["endpoints"] == [
+        {"hosts": None, "ports": [9113], "methods": None, "paths": None}
+    ]
+    assert by_source[("prometheus", "app")]["endpoints"] == [
+        {
+            "hosts": None,
+            "ports": [8081],
+            "methods": ["GET"],
+            "paths": ["/proxy/worker/{*}/metrics"],
+        }
+    ]
+    assert by_source[("client", "app")]["endpoints"] == [
+        {"hosts": None, "ports": [8080], "methods": None, "paths": None}
+    ]
+
+
+def test_steady_state_makes_no_kubernetes_writes(ctx, kube):
+    start = state(*workers(), mesh_relation())
+    out = ctx.run(ctx.on.config_changed(), start)
+    kube.clear_requests()
+    ctx.run(ctx.on.update_status(), out)
+    requests = kube.clear_requests()
+    assert [r["method"] for r in requests if r["method"] != "GET"] == []
+    assert len(requests) <= 2
+
+
+def test_worker_app_leaving_removes_its_policies(ctx, kube):
+    relations = [*workers(), mesh_relation()]
+    out = ctx.run(ctx.on.config_changed(), state(*relations))
+    assert len(policies(kube)) == 5
+    leaving = next(r for r in out.relations if r.remote_app_name == "worker-write")
+    ctx.run(ctx.on.relation_broken(leaving), out)
+    remaining = policies(kube)
+    assert len(remaining) == 3
+    assert not any("worker-write" in name for name in remaining)
+
+
+def test_mesh_removed_drops_mesh_labels_and_policies(ctx, kube):
+    out = ctx.run(ctx.on.config_changed(), state(*workers(), mesh_relation()))
+    mesh = next(r for r in out.relations if r.endpoint == "service-mesh")
+    out = ctx.run(ctx.on.relation_broken(mesh), out)
+    assert pod_labels(kube) == {"app.kubernetes.io/name": APP, "app.kubernetes.io/part-of": APP}
+    assert policies(kube) == {}
+    for relation in out.relations:
+        if relation.endpoint == "cluster":
+            assert read_provider_data(relation).worker_labels == {"app.kubernetes.io/part-of": APP}
+
+
+def test_non_leader_with_mesh_writes_nothing_and_does_not_raise(ctx, kube):
+    out = ctx.run(ctx.on.config_changed(), state(*workers(), mesh_relation(), leader=False))
+    assert writes(kube) == []
+    for relation in out.relations:
+        assert relation.local_app_data == {}
+
+
+def test_forbidden_kubernetes_asks_for_trust(ctx, kube):
+    kube.fail(status=403, times=None)
+    out = ctx.run(ctx.on.config_changed(), state(*workers(), mesh_relation()))
+    assert isinstance(out.unit_status, ops.BlockedStatus)
+    assert f"juju trust {APP}" in out.unit_status.message
+
+
+def test_failure_then_recovery_converges(ctx, kube):
+    kube.fail(method="PATCH", path_contains="authorizationpolicies", status=500, times=None)
+    out = ctx.run(ctx.on.config_changed(), state(*workers(), mesh_relation()))
+    assert isinstance(out.unit_status, ops.WaitingStatus)
+    kube.clear_faults()
+    out = ctx.run(ctx.on.update_status(), out)
+    assert out.unit_status == ops.ActiveStatus()
+    assert len(policies(kube)) == 5
+
+
+def test_incoherent_cluster_is_blocked(ctx, kube):
+    out = ctx.run(
+        ctx.on.config_changed(), state(worker_relation("worker-read", ["read"], model=MODEL))
+    )
+    assert out.unit_status == ops.BlockedStatus(
+        "[consistency] Cluster inconsistent: no worker runs write"
+    )
+
+
+def test_nginx_routes_roles_to_worker_services(ctx, kube):
+    out = ctx.run(ctx.on.config_changed(), state(*workers()))
+    fs = out.get_container("nginx").get_filesystem(ctx)
+    conf = (fs / "etc/nginx/nginx.conf").read_text()
+    assert f"worker-read-endpoints.{MODEL}.svc.cluster.local" in conf
+    assert f"worker-write-endpoints.{MODEL}.svc.cluster.local" in conf
+
+
+def test_worker_telemetry_goes_through_the_proxy(ctx, kube):
+    loki = testing.Relation(
+        "logging",
+        interface="loki_push_api",
+        remote_app_name="loki",
+        remote_units_data={
+            0: {
+                "endpoint": json.dumps(
+                    {
+                        "url": "http://loki-0.loki-endpoints.cos.svc.cluster.local:3100/loki/api/v1/push"
+                    }
+                )
+            }
+        },
+    )
+    out = ctx.run(ctx.on.config_changed(), state(*workers(), loki))
+    cluster = next(r for r in out.relations if r.endpoint == "cluster")
+    data = read_provider_data(cluster)
+    assert data.loki_endpoints == {
+        "loki/0": f"http://{APP}.{MODEL}.svc.cluster.local:8081/proxy/loki/loki-0/push"
+    }
+    conf = (out.get_container("nginx").get_filesystem(ctx) / "etc/nginx/nginx.conf").read_text()
+    assert "/proxy/loki/loki-0/push" in conf

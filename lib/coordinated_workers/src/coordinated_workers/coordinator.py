@@ -1,0 +1,480 @@
+"""The coordinator: one reconcile path that keeps nginx, workers, labels and policies in step.
+
+Every hook runs :meth:`Coordinator.reconcile` once. It reads all inputs (cluster relation,
+mesh relation, telemetry relations), computes the desired state once, and writes only what
+differs, in this order:
+
+1. own pod labels (cluster membership + mesh labels), leader only;
+2. nginx and nginx-prometheus-exporter through Pebble (reloaded only when nginx.conf changed);
+3. the cluster relation: worker config, labels and (proxied) telemetry URLs, leader only;
+4. the mesh: external policies to the beacon through ``ServiceMeshConsumer`` and
+   cluster-internal AuthorizationPolicies through ``PolicyResourceManager``, leader only;
+5. telemetry relations: scrape jobs, tracing protocol requests.
+
+A step that fails (Kubernetes refusing a call, a remote app's malformed data) is recorded as a
+:class:`Problem` and the later steps still run; the charm turns problems into a status in
+collect-status, and the next hook retries. The library never sets a status itself.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from typing import TYPE_CHECKING, TypeVar
+
+import ops
+
+from service_mesh import (
+    AppPolicy,
+    MeshType,
+    PolicyResourceManager,
+    ServiceMeshConsumer,
+    UnitPolicy,
+    reconcile_charm_labels,
+    remove_charm_labels,
+)
+from service_mesh.errors import KubernetesError
+
+from . import mesh
+from ._cluster_data import ClusterProviderAppData, RemoteWriteEndpoint
+from ._events import observe_reconcile_events
+from ._status import Problem, kubernetes_problem
+from .cluster import ClusterProvider, WorkerApp
+from .nginx import (
+    ExporterWorkload,
+    NginxInputs,
+    NginxReloadError,
+    NginxWorkload,
+    NoNameserverError,
+    RoleRoute,
+    exporter_layer,
+    render_config,
+    resolver_from_resolv_conf,
+    service_host,
+    stub_status_url,
+)
+from .telemetry.loki_push_api import LokiPushApiRequirer
+from .telemetry.prometheus_scrape import MetricsEndpointProvider, scrape_jobs
+from .telemetry.remote_write import RemoteWriteRequirer
+from .telemetry.tracing import TracingRequirer
+from .telemetry_proxy import ProxyPlan, TelemetryTargets, WorkerTelemetryProxyConfig, plan_proxy
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+    import lightkube
+
+    from .roles import ClusterRolesConfig
+    from .telemetry._databag import Reading
+
+logger = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
+
+RESOLV_CONF = "/etc/resolv.conf"
+
+
+@dataclasses.dataclass(frozen=True)
+class CoordinatorEndpoints:
+    """Names of the coordinator's endpoints in charmcraft.yaml; None switches a feature off.
+
+    The three mesh endpoints go together: all set or all None.
+    """
+
+    cluster: str = "cluster"
+    metrics: str | None = "metrics-endpoint"
+    logging: str | None = "logging"
+    charm_tracing: str | None = "charm-tracing"
+    workload_tracing: str | None = "workload-tracing"
+    remote_write: str | None = "send-remote-write"
+    service_mesh: str | None = "service-mesh"
+    require_cmr_mesh: str | None = "require-cmr-mesh"
+    provide_cmr_mesh: str | None = "provide-cmr-mesh"
+    peers: str | None = "peers"
+
+    def __post_init__(self) -> None:
+        mesh_names = (self.service_mesh, self.require_cmr_mesh, self.provide_cmr_mesh)
+        if len({name is None for name in mesh_names}) != 1:
+            raise ValueError(
+                "service_mesh, require_cmr_mesh and provide_cmr_mesh must all be set or all None"
+            )
+
+
+@dataclasses.dataclass(frozen=True)
+class WorkerConfigContext:
+    """What a charm's worker-config callback may depend on."""
+
+    model: str
+    coordinator_host: str
+    """The coordinator's Service FQDN, which workers use to reach it."""
+    workers: Sequence[WorkerApp]
+    telemetry: TelemetryTargets
+    """The telemetry URLs workers are given (proxied when the proxy is on)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class CoordinatorConfig:
+    """Everything a charm tells the coordinator, in one typed object."""
+
+    roles: ClusterRolesConfig
+    worker_config: Callable[[WorkerConfigContext], str]
+    """Renders the configuration file every worker receives."""
+    routes: Sequence[RoleRoute]
+    """How API requests are routed to workers by role."""
+    worker_metrics_port: int
+    """Port on which each worker serves ``/metrics``."""
+    api_port: int = 8080
+    worker_ports: Callable[[frozenset[str]], Sequence[int]] | None = None
+    """Given a worker's roles, the ports it must open."""
+    telemetry_proxy: WorkerTelemetryProxyConfig | None = None
+    """Route all worker telemetry through the coordinator (mandatory in a hardened mesh)."""
+    charm_mesh_policies: Sequence[AppPolicy | UnitPolicy] = ()
+    """Charm-specific external policies, appended to the defaults."""
+    endpoints: CoordinatorEndpoints = dataclasses.field(default_factory=CoordinatorEndpoints)
+    workload_tracing_protocols: Sequence[str] = ("otlp_http",)
+    nginx_container: str = "nginx"
+    exporter_container: str = "nginx-prometheus-exporter"
+    exporter_port: int = 9113
+    status_port: int = 8082
+    ipv6: bool = True
+
+
+class Coordinator(ops.Object):
+    """Wires a coordinator charm: observe, reconcile, and report problems for collect-status."""
+
+    def __init__(self, charm: ops.CharmBase, config: CoordinatorConfig) -> None:
+        super().__init__(charm, "coordinator")
+        self._charm = charm
+        self.config = config
+        endpoints = config.endpoints
+        self.cluster = ClusterProvider(charm, endpoints.cluster, roles_config=config.roles)
+        self.mesh: ServiceMeshConsumer | None = None
+        if endpoints.service_mesh and endpoints.require_cmr_mesh and endpoints.provide_cmr_mesh:
+            self.mesh = ServiceMeshConsumer(
+                charm,
+                mesh_relation_name=endpoints.service_mesh,
+                cross_model_mesh_requires_name=endpoints.require_cmr_mesh,
+                cross_model_mesh_provides_name=endpoints.provide_cmr_mesh,
+                policies=self.external_policies(),
+                auto_join=False,
+            )
+        self._problems: list[Problem] = []
+        self._client: lightkube.Client | None = None
+        observe_reconcile_events(charm, self._on_reconcile_event)
+        self.framework.observe(charm.on.remove, self._on_remove)
+
+    # --- what the coordinator computes -------------------------------------------------
+
+    @property
+    def app_name(self) -> str:
+        """The coordinator application's name, which is also the cluster's name."""
+        return self._charm.app.name
+
+    @property
+    def host(self) -> str:
+        """The coordinator's Service FQDN: the stable address workers and scrapers use."""
+        return f"{self.app_name}.{self.model.name}.svc.cluster.local"
+
+    @property
+    def proxy_port(self) -> int | None:
+        """Port of the worker telemetry proxy, chosen now (no TLS yet: the HTTP port)."""
+        proxy = self.config.telemetry_proxy
+        return None if proxy is None else proxy.port(tls=False)
+
+    def external_policies(self) -> list[AppPolicy | UnitPolicy]:
+        """Default external policies followed by the charm's own."""
+        defaults = mesh.default_external_policies(
+            self.config.endpoints.metrics, self.config.exporter_port, self.proxy_port
+        )
+        return mesh.external_policies(defaults, self.config.charm_mesh_policies)
+
+    def pod_labels(self) -> dict[str, str]:
+        """Labels for coordinator and worker pods: membership, plus mesh labels when meshed."""
+        labels = mesh.membership_labels(self.app_name)
+        if self.mesh is not None and self.mesh.enabled:
+            labels.update(self.mesh.labels())
+        return dict(sorted(labels.items()))
+
+    @property
+    def problems(self) -> tuple[Problem, ...]:
+        """What keeps this unit from being active, for the charm's collect-status.
+
+        Standing problems (cluster consistency, remote data, containers) are read now, so they
+        are right even in hooks that do not reconcile; failures of this hook's reconcile (a
+        Kubernetes error) are added to them.
+        """
+        return (*self._standing_problems(), *self._problems)
+
+    def _standing_problems(self) -> list[Problem]:
+        problems: list[Problem] = []
+        workers = self.cluster.workers()
+        if not workers:
+            problems.append(Problem.blocked("[consistency] Missing any worker relation."))
+        else:
+            missing = self.config.roles.missing_roles(self.cluster.deployed_roles())
+            if missing:
+                problems.append(
+                    Problem.blocked(
+                        "[consistency] Cluster inconsistent: no worker runs "
+                        + ", ".join(sorted(missing))
+                    )
+                )
+        problems.extend(
+            Problem.blocked(f"worker {app}: {problem}")
+            for app, problem in sorted(self.cluster.problems().items())
+        )
+        if self.mesh is not None and self.mesh.problem:
+            problems.append(Problem.blocked(f"service-mesh: {self.mesh.problem}"))
+        problems.extend(
+            Problem.waiting(f"waiting for the {name} container")
+            for name in (self.config.nginx_container, self.config.exporter_container)
+            if not self._charm.unit.get_container(name).can_connect()
+        )
+        return problems
+
+    # --- reconcile -----------------------------------------------------------------------
+
+    def _on_reconcile_event(self, _event: ops.EventBase) -> None:
+        self.reconcile()
+
+    def reconcile(self) -> None:
+        """Bring labels, nginx, workers and policies in line with the current relations."""
+        self._problems.clear()
+        workers = self.cluster.workers()
+        labels = self.pod_labels()
+        is_leader = self._charm.unit.is_leader()
+        if is_leader:
+            self._kubernetes_step(
+                "pod labels", lambda client: self._reconcile_labels(client, labels)
+            )
+        real_targets = self._telemetry_targets()
+        plan = self._proxy_plan(real_targets)
+        self._reconcile_nginx(workers, plan)
+        published = plan.published if plan is not None else real_targets
+        if is_leader:
+            self._publish_cluster(workers, labels, published)
+        self._reconcile_mesh(workers, is_leader)
+        self._reconcile_telemetry_relations(workers)
+
+    def _reconcile_labels(self, client: lightkube.Client, labels: dict[str, str]) -> None:
+        reconcile_charm_labels(
+            client,
+            self.app_name,
+            self.model.name,
+            mesh.pod_labels_configmap(self.app_name),
+            labels,
+        )
+
+    def _reconcile_nginx(self, workers: Sequence[WorkerApp], plan: ProxyPlan | None) -> None:
+        nginx_container = self._charm.unit.get_container(self.config.nginx_container)
+        exporter_container = self._charm.unit.get_container(self.config.exporter_container)
+        if nginx_container.can_connect():
+            try:
+                NginxWorkload(nginx_container).reconcile(
+                    render_config(self._nginx_inputs(workers, plan))
+                )
+            except (NoNameserverError, NginxReloadError) as e:
+                logger.error("nginx: %s", e)
+                self._problems.append(Problem.blocked(f"nginx: {e}"))
+        if exporter_container.can_connect():
+            ExporterWorkload(exporter_container).reconcile(
+                exporter_layer(stub_status_url(self.config.status_port), self.config.exporter_port)
+            )
+
+    def _nginx_inputs(self, workers: Sequence[WorkerApp], plan: ProxyPlan | None) -> NginxInputs:
+        by_role: dict[str, list[str]] = {}
+        for worker in workers:
+            if worker.units:
+                for role in worker.roles:
+                    by_role.setdefault(role, []).append(worker.name)
+        return NginxInputs(
+            model=self.model.name,
+            api_port=self.config.api_port,
+            routes=self.config.routes,
+            workers_by_role=by_role,
+            resolver=self._resolver(),
+            status_port=self.config.status_port,
+            proxy_port=self.proxy_port,
+            proxy=plan,
+            worker_apps=[worker.name for worker in workers],
+            worker_metrics_port=self.config.worker_metrics_port,
+            ipv6=self.config.ipv6,
+        )
+
+    def _resolver(self) -> str:
+        """The pod's DNS server: nginx resolves worker Services through it at request time."""
+        try:
+            with open(RESOLV_CONF, encoding="utf-8") as resolv_conf:
+                return resolver_from_resolv_conf(resolv_conf.read())
+        except OSError as e:
+            raise NoNameserverError(f"cannot read {RESOLV_CONF}: {e}") from e
+
+    def _publish_cluster(
+        self, workers: Sequence[WorkerApp], labels: dict[str, str], telemetry: TelemetryTargets
+    ) -> None:
+        context = WorkerConfigContext(
+            model=self.model.name, coordinator_host=self.host, workers=workers, telemetry=telemetry
+        )
+        data = ClusterProviderAppData(
+            worker_config=self.config.worker_config(context),
+            loki_endpoints=dict(telemetry.loki_push_urls) or None,
+            charm_tracing_receivers=dict(telemetry.charm_tracing) or None,
+            workload_tracing_receivers=dict(telemetry.workload_tracing) or None,
+            remote_write_endpoints=[
+                RemoteWriteEndpoint(url=url) for url in telemetry.remote_write_urls
+            ]
+            or None,
+            worker_labels=labels,
+        )
+        self.cluster.publish(data, worker_ports=self.config.worker_ports)
+
+    def _reconcile_mesh(self, workers: Sequence[WorkerApp], is_leader: bool) -> None:
+        if self.mesh is None:
+            return
+        self.mesh.update_service_mesh()
+        if not is_leader:
+            return
+        mesh_type = self.mesh.mesh_type()
+        worker_apps = [worker.name for worker in workers]
+        self._kubernetes_step(
+            "cluster-internal policies",
+            lambda client: self._reconcile_policies(client, mesh_type, worker_apps),
+        )
+
+    def _reconcile_policies(
+        self, client: lightkube.Client, mesh_type: MeshType | None, worker_apps: list[str]
+    ) -> None:
+        manager = self._policy_manager(client)
+        if mesh_type is None:
+            manager.delete()
+            return
+        policies = mesh.cluster_internal_policies(self.app_name, self.model.name, worker_apps)
+        manager.reconcile(policies, mesh_type)
+
+    def _policy_manager(self, client: lightkube.Client) -> PolicyResourceManager:
+        return PolicyResourceManager(
+            self._charm, client, mesh.policy_manager_labels(self.app_name, self.model.name)
+        )
+
+    # --- telemetry -----------------------------------------------------------------------
+
+    def _telemetry_targets(self) -> TelemetryTargets:
+        endpoints = self.config.endpoints
+        loki: dict[str, str] = {}
+        remote_write: list[str] = []
+        charm_tracing: dict[str, str] = {}
+        workload_tracing: dict[str, str] = {}
+        if endpoints.logging:
+            loki = self._read(
+                "logging", LokiPushApiRequirer(self._charm, endpoints.logging).push_urls()
+            )
+        if endpoints.remote_write:
+            remote_write = self._read(
+                "remote-write", RemoteWriteRequirer(self._charm, endpoints.remote_write).urls()
+            )
+        if endpoints.charm_tracing:
+            charm_tracing = self._read(
+                "charm-tracing", self._tracing(endpoints.charm_tracing, ["otlp_http"]).receivers()
+            )
+            charm_tracing = {k: v for k, v in charm_tracing.items() if k == "otlp_http"}
+        if endpoints.workload_tracing:
+            protocols = list(self.config.workload_tracing_protocols)
+            offered = self._read(
+                "workload-tracing",
+                self._tracing(endpoints.workload_tracing, protocols).receivers(),
+            )
+            workload_tracing = {k: v for k, v in offered.items() if k in protocols}
+        return TelemetryTargets(
+            loki_push_urls=loki,
+            remote_write_urls=remote_write,
+            charm_tracing=charm_tracing,
+            workload_tracing=workload_tracing,
+        )
+
+    def _tracing(self, endpoint: str, protocols: Sequence[str]) -> TracingRequirer:
+        return TracingRequirer(self._charm, endpoint, protocols)
+
+    def _read(self, what: str, reading: Reading[_T]) -> _T:
+        for problem in reading.problems:
+            logger.warning("%s: %s", what, problem)
+        return reading.value
+
+    def _proxy_plan(self, targets: TelemetryTargets) -> ProxyPlan | None:
+        port = self.proxy_port
+        if port is None:
+            return None
+        plan = plan_proxy(targets, self.host, port)
+        for skipped in plan.skipped:
+            logger.warning("not proxying %s %s: %s", skipped.kind, skipped.key, skipped.reason)
+        return plan
+
+    def _reconcile_telemetry_relations(self, workers: Sequence[WorkerApp]) -> None:
+        endpoints = self.config.endpoints
+        if endpoints.charm_tracing:
+            self._tracing(endpoints.charm_tracing, ["otlp_http"]).request_protocols()
+        if endpoints.workload_tracing:
+            self._tracing(
+                endpoints.workload_tracing, self.config.workload_tracing_protocols
+            ).request_protocols()
+        if endpoints.metrics:
+            port = self.proxy_port
+            jobs = scrape_jobs(
+                workers,
+                self._coordinator_units(),
+                model=self.model.name,
+                model_uuid=self.model.uuid,
+                worker_metrics_port=self.config.worker_metrics_port,
+                proxy_target=None if port is None else f"{self.host}:{port}",
+                tls=False,
+                exporter_port=self.config.exporter_port,
+            )
+            MetricsEndpointProvider(self._charm, endpoints.metrics).publish(
+                jobs, unit_address=self._unit_fqdn(self._charm.unit.name)
+            )
+
+    def _coordinator_units(self) -> dict[str, str]:
+        """Every coordinator unit -> its pod FQDN, derived from unit names (no peer data)."""
+        names = {self._charm.unit.name}
+        peers = self.config.endpoints.peers
+        relation = self.model.get_relation(peers) if peers else None
+        if relation is not None:
+            names.update(unit.name for unit in relation.units)
+        return {name: self._unit_fqdn(name) for name in sorted(names)}
+
+    def _unit_fqdn(self, unit_name: str) -> str:
+        """A Kubernetes sidecar unit's pod FQDN through the app's headless Service."""
+        pod = unit_name.replace("/", "-")
+        return f"{pod}.{service_host(self.app_name, self.model.name)}"
+
+    # --- Kubernetes --------------------------------------------------------------------
+
+    def _kubernetes_step(self, what: str, step: Callable[[lightkube.Client], object]) -> None:
+        try:
+            step(self._kubernetes())
+        except KubernetesError as e:
+            logger.error("%s: %s", what, e)
+            self._problems.append(kubernetes_problem(what, e, self.app_name))
+
+    def _kubernetes(self) -> lightkube.Client:
+        if self._client is None:
+            import lightkube
+
+            self._client = lightkube.Client(
+                namespace=self.model.name,
+                field_manager=mesh.policy_field_manager(self.app_name, self.model.name),
+            )
+        return self._client
+
+    def _on_remove(self, _event: ops.RemoveEvent) -> None:
+        """The last unit going away: delete our policies and our label record."""
+        if not self._charm.unit.is_leader() or self.model.app.planned_units() > 0:
+            return
+        self._kubernetes_step(
+            "cleanup of policies", lambda client: self._policy_manager(client).delete()
+        )
+        self._kubernetes_step(
+            "cleanup of pod labels",
+            lambda client: remove_charm_labels(
+                client, self.app_name, self.model.name, mesh.pod_labels_configmap(self.app_name)
+            ),
+        )

@@ -25,11 +25,11 @@ from pathlib import Path
 _HERE = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 
+from coordinated_workers import mesh  # noqa: E402
 from service_mesh import (  # noqa: E402
     MeshPolicy,
     MeshType,
     PolicyResourceManager,
-    PolicyTargetType,
     reconcile_charm_labels,
 )
 from service_mesh.testing import FakeKubernetes  # noqa: E402
@@ -55,34 +55,8 @@ def cold_import_ms(statement: str) -> float:
 
 
 def cluster_internal_policies(workers: tuple[str, ...]) -> list[MeshPolicy]:
-    members = {"app.kubernetes.io/part-of": COORDINATOR}
-    policies = [
-        MeshPolicy(
-            source_namespace=MODEL,
-            source_app_name=COORDINATOR,
-            target_namespace=MODEL,
-            target_selector_labels=members,
-            target_type=PolicyTargetType.unit,
-        )
-    ]
-    for worker in workers:
-        policies += [
-            MeshPolicy(
-                source_namespace=MODEL,
-                source_app_name=worker,
-                target_namespace=MODEL,
-                target_selector_labels=members,
-                target_type=PolicyTargetType.unit,
-            ),
-            MeshPolicy(
-                source_namespace=MODEL,
-                source_app_name=worker,
-                target_namespace=MODEL,
-                target_app_name=COORDINATOR,
-                target_type=PolicyTargetType.app,
-            ),
-        ]
-    return policies
+    """The coordinated-workers cluster-internal set, as the coordinator builds it."""
+    return mesh.cluster_internal_policies(COORDINATOR, MODEL, workers)
 
 
 def report(title: str, fake: FakeKubernetes) -> None:

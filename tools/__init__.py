@@ -1,0 +1,1 @@
+"""Developer tools that run the repository's real code outside Juju and Kubernetes."""

@@ -1,0 +1,116 @@
+"""The charms a plan runs: the repository's real coordinator and worker, and a beacon stand-in.
+
+The coordinator and worker are loaded from ``coordinator/src/charm.py`` and
+``worker/src/charm.py`` exactly as their unit tests load them, so ops.testing finds each
+charm's ``charmcraft.yaml`` next to its source.
+
+istio-beacon-k8s is not in this repository. :class:`BeaconStandIn` does the part of its job a
+plan needs, with this repository's library: it publishes the beacon's ambient-mode labels with
+:class:`service_mesh.ServiceMeshProvider` and applies the AuthorizationPolicies for the
+policies it receives with :class:`service_mesh.PolicyResourceManager`, owned as the beacon
+owns them. It does not model the waypoint, the beacon's own policies, ``model-on-mesh`` or
+``manage-authorization-policies=false``.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import logging
+import pathlib
+import sys
+from typing import Any
+
+import ops
+
+from service_mesh import MeshType, PolicyResourceManager, ServiceMeshProvider
+from service_mesh.errors import KubernetesError
+
+logger = logging.getLogger(__name__)
+
+REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+BEACON_META: dict[str, Any] = {
+    "name": "istio-beacon-k8s",
+    "provides": {"service-mesh": {"interface": "service_mesh"}},
+}
+BEACON_POLICY_SCOPE = "istio-authorization-policy"
+
+
+@functools.cache
+def _load(charm_dir: str, module_name: str) -> Any:
+    path = REPO_ROOT / charm_dir / "src" / "charm.py"
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    if spec is None or spec.loader is None:  # pragma: no cover - the file is in the repo
+        raise ImportError(f"cannot load {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module  # ops.testing finds charmcraft.yaml from the module file
+    spec.loader.exec_module(module)
+    return module
+
+
+def coordinator_charm() -> type[ops.CharmBase]:
+    """``CoordinatorCharm`` from ``coordinator/src/charm.py``."""
+    return _load("coordinator", "plan_coordinator_charm").CoordinatorCharm
+
+
+def worker_charm() -> type[ops.CharmBase]:
+    """``WorkerCharm`` from ``worker/src/charm.py``."""
+    return _load("worker", "plan_worker_charm").WorkerCharm
+
+
+def beacon_labels(beacon_app: str, beacon_model: str) -> dict[str, str]:
+    """The labels istio-beacon-k8s asks consumers to put on their pods (ambient, waypoint)."""
+    return {
+        "istio.io/dataplane-mode": "ambient",
+        "istio.io/use-waypoint": f"{beacon_model}-{beacon_app}-waypoint",
+        "istio.io/use-waypoint-namespace": beacon_model,
+    }
+
+
+def beacon_policy_labels(beacon_app: str, beacon_model: str) -> dict[str, str]:
+    """Ownership labels of the beacon's AuthorizationPolicies (canonical-service-mesh >= 0.0.2)."""
+    return {
+        "app.kubernetes.io/instance": f"{beacon_model}-{beacon_app}",
+        "kubernetes-resource-handler-scope": BEACON_POLICY_SCOPE,
+    }
+
+
+class BeaconStandIn(ops.CharmBase):
+    """Publishes mesh labels and turns the policies it receives into AuthorizationPolicies."""
+
+    def __init__(self, framework: ops.Framework) -> None:
+        super().__init__(framework)
+        labels = beacon_labels(self.app.name, self.model.name)
+        self.provider = ServiceMeshProvider(self, labels=labels, mesh_type=MeshType.istio)
+        self._problem: str | None = None
+        framework.observe(self.on.config_changed, self._reconcile)
+        framework.observe(self.on["service-mesh"].relation_changed, self._reconcile)
+        framework.observe(self.on["service-mesh"].relation_broken, self._reconcile)
+        framework.observe(self.on.update_status, self._reconcile)
+        framework.observe(self.on.collect_unit_status, self._on_collect_status)
+
+    def _reconcile(self, _event: ops.EventBase) -> None:
+        if not self.unit.is_leader():
+            return
+        self.provider.update_relations()
+        import lightkube
+
+        client = lightkube.Client(
+            namespace=self.model.name, field_manager=f"{self.app.name}-{self.model.name}"
+        )
+        labels = beacon_policy_labels(self.app.name, self.model.name)
+        try:
+            PolicyResourceManager(self, client, labels).reconcile(
+                self.provider.mesh_info(), MeshType.istio
+            )
+        except KubernetesError as e:
+            logger.error("authorization policies: %s", e)
+            self._problem = f"authorization policies: {e}"
+
+    def _on_collect_status(self, event: ops.CollectStatusEvent) -> None:
+        if self._problem:
+            event.add_status(ops.BlockedStatus(self._problem))
+        elif self.provider.problem:
+            event.add_status(ops.BlockedStatus(self.provider.problem))
+        event.add_status(ops.ActiveStatus())

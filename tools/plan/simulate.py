@@ -1,0 +1,307 @@
+"""Run a topology's charms through ops.testing until the deployment stops changing.
+
+Every coordinator unit, every worker unit and the beacon stand-in is an :class:`Actor`: an
+ops.testing Context plus the State it left behind. All of them talk to one
+:class:`~service_mesh.testing.FakeKubernetes`, served on loopback, through the
+``lightkube.Client()`` the charms build themselves from ``KUBECONFIG``. A round runs each actor
+whose relation data changed since it last ran, with the data the other actors last wrote; the
+simulation has converged when a round runs nobody. A last ``update-status`` round on every unit
+then checks that the result really is steady (no databag and no Kubernetes write).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+from typing import TYPE_CHECKING, Any
+
+from ops import testing
+
+from service_mesh.testing import FakeKubernetes
+
+from . import charms, wiring
+from .topology import model_uuid
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
+    from .topology import Topology
+    from .wiring import Bag, Link
+
+MAX_ROUNDS = 10
+
+
+class NoFixedPointError(RuntimeError):
+    """The charms kept changing each other's data; the plan would not be a steady state."""
+
+
+@dataclasses.dataclass
+class Actor:
+    """One simulated unit: its Context, its relations and the State it is in."""
+
+    app: str
+    unit_id: int
+    ctx: testing.Context[Any]
+    state: testing.State
+    links: dict[int, Link]
+    ran: bool = False
+    inputs: object = None
+
+    @property
+    def unit(self) -> str:
+        """The unit's name, e.g. ``coordinator/0``."""
+        return f"{self.app}/{self.unit_id}"
+
+
+@dataclasses.dataclass
+class Bus:
+    """What every simulated app and unit last wrote, by (writer, link name)."""
+
+    app: dict[tuple[str, str], Bag] = dataclasses.field(
+        default_factory=dict[tuple[str, str], "Bag"]
+    )
+    unit: dict[tuple[str, str], Bag] = dataclasses.field(
+        default_factory=dict[tuple[str, str], "Bag"]
+    )
+
+
+@dataclasses.dataclass
+class Simulation:
+    """A converged deployment: the actors' final states and the fake cluster."""
+
+    topology: Topology
+    kube: FakeKubernetes
+    actors: list[Actor]
+    bus: Bus
+    rounds: int
+    steady: bool
+    """Whether a final update-status round on every unit wrote nothing."""
+
+    def actor(self, unit: str) -> Actor:
+        """The actor running ``unit``."""
+        return next(actor for actor in self.actors if actor.unit == unit)
+
+
+def simulate(topology: Topology) -> Simulation:
+    """Deploy ``topology`` on a fresh fake cluster and run its charms to a fixed point.
+
+    Raises:
+        NoFixedPointError: still changing after :data:`MAX_ROUNDS` rounds.
+    """
+    kube = FakeKubernetes()
+    for model, app in _juju_apps(topology):
+        kube.add_juju_app(app, namespace=model)
+    actors = _actors(topology)
+    bus = Bus()
+    with kube.serve(namespace=topology.model) as kubeconfig, _environment(str(kubeconfig)):
+        rounds = _converge(actors, bus)
+        kube.clear_requests()
+        before = (dict(bus.app), dict(bus.unit))
+        for actor in actors:
+            _run(actor, bus, final=True)
+        writes = [r for r in kube.clear_requests() if r["method"] != "GET"]
+        steady = not writes and before == (bus.app, bus.unit)
+    return Simulation(topology, kube, actors, bus, rounds, steady)
+
+
+def _converge(actors: list[Actor], bus: Bus) -> int:
+    for round_number in range(1, MAX_ROUNDS + 1):
+        ran = [actor for actor in actors if _run(actor, bus)]
+        if not ran:
+            return round_number - 1
+    raise NoFixedPointError(
+        f"the charms still changed each other's data after {MAX_ROUNDS} rounds"
+    )
+
+
+def _juju_apps(topology: Topology) -> list[tuple[str, str]]:
+    apps = [(topology.model, topology.coordinator.app)]
+    apps += [(topology.model, worker.app) for worker in topology.workers]
+    if topology.mesh.enabled:
+        apps.append((topology.beacon_model, topology.mesh.beacon))
+    apps += [(topology.backend_model(b), b.app) for b in topology.backends().values()]
+    apps += [(source.model, source.app) for source in topology.cross_model_sources]
+    return apps
+
+
+def _actors(topology: Topology) -> list[Actor]:
+    model = testing.Model(name=topology.model, uuid=model_uuid(topology.model))
+    coordinator = topology.coordinator
+    actors: list[Actor] = []
+    ctx_class = charms.coordinator_charm()
+    for unit_id in range(coordinator.units):
+        peers = testing.PeerRelation(
+            "peers", id=1, peers_data={n: {} for n in range(coordinator.units) if n != unit_id}
+        )
+        actors.append(
+            _actor(
+                testing.Context(ctx_class, app_name=coordinator.app, unit_id=unit_id),
+                coordinator.app,
+                unit_id,
+                wiring.coordinator_links(topology),
+                testing.State(
+                    leader=unit_id == 0,
+                    model=model,
+                    containers=_coordinator_containers(),
+                    relations=[peers],
+                    planned_units=coordinator.units,
+                ),
+            )
+        )
+    for worker in topology.workers:
+        for unit_id in range(worker.units):
+            actors.append(
+                _actor(
+                    testing.Context(charms.worker_charm(), app_name=worker.app, unit_id=unit_id),
+                    worker.app,
+                    unit_id,
+                    wiring.worker_links(topology, worker.app),
+                    testing.State(
+                        leader=unit_id == 0,
+                        model=model,
+                        config=worker.config,
+                        containers=[testing.Container("workload", can_connect=True)],
+                        planned_units=worker.units,
+                    ),
+                )
+            )
+    if topology.mesh.enabled:
+        beacon_model = topology.beacon_model
+        ctx = testing.Context(
+            charms.BeaconStandIn, meta=charms.BEACON_META, app_name=topology.mesh.beacon
+        )
+        state = testing.State(
+            leader=True, model=testing.Model(name=beacon_model, uuid=model_uuid(beacon_model))
+        )
+        link = wiring.beacon_link(topology, for_beacon=True)
+        actors.append(_actor(ctx, topology.mesh.beacon, 0, [link], state))
+    return actors
+
+
+def _actor(
+    ctx: testing.Context[Any], app: str, unit_id: int, links: list[Link], state: testing.State
+) -> Actor:
+    """Give each link a relation id (stable: 2, 3, ... in link order) and add it to ``state``."""
+    by_id = {relation_id: link for relation_id, link in enumerate(links, start=2)}
+    relations = [
+        testing.Relation(
+            link.endpoint,
+            interface=link.interface,
+            id=relation_id,
+            remote_app_name=link.remote_app,
+            limit=link.limit,
+            remote_model_uuid=link.remote_model_uuid,
+        )
+        for relation_id, link in by_id.items()
+    ]
+    state = dataclasses.replace(state, relations=[*state.relations, *relations])
+    return Actor(app, unit_id, ctx, state, by_id)
+
+
+def _coordinator_containers() -> list[testing.Container]:
+    reload = testing.Exec(["nginx", "-s", "reload"])
+    return [
+        testing.Container("nginx", can_connect=True, execs={reload}),
+        testing.Container("nginx-prometheus-exporter", can_connect=True),
+    ]
+
+
+def _remote_data(link: Link, bus: Bus) -> tuple[Bag, dict[int, Bag]]:
+    if link.writer is None:
+        return dict(link.app_data), {
+            n: dict(link.units_data.get(n, {})) for n in link.remote_units
+        }
+    app = dict(bus.app.get((link.writer, link.name), {}))
+    units = {
+        n: dict(bus.unit.get((f"{link.writer}/{n}", link.name), {})) for n in link.remote_units
+    }
+    return app, units
+
+
+def _run(actor: Actor, bus: Bus, *, final: bool = False) -> bool:
+    """Run ``actor`` if its inputs changed (or for the final check); harvest what it wrote."""
+    relations: list[Any] = []
+    changed: list[testing.Relation] = []
+    inputs: list[object] = []
+    for relation in actor.state.relations:
+        link = actor.links.get(relation.id)
+        if link is None or not isinstance(relation, testing.Relation):
+            relations.append(relation)
+            continue
+        app, units = _remote_data(link, bus)
+        if (app, units) != (relation.remote_app_data, relation.remote_units_data):
+            relation = dataclasses.replace(relation, remote_app_data=app, remote_units_data=units)
+            changed.append(relation)
+        relations.append(relation)
+        inputs.append((link.name, app, units))
+    if actor.ran and not final and inputs == actor.inputs:
+        return False
+    state = dataclasses.replace(actor.state, relations=relations)
+    for make_event in _events(actor, state, changed, final=final):
+        state = actor.ctx.run(make_event(state), state)
+        actor.state = state
+        _harvest(actor, bus)
+    actor.ran, actor.inputs = True, inputs
+    return True
+
+
+def _events(
+    actor: Actor, state: testing.State, changed: list[testing.Relation], *, final: bool
+) -> list[Callable[[testing.State], Any]]:
+    """The hooks Juju would fire: the deploy sequence first, then one relation-changed.
+
+    Each is made from the state it runs on, since relation events name a relation of it.
+    """
+    on = actor.ctx.on
+    if final:
+        return [lambda _: on.update_status()]
+    if actor.ran:
+        relation_id = min(relation.id for relation in changed)
+
+        def relation_changed(current: testing.State) -> Any:
+            relation = current.get_relation(relation_id)
+            remote_unit = min(getattr(relation, "remote_units_data", {}), default=None)
+            return on.relation_changed(relation, remote_unit=remote_unit)
+
+        return [relation_changed]
+    startup: list[Callable[[testing.State], Any]] = [lambda _: on.install()]
+    if state.leader:
+        startup.append(lambda _: on.leader_elected())
+    startup += [lambda _: on.config_changed(), lambda _: on.start()]
+    for relation_id in sorted(relation.id for relation in state.relations):
+        startup.append(
+            lambda current, rid=relation_id: on.relation_created(current.get_relation(rid))
+        )
+    return startup
+
+
+def _harvest(actor: Actor, bus: Bus) -> None:
+    for relation in actor.state.relations:
+        link = actor.links.get(relation.id)
+        if link is None:
+            continue
+        if actor.state.leader:
+            bus.app[actor.app, link.name] = dict(relation.local_app_data)
+        bus.unit[actor.unit, link.name] = dict(relation.local_unit_data)
+
+
+@contextlib.contextmanager
+def _environment(kubeconfig: str) -> Iterator[None]:
+    """Point the charms' ``lightkube.Client()`` at the fake, with no proxy in the way."""
+    overrides = {"KUBECONFIG": kubeconfig, "HTTP_PROXY": None, "HTTPS_PROXY": None}
+    overrides |= {"http_proxy": None, "https_proxy": None}
+    saved = {name: os.environ.get(name) for name in overrides}
+    try:
+        for name, value in overrides.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value

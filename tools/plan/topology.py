@@ -1,0 +1,197 @@
+"""The topology file: what to deploy, in the terms a Juju user thinks in.
+
+A topology names one model holding a coordinator and its worker apps, says whether the cluster
+is on the mesh (related to istio-beacon-k8s), which telemetry backends are related, and which
+apps in other models use the coordinator's API across models. Unknown fields are refused, so a
+typo is an error rather than a silently ignored setting.
+"""
+
+from __future__ import annotations
+
+import pathlib
+import uuid
+from typing import Annotated, Literal
+
+import pydantic
+import yaml
+
+DEFAULT_TOPOLOGY = pathlib.Path(__file__).with_name("default-topology.yaml")
+
+AppName = Annotated[
+    str,
+    pydantic.StringConstraints(
+        pattern=r"^[a-z][a-z0-9]*(-[a-z0-9]*[a-z][a-z0-9]*)*$", max_length=40
+    ),
+]
+"""A Juju application name (every dash-separated part has a letter), short enough that the
+names derived from it (``<model>-<app>-waypoint``, label values) stay within 63 characters."""
+ModelName = Annotated[
+    str, pydantic.StringConstraints(pattern=r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$", max_length=20)
+]
+Units = Annotated[int, pydantic.Field(ge=1, le=20)]
+
+
+class TopologyError(ValueError):
+    """The topology file cannot be used; the message is one line naming the field."""
+
+
+class _Strict(pydantic.BaseModel):
+    model_config = pydantic.ConfigDict(extra="forbid", frozen=True)
+
+
+class Coordinator(_Strict):
+    """The coordinator-k8s application."""
+
+    app: AppName = "coordinator"
+    units: Units = 1
+
+
+class WorkerApp(_Strict):
+    """One worker-k8s application and the roles it is configured with (``role-<name>=true``)."""
+
+    app: AppName
+    roles: Annotated[list[Literal["all", "read", "write"]], pydantic.Field(min_length=1)]
+    units: Units = 1
+
+    @property
+    def config(self) -> dict[str, str | int | float | bool]:
+        """The charm config that selects exactly these roles (``role-all`` defaults to true)."""
+        return {f"role-{role}": role in self.roles for role in ("all", "read", "write")}
+
+
+class Mesh(_Strict):
+    """The ``service-mesh`` relation to istio-beacon-k8s."""
+
+    enabled: bool = True
+    beacon: AppName = "istio-beacon-k8s"
+    model: ModelName | None = None
+    """The beacon's model; the topology's model if not set."""
+
+
+class Backend(_Strict):
+    """A telemetry backend application related to the coordinator."""
+
+    app: AppName
+    units: Units = 1
+    model: ModelName | None = None
+    """Its model; the topology's model if not set (otherwise related across models)."""
+
+
+class Telemetry(_Strict):
+    """Which backends are related: Prometheus (scrape and remote write), Loki, Tempo."""
+
+    prometheus: Backend | None = None
+    loki: Backend | None = None
+    tempo: Backend | None = None
+
+
+class CrossModelSource(_Strict):
+    """An app in another model related to the coordinator through an offer.
+
+    The offer carries both the workload endpoint and ``provide-cmr-mesh``, so the coordinator
+    learns the app's real name and model and the mesh policy names them.
+    """
+
+    app: AppName
+    model: ModelName
+    alias: AppName | None = None
+    """The remote application's name in the coordinator's model (the SaaS); ``app`` if unset."""
+    endpoint: Literal["api", "metrics-endpoint"] = "api"
+
+    @property
+    def local_name(self) -> str:
+        """How the coordinator's model sees this app."""
+        return self.alias or self.app
+
+
+class Topology(_Strict):
+    """A whole deployment around one coordinator."""
+
+    model: ModelName
+    coordinator: Coordinator = Coordinator()
+    workers: list[WorkerApp] = pydantic.Field(default_factory=lambda: list[WorkerApp]())
+    mesh: Mesh = Mesh(enabled=False)
+    telemetry: Telemetry = Telemetry()
+    cross_model_sources: list[CrossModelSource] = pydantic.Field(
+        default_factory=lambda: list[CrossModelSource]()
+    )
+
+    @pydantic.model_validator(mode="after")
+    def _check_names(self) -> Topology:
+        seen: dict[str, str] = {}
+
+        def claim(name: str, model: str, field: str) -> None:
+            key = f"{model}/{name}"
+            if key in seen:
+                raise ValueError(f"{field}: app {name!r} is already used by {seen[key]}")
+            seen[key] = field
+
+        claim(self.coordinator.app, self.model, "coordinator.app")
+        for index, worker in enumerate(self.workers):
+            claim(worker.app, self.model, f"workers.{index}.app")
+        if self.mesh.enabled:
+            claim(self.mesh.beacon, self.beacon_model, "mesh.beacon")
+        for kind, backend in self.backends().items():
+            claim(backend.app, self.model, f"telemetry.{kind}.app")
+        for index, source in enumerate(self.cross_model_sources):
+            if source.model == self.model:
+                raise ValueError(
+                    f"cross_model_sources.{index}.model: must differ from the topology's model"
+                )
+            claim(source.local_name, self.model, f"cross_model_sources.{index}.alias")
+        return self
+
+    @property
+    def beacon_model(self) -> str:
+        """The model istio-beacon-k8s runs in."""
+        return self.mesh.model or self.model
+
+    def backends(self) -> dict[str, Backend]:
+        """The related telemetry backends by kind (``prometheus``, ``loki``, ``tempo``)."""
+        telemetry = self.telemetry
+        found = {
+            "prometheus": telemetry.prometheus,
+            "loki": telemetry.loki,
+            "tempo": telemetry.tempo,
+        }
+        return {kind: backend for kind, backend in found.items() if backend is not None}
+
+    def backend_model(self, backend: Backend) -> str:
+        """The model a backend runs in."""
+        return backend.model or self.model
+
+
+def model_uuid(model: str) -> str:
+    """A fixed UUID per model name, so every run of a plan prints the same thing."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"tools.plan/{model}"))
+
+
+def load(path: pathlib.Path | None) -> Topology:
+    """Read and validate a topology file (the default topology if ``path`` is None).
+
+    Raises:
+        TopologyError: the file is unreadable, not YAML, or invalid; one line naming the field.
+    """
+    path = path or DEFAULT_TOPOLOGY
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as e:
+        raise TopologyError(f"{path}: cannot read: {e.strerror}") from None
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark is not None else ""
+        raise TopologyError(f"{path}: not valid YAML{where}") from None
+    try:
+        return Topology.model_validate(raw)
+    except pydantic.ValidationError as e:
+        raise TopologyError(f"{path}: {_first_error(e)}") from None
+
+
+def _first_error(error: pydantic.ValidationError) -> str:
+    """The first problem as ``<field path>: <message>``, on one line."""
+    detail = error.errors(include_url=False)[0]
+    where = ".".join(str(part) for part in detail["loc"])
+    message = detail["msg"].removeprefix("Value error, ").replace("\n", " ")
+    extra = len(error.errors()) - 1
+    more = f" (and {extra} more problem{'s' if extra > 1 else ''})" if extra else ""
+    return f"{where}: {message}{more}" if where else f"{message}{more}"

@@ -1,0 +1,181 @@
+"""Who is related to whom: the Juju relations of a topology, seen from each simulated unit.
+
+Each relation is a :class:`Link` named the same on both ends (``cluster:worker-read``), so what
+one end writes can be handed to the other. The apps a plan does not run (telemetry backends and
+cross-model sources) are written here as static databags, in their real wire format.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import TYPE_CHECKING
+
+from service_mesh import CMRData
+
+from .topology import model_uuid
+
+if TYPE_CHECKING:
+    from .topology import Backend, Topology
+
+Bag = dict[str, str]
+
+
+@dataclasses.dataclass(frozen=True)
+class Link:
+    """One relation as one unit sees it.
+
+    ``writer`` is the simulated app whose output feeds the remote side; when None the remote
+    side is the static ``app_data``/``units_data``.
+    """
+
+    name: str
+    endpoint: str
+    interface: str
+    remote_app: str
+    remote_units: tuple[int, ...]
+    writer: str | None = None
+    app_data: Bag = dataclasses.field(default_factory=Bag)
+    units_data: dict[int, Bag] = dataclasses.field(default_factory=dict[int, Bag])
+    remote_model: str | None = None
+    """The remote app's model when it is related across models."""
+    limit: int = 1
+
+    @property
+    def remote_model_uuid(self) -> str | None:
+        """What ops.testing needs to treat the relation as cross-model."""
+        return None if self.remote_model is None else model_uuid(self.remote_model)
+
+
+def _static(
+    name: str, endpoint: str, interface: str, app: str, units: int, remote_model: str | None
+) -> Link:
+    return Link(name, endpoint, interface, app, tuple(range(units)), remote_model=remote_model)
+
+
+def coordinator_links(topology: Topology) -> list[Link]:
+    """Every relation of a coordinator unit."""
+    links = [
+        Link(
+            f"cluster:{worker.app}",
+            "cluster",
+            "cluster",
+            worker.app,
+            tuple(range(worker.units)),
+            writer=worker.app,
+        )
+        for worker in topology.workers
+    ]
+    if topology.mesh.enabled:
+        links.append(beacon_link(topology, for_beacon=False))
+    for source in topology.cross_model_sources:
+        interface = "coordinated_api" if source.endpoint == "api" else "prometheus_scrape"
+        name = source.local_name
+        links.append(
+            _static(f"{source.endpoint}:{name}", source.endpoint, interface, name, 1, source.model)
+        )
+        links.append(_cmr_link(name, source.app, source.model))
+    links.extend(_backend_links(topology))
+    return links
+
+
+def _cmr_link(local_name: str, real_app: str, model: str) -> Link:
+    """``provide-cmr-mesh`` from a cross-model app: its real name and model (``cmr_data``)."""
+    cmr_data = json.dumps(CMRData(app_name=real_app, juju_model_name=model).model_dump())
+    link = _static(
+        f"cmr:{local_name}", "provide-cmr-mesh", "cross_model_mesh", local_name, 1, model
+    )
+    return dataclasses.replace(link, app_data={"cmr_data": cmr_data})
+
+
+def _unit_urls(backend: Backend, model: str, key: str, port: int, path: str) -> dict[int, Bag]:
+    host = f"{backend.app}-{{n}}.{backend.app}-endpoints.{model}.svc.cluster.local"
+    return {
+        n: {key: json.dumps({"url": f"http://{host.format(n=n)}:{port}{path}"})}
+        for n in range(backend.units)
+    }
+
+
+def _backend_links(topology: Topology) -> list[Link]:
+    links: list[Link] = []
+    for kind, backend in topology.backends().items():
+        model = topology.backend_model(backend)
+        remote_model = model if model != topology.model else None
+        app, units = backend.app, backend.units
+
+        def link(endpoint: str, interface: str, app: str = app, units: int = units) -> Link:
+            return _static(f"{endpoint}:{app}", endpoint, interface, app, units, remote_model)
+
+        if kind == "prometheus":
+            links.append(link("metrics-endpoint", "prometheus_scrape"))
+            urls = _unit_urls(backend, model, "remote_write", 9090, "/api/v1/write")
+            links.append(
+                dataclasses.replace(
+                    link("send-remote-write", "prometheus_remote_write"), units_data=urls
+                )
+            )
+        elif kind == "loki":
+            urls = _unit_urls(backend, model, "endpoint", 3100, "/loki/api/v1/push")
+            links.append(dataclasses.replace(link("logging", "loki_push_api"), units_data=urls))
+        else:
+            receivers = json.dumps(_tempo_receivers(app, model))
+            for endpoint in ("charm-tracing", "workload-tracing"):
+                links.append(
+                    dataclasses.replace(
+                        link(endpoint, "tracing"), app_data={"receivers": receivers}
+                    )
+                )
+        if remote_model is not None:
+            links.append(_cmr_link(app, app, remote_model))
+    return links
+
+
+def _tempo_receivers(app: str, model: str) -> list[dict[str, object]]:
+    host = f"{app}.{model}.svc.cluster.local"
+    return [
+        {"protocol": {"name": "otlp_grpc", "type": "grpc"}, "url": f"{host}:4317"},
+        {"protocol": {"name": "otlp_http", "type": "http"}, "url": f"http://{host}:4318"},
+    ]
+
+
+def beacon_link(topology: Topology, *, for_beacon: bool) -> Link:
+    """The ``service-mesh`` relation, from the coordinator's or the beacon's side."""
+    remote_model = None
+    if topology.beacon_model != topology.model:
+        remote_model = topology.model if for_beacon else topology.beacon_model
+    if for_beacon:
+        coordinator = topology.coordinator
+        return Link(
+            "service-mesh",
+            "service-mesh",
+            "service_mesh",
+            coordinator.app,
+            tuple(range(coordinator.units)),
+            writer=coordinator.app,
+            remote_model=remote_model,
+        )
+    beacon = topology.mesh.beacon
+    return Link(
+        "service-mesh",
+        "service-mesh",
+        "service_mesh",
+        beacon,
+        (0,),
+        writer=beacon,
+        remote_model=remote_model,
+    )
+
+
+def worker_links(topology: Topology, worker_app: str) -> list[Link]:
+    """A worker unit's one relation: ``cluster`` to the coordinator."""
+    coordinator = topology.coordinator
+    return [
+        Link(
+            f"cluster:{worker_app}",
+            "cluster",
+            "cluster",
+            coordinator.app,
+            tuple(range(coordinator.units)),
+            writer=coordinator.app,
+        )
+    ]

@@ -92,15 +92,21 @@ def test_join_matches_upstream_but_records_the_labels_when_creating_the_record(
 ):
     upstream = vector["1_join_on_service_mesh_relation_changed"]
     get, create, patch_sts, patch_svc, record = upstream
-    # Upstream creates the record with "{}" and fills it last; we create it with the labels
-    # before touching the workloads, so no label is ever on an object but not in the record.
+    # Upstream creates the record with "{}" and fills it last; we create it with the labels,
+    # marked pending, before touching the workloads, so no label is ever on an object but not
+    # in the record, and clear the mark once both workloads are patched.
     create = copy.deepcopy(create)
-    create["body"]["data"] = record["body"]["data"]
+    create["body"]["data"] = {**record["body"]["data"], "pending": "true"}
+    record = copy.deepcopy(record)
+    record["body"]["data"]["pending"] = None
 
     assert reconcile(client, MESH_LABELS) is True
 
-    assert fake.requests == [get, create, patch_sts, patch_svc]
+    assert without_resource_version(fake.requests) == [get, create, patch_sts, patch_svc, record]
     assert recorded(fake) == MESH_LABELS
+    configmap = fake.get("configmaps", "cos", CM)
+    assert configmap is not None
+    assert "pending" not in configmap["data"]
     assert template_labels(fake) == {"app.kubernetes.io/name": "tempo", **MESH_LABELS}
     assert service_labels(fake) == {
         "app.kubernetes.io/name": "tempo",
@@ -196,14 +202,40 @@ def test_a_change_records_the_union_before_and_the_final_set_after_the_workloads
     }
 
 
-def test_only_additions_need_no_final_record_write(fake: FakeKubernetes, client: lightkube.Client):
+def test_only_additions_mark_the_record_pending_until_the_workloads_are_patched(
+    fake: FakeKubernetes, client: lightkube.Client
+):
     reconcile(client, {"a": "1"})
     fake.clear_requests()
 
     reconcile(client, {"a": "1", "b": "2"})
 
-    assert [r["method"] for r in fake.requests] == ["GET", "PATCH", "PATCH", "PATCH"]
+    assert [r["method"] for r in fake.requests] == ["GET", "PATCH", "PATCH", "PATCH", "PATCH"]
+    assert fake.requests[1]["body"]["data"]["pending"] == "true"
+    assert fake.requests[-1]["body"]["data"]["pending"] is None
     assert recorded(fake) == {"a": "1", "b": "2"}
+
+
+@pytest.mark.parametrize("failing", ["/statefulsets/", "/services/"])
+@pytest.mark.parametrize("before", [None, {"a": "1"}])
+def test_additions_failing_half_way_are_finished_next_time(
+    fake: FakeKubernetes, client: lightkube.Client, failing: str, before: dict[str, str] | None
+):
+    # The union recorded ahead of the workloads equals the wanted labels here, so without the
+    # pending mark the next call would find a finished-looking record and stop after its GET.
+    if before is not None:
+        reconcile(client, before)
+    wanted = {"a": "1", "b": "2"}
+    fake.fail(method="PATCH", path_contains=failing, status=500)
+
+    with pytest.raises(KubernetesError):
+        reconcile(client, wanted)
+    assert recorded(fake) == wanted
+
+    assert reconcile(client, wanted) is True
+    assert wanted.items() <= template_labels(fake).items()
+    assert wanted.items() <= service_labels(fake).items()
+    assert reconcile(client, wanted) is False
 
 
 @pytest.mark.parametrize("failing", ["/statefulsets/", "/services/"])
@@ -258,7 +290,9 @@ def test_force_patches_the_workloads_even_when_the_record_matches(
     fake.clear_requests()
 
     assert reconcile(client, {"a": "1"}, force=True) is True
-    assert [r["method"] for r in fake.requests] == ["GET", "PATCH", "PATCH"]
+    # The record is marked pending around the workload patches, so a forced repair that fails
+    # half way is finished by the next (unforced) call.
+    assert [r["method"] for r in fake.requests] == ["GET", "PATCH", "PATCH", "PATCH", "PATCH"]
     assert template_labels(fake)["a"] == "1"
 
 
@@ -360,4 +394,4 @@ def test_works_through_kubeconfig_like_a_charm(
             assert reconcile(client, MESH_LABELS) is True
             assert reconcile(client, MESH_LABELS) is False
     assert fake.requests[2:4] == vector["1_join_on_service_mesh_relation_changed"][2:4]
-    assert len(fake.requests) == 5
+    assert len(fake.requests) == 6

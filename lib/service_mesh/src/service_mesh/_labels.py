@@ -11,8 +11,12 @@ the objects end up the same and each write has the same shape, but:
   restarts pods when it changes something;
 * the record is written *before* the workloads with the union of recorded and wanted labels,
   and trimmed to the wanted labels only after both workloads are patched, so a failure half way
-  never forgets a label that is on an object. On first contact that means one POST of the wanted
-  labels instead of upstream's POST of ``{}`` plus a PATCH at the end;
+  never forgets a label that is on an object. When that union already equals the wanted labels
+  (first contact, pure additions, ``force``) the record is also marked ``pending`` until the
+  workloads are patched: otherwise a failure half way would leave a record that looks finished,
+  and every later call would stop after its GET with the labels still missing. On first contact
+  that is a POST of the wanted labels plus a PATCH at the end, as many writes as upstream's POST
+  of ``{}`` plus a PATCH;
 * the record patch carries the ``resourceVersion`` we read, so two writers racing on the same
   record fail with :class:`ConflictError` instead of silently losing labels (upstream does this
   too against a real API server; its vector's fake server returned no resourceVersion);
@@ -41,10 +45,21 @@ logger = logging.getLogger(__name__)
 class _Record:
     """The label record ConfigMap as read from the API server (absent if never written)."""
 
-    def __init__(self, labels: dict[str, str], resource_version: str | None, exists: bool):
+    def __init__(
+        self,
+        labels: dict[str, str],
+        resource_version: str | None,
+        exists: bool,
+        pending: bool = False,
+    ):
         self.labels = labels
         self.resource_version = resource_version
         self.exists = exists
+        self.pending = pending
+        """The workloads may not carry every recorded label yet (a call failed half way)."""
+
+
+_PENDING_KEY = "pending"
 
 
 def reconcile_charm_labels(
@@ -79,19 +94,23 @@ def reconcile_charm_labels(
     """
     wanted = dict(labels)
     record = _read_record(client, app_name, namespace, label_configmap_name)
-    if record.labels == wanted and not force:
+    if record.labels == wanted and not record.pending and not force:
         return False
     owned = {**record.labels, **wanted}
+    # Without a final trim to tell "done" apart, the record must say it is not done yet.
+    pending = owned == wanted
     if not record.exists:
         record = _create_record(client, app_name, namespace, label_configmap_name, owned)
-    elif owned != record.labels:
-        record = _write_record(client, app_name, namespace, label_configmap_name, record, owned)
+    elif owned != record.labels or pending != record.pending:
+        record = _write_record(
+            client, app_name, namespace, label_configmap_name, record, owned, pending=pending
+        )
     changes: dict[str, str | None] = {
         **wanted,
         **dict.fromkeys(sorted(set(record.labels) - set(wanted))),
     }
     _patch_workloads(client, app_name, namespace, changes, missing_ok=False)
-    if record.labels != wanted:
+    if record.labels != wanted or record.pending:
         _write_record(client, app_name, namespace, label_configmap_name, record, wanted)
     return True
 
@@ -139,7 +158,8 @@ def _read_record(client: lightkube.Client, app_name: str, namespace: str, name: 
         raise
     version = configmap.metadata.resourceVersion if configmap.metadata else None
     data = cast("dict[str, str]", configmap.data or {})  # pyright: ignore[reportUnknownMemberType]
-    return _Record(_parse_record(name, data.get("labels")), version, exists=True)
+    labels = _parse_record(name, data.get("labels"))
+    return _Record(labels, version, exists=True, pending=data.get(_PENDING_KEY) == "true")
 
 
 def _parse_record(name: str, raw: str | None) -> dict[str, str]:
@@ -164,10 +184,16 @@ def _parse_record(name: str, raw: str | None) -> dict[str, str]:
     return {}
 
 
-def _configmap_body(name: str, namespace: str, labels: dict[str, str]) -> dict[str, Any]:
+def _configmap_body(
+    name: str, namespace: str, labels: dict[str, str], pending: bool | None
+) -> dict[str, Any]:
+    data: dict[str, str | None] = {"labels": json.dumps(labels)}
+    if pending is not None:
+        # A merge patch deletes a key set to None, so a finished record has no pending key.
+        data[_PENDING_KEY] = "true" if pending else None
     return {
         "apiVersion": "v1",
-        "data": {"labels": json.dumps(labels)},
+        "data": data,
         "kind": "ConfigMap",
         "metadata": {"name": name, "namespace": namespace},
     }
@@ -181,12 +207,12 @@ def _create_record(
 
     configmap = ConfigMap(
         metadata=ObjectMeta(name=name, namespace=namespace),
-        data={"labels": json.dumps(labels)},
+        data={"labels": json.dumps(labels), _PENDING_KEY: "true"},
     )
     with kubernetes_errors(f"create ConfigMap {name}", app_name):
         created = client.create(configmap)
     version = created.metadata.resourceVersion if created.metadata else None
-    return _Record(labels, version, exists=True)
+    return _Record(labels, version, exists=True, pending=True)
 
 
 def _write_record(
@@ -196,16 +222,20 @@ def _write_record(
     name: str,
     record: _Record,
     labels: dict[str, str],
+    *,
+    pending: bool = False,
 ) -> _Record:
     from lightkube.resources.core_v1 import ConfigMap
 
-    body = _configmap_body(name, namespace, labels)
+    # Only mention the pending mark when it changes, so plain writes stay upstream's bytes.
+    mark = pending if pending != record.pending else None
+    body = _configmap_body(name, namespace, labels, mark)
     if record.resource_version is not None:
         body["metadata"]["resourceVersion"] = record.resource_version
     with kubernetes_errors(f"update ConfigMap {name}", app_name):
         patched = patch(client, ConfigMap, name, body, namespace)
     version = patched.metadata.resourceVersion if patched.metadata else None
-    return _Record(labels, version, exists=True)
+    return _Record(labels, version, exists=True, pending=pending)
 
 
 def _patch_workloads(

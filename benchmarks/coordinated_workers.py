@@ -1,0 +1,559 @@
+"""How fast coordinated_workers imports and reconciles, against the targets of the issue.
+
+Run: ``uv run python benchmarks/coordinated_workers.py`` (or ``tox -e bench``).
+
+What is measured, and how:
+
+1. Cold import of ``coordinated_workers``: median wall time of 10 fresh ``python -c`` processes,
+   bytecode precompiled (``compileall`` on the libraries, ``PYTHONDONTWRITEBYTECODE`` removed,
+   one warm-up run), next to bare ``import ops`` measured the same way in the same run.
+2. One coordinator ``config-changed`` through ``ops.testing`` with 2 worker apps (3 units) and a
+   service-mesh relation (the event upstream's figures in toolchain.md were taken on): median
+   wall time of ``ctx.run`` over several runs, Python function calls (cProfile around
+   ``ctx.run`` only) and the Kubernetes requests recorded by
+   ``service_mesh.testing.FakeKubernetes`` (a real lightkube client over loopback HTTP).
+   "First" runs against an empty cluster; "steady" re-runs the event on the output state.
+3. The same at 10, 50 and 200 worker apps: time, policy count, nginx.conf size.
+4. Unit scaling: a worker unit joining or leaving an existing app reloads nothing and writes
+   no policy; a worker app joining does both (proof that the counters see changes).
+5. One worker ``pebble-ready`` through ``ops.testing``, first and steady state.
+"""
+
+from __future__ import annotations
+
+import collections
+import cProfile
+import dataclasses
+import importlib.util
+import json
+import os
+import pstats
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import ExitStack
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+# This file is named like the package it measures: keep its directory off the import path.
+_HERE = Path(__file__).resolve().parent
+ROOT = _HERE.parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
+
+import ops  # noqa: E402
+from ops import testing  # noqa: E402
+
+from coordinated_workers import ClusterProviderAppData  # noqa: E402
+from coordinated_workers.testing import coordinator_relation, worker_relation  # noqa: E402
+from service_mesh.testing import FakeKubernetes  # noqa: E402
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
+    from service_mesh.testing import WireRequest
+
+IMPORT_RUNS = 10
+EVENT_RUNS = 20
+MODEL = "bench"
+COORDINATOR = "coordinator-k8s"
+WORKER = "worker-read"
+MESH_LABELS = {
+    "istio.io/dataplane-mode": "ambient",
+    "istio.io/use-waypoint": f"{MODEL}-istio-beacon-k8s-waypoint",
+    "istio.io/use-waypoint-namespace": MODEL,
+}
+
+# Upstream figures (toolchain.md, same kind of machine) and the targets of the issue.
+UPSTREAM_CALLS = 668_000
+UPSTREAM_MS = (110, 160)
+
+_results: list[tuple[str, str, str, bool | None]] = []
+
+
+def check(what: str, measured: str, target: str, ok: bool | None) -> None:
+    """Record one figure with its target; ``ok=None`` for figures printed for information."""
+    _results.append((what, measured, target, ok))
+    verdict = "" if ok is None else ("PASS" if ok else "FAIL")
+    print(f"  {what:46} {measured:>24}   {target:26} {verdict}")
+
+
+# --- cold import ---------------------------------------------------------------------------
+
+
+def precompile() -> None:
+    """Write bytecode for the libraries and charms, as a packed charm's venv would hold it."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    paths = [
+        *map(str, ROOT.glob("lib/*/src")),
+        str(ROOT / "coordinator/src"),
+        str(ROOT / "worker/src"),
+    ]
+    subprocess.run(
+        [sys.executable, "-m", "compileall", "-q", *paths],
+        env=env,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+
+
+def cold_import_ms(statement: str, cwd: Path = ROOT, runs: int = IMPORT_RUNS) -> float:
+    """Median wall time of a fresh interpreter running `statement` (bytecode already written)."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    command = [sys.executable, "-c", statement]
+    subprocess.run(command, env=env, cwd=cwd, check=True)  # warm-up: writes any missing .pyc
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        subprocess.run(command, env=env, cwd=cwd, check=True)
+        times.append((time.perf_counter() - start) * 1000)
+    return statistics.median(times)
+
+
+# --- scenario helpers ------------------------------------------------------------------------
+
+
+def load_charm(charm_dir: str, module_name: str) -> Any:
+    """Import a charm's src/charm.py under its own name, as the charms' unit tests do."""
+    spec = importlib.util.spec_from_file_location(module_name, ROOT / charm_dir / "src/charm.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+class Cluster:
+    """A FakeKubernetes served on loopback, with KUBECONFIG pointing at it while open.
+
+    It also owns the host directories mounted into containers: ops.testing wipes a
+    container's filesystem between runs unless it is a mount, and a steady state needs the
+    files pushed by the previous hook (nginx.conf, the worker's config) to still be there.
+    """
+
+    def __init__(self, app: str) -> None:
+        self.fake = FakeKubernetes()
+        self.fake.add_juju_app(app, namespace=MODEL)
+        self._stack = ExitStack()
+
+    def __enter__(self) -> Cluster:
+        kubeconfig = self._stack.enter_context(self.fake.serve(namespace=MODEL))
+        self.files = Path(self._stack.enter_context(tempfile.TemporaryDirectory()))
+        self._saved = {k: os.environ.get(k) for k in ("KUBECONFIG", "HTTP_PROXY", "HTTPS_PROXY")}
+        os.environ.pop("HTTP_PROXY", None)
+        os.environ.pop("HTTPS_PROXY", None)
+        os.environ["KUBECONFIG"] = str(kubeconfig)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for key, value in self._saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        self._stack.close()
+
+    def mount(self, location: str) -> testing.Mount:
+        """A host directory standing for `location`, kept for as long as the cluster."""
+        source = self.files / location.strip("/").replace("/", "_")
+        source.mkdir(exist_ok=True)
+        return testing.Mount(location=location, source=source)
+
+    def take_requests(self) -> list[WireRequest]:
+        return self.fake.clear_requests()
+
+
+def mesh_relation() -> testing.Relation:
+    return testing.Relation(
+        "service-mesh",
+        interface="service_mesh",
+        remote_app_name="istio-beacon-k8s",
+        remote_app_data={"labels": json.dumps(MESH_LABELS), "mesh_type": json.dumps("istio")},
+        limit=1,
+    )
+
+
+def worker_apps(count: int) -> list[testing.Relation]:
+    """`count` worker apps: the reference pair (2 read units, 1 write unit), then more readers."""
+    relations = [
+        worker_relation("worker-read", ["read"], units=2, model=MODEL),
+        worker_relation("worker-write", ["write"], units=1, model=MODEL),
+    ]
+    relations += [
+        worker_relation(f"worker-n{n}", ["read"], units=1, model=MODEL) for n in range(count - 2)
+    ]
+    return relations
+
+
+def coordinator_state(cluster: Cluster, relations: list[testing.Relation]) -> testing.State:
+    return testing.State(
+        leader=True,
+        model=testing.Model(name=MODEL),
+        containers=[
+            testing.Container(
+                "nginx",
+                can_connect=True,
+                execs={testing.Exec(["nginx", "-s", "reload"])},
+                mounts={"config": cluster.mount("/etc/nginx")},
+            ),
+            testing.Container("nginx-prometheus-exporter", can_connect=True),
+        ],
+        relations=relations,
+    )
+
+
+def timed(run: Callable[..., testing.State], *args: Any) -> tuple[float, testing.State]:
+    start = time.perf_counter()
+    out = run(*args)
+    return (time.perf_counter() - start) * 1000, out
+
+
+def profiled_calls(run: Callable[..., testing.State], *args: Any) -> tuple[int, testing.State]:
+    """Python function calls made by ``run(*args)`` (cProfile, main thread), and its output."""
+    profile = cProfile.Profile()
+    profile.enable()
+    out = run(*args)
+    profile.disable()
+    return pstats.Stats(profile).total_calls, out  # pyright: ignore[reportAttributeAccessIssue]
+
+
+class KubernetesClock:
+    """Wall time spent inside lightkube's HTTP round trips (client, loopback, fake server).
+
+    Measurement only: it wraps ``GenericSyncClient.send`` and changes nothing it returns.
+    """
+
+    def __init__(self) -> None:
+        self.ms = 0.0
+
+    def __enter__(self) -> KubernetesClock:
+        from lightkube.core.generic_client import GenericSyncClient
+
+        self._class = GenericSyncClient
+        self._send = send = GenericSyncClient.send
+        clock = self
+
+        def timed_send(client: Any, *args: Any, **kwargs: Any) -> Any:
+            start = time.perf_counter()
+            try:
+                return send(client, *args, **kwargs)
+            finally:
+                clock.ms += (time.perf_counter() - start) * 1000
+
+        GenericSyncClient.send = timed_send
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._class.send = self._send
+
+    def take(self) -> float:
+        ms, self.ms = self.ms, 0.0
+        return ms
+
+
+def describe(requests: list[WireRequest]) -> str:
+    counts = collections.Counter(r["method"] for r in requests)
+    return ", ".join(f"{n} {m}" for m, n in sorted(counts.items())) or "none"
+
+
+def writes(requests: list[WireRequest]) -> list[WireRequest]:
+    return [r for r in requests if r["method"] != "GET"]
+
+
+def nginx_reloads(ctx: testing.Context[Any]) -> int:
+    return sum(
+        1
+        for e in ctx.exec_history.get("nginx", [])
+        if list(e.command) == ["nginx", "-s", "reload"]
+    )
+
+
+# --- coordinator -----------------------------------------------------------------------------
+
+
+def coordinator_runs(
+    charm: Any, apps: int, runs: int
+) -> Iterator[tuple[Cluster, testing.Context[Any], testing.State]]:
+    """Yield `runs` fresh (cluster, context, state) triples for `apps` worker apps on a mesh.
+
+    Each cluster is open (KUBECONFIG pointing at it) while the caller uses the triple.
+    """
+    for _ in range(runs):
+        with Cluster(COORDINATOR) as cluster:
+            ctx = testing.Context(charm.CoordinatorCharm, app_name=COORDINATOR)
+            yield cluster, ctx, coordinator_state(cluster, [*worker_apps(apps), mesh_relation()])
+
+
+def bench_coordinator(charm: Any) -> None:
+    print("\ncoordinator config-changed, 2 worker apps (3 units) + service-mesh relation:")
+    first_ms: list[float] = []
+    steady_ms: list[float] = []
+    first_http: list[float] = []
+    steady_http: list[float] = []
+    first_requests: list[WireRequest] = []
+    steady_requests: list[WireRequest] = []
+    with KubernetesClock() as clock:
+        for cluster, ctx, state in coordinator_runs(charm, 2, EVENT_RUNS):
+            ms, out = timed(ctx.run, ctx.on.config_changed(), state)
+            first_ms.append(ms)
+            first_http.append(clock.take())
+            first_requests = cluster.take_requests()
+            ms, out = timed(ctx.run, ctx.on.config_changed(), out)
+            steady_ms.append(ms)
+            steady_http.append(clock.take())
+            steady_requests = cluster.take_requests()
+    for _cluster, ctx, state in coordinator_runs(charm, 2, 1):
+        first_calls, out = profiled_calls(ctx.run, ctx.on.config_changed(), state)
+        steady_calls, _ = profiled_calls(ctx.run, ctx.on.config_changed(), out)
+    floor_ms, floor_calls = ops_testing_floor(charm)
+
+    tenth_ms = UPSTREAM_MS[0] / 10
+    first = statistics.median(first_ms)
+    steady = statistics.median(steady_ms)
+    check(
+        "ops.testing alone (a bare charm, same state)",
+        f"{floor_ms:.1f} ms, {floor_calls:,} calls",
+        "(included in every figure)",
+        None,
+    )
+    check(
+        "wall time, first (median)",
+        f"{first:.1f} ms",
+        f"<= {tenth_ms:.1f} ms (1/10 upstream)",
+        first <= tenth_ms,
+    )
+    check(
+        "wall time, steady (median)",
+        f"{steady:.1f} ms",
+        f"<= {tenth_ms:.1f} ms",
+        steady <= tenth_ms,
+    )
+    check(
+        "of which Kubernetes round trips, first/steady",
+        f"{statistics.median(first_http):.1f} / {statistics.median(steady_http):.1f} ms",
+        "(loopback HTTP to the fake)",
+        None,
+    )
+    check(
+        "function calls, first",
+        f"{first_calls:,}",
+        f"<= {UPSTREAM_CALLS // 10:,}",
+        first_calls <= UPSTREAM_CALLS // 10,
+    )
+    check(
+        "function calls, steady",
+        f"{steady_calls:,}",
+        f"<= {UPSTREAM_CALLS // 10:,}",
+        steady_calls <= UPSTREAM_CALLS // 10,
+    )
+    check(
+        "Kubernetes requests, first",
+        f"{len(first_requests)} ({describe(first_requests)})",
+        "(upstream: 13 every hook)",
+        None,
+    )
+    steady_writes = len(writes(steady_requests))
+    steady_reads = len(steady_requests) - steady_writes
+    check("Kubernetes writes, steady", str(steady_writes), "0", steady_writes == 0)
+    check("Kubernetes reads, steady", str(steady_reads), "<= 2", steady_reads <= 2)
+
+
+def ops_testing_floor(charm: Any) -> tuple[float, int]:
+    """What ops.testing costs by itself: a charm that observes nothing, on the same state."""
+
+    class BareCharm(ops.CharmBase):
+        pass
+
+    BareCharm.__module__ = charm.__name__  # ops.testing reads charmcraft.yaml next to it
+    times = []
+    for _cluster, _, state in coordinator_runs(charm, 2, EVENT_RUNS):
+        ctx = testing.Context(BareCharm, app_name=COORDINATOR)
+        ms, _ = timed(ctx.run, ctx.on.config_changed(), state)
+        times.append(ms)
+    ctx = testing.Context(BareCharm, app_name=COORDINATOR)
+    for _cluster, _, state in coordinator_runs(charm, 2, 1):
+        calls, _ = profiled_calls(ctx.run, ctx.on.config_changed(), state)
+    return statistics.median(times), calls
+
+
+def bench_scale(charm: Any) -> None:
+    print("\ncoordinator config-changed at scale (worker apps of 1 unit each, + service mesh):")
+    for count in (10, 50, 200):
+        runs = 5 if count < 200 else 3
+        first_ms: list[float] = []
+        steady_ms: list[float] = []
+        policy_count = conf_size = 0
+        for cluster, ctx, state in coordinator_runs(charm, count, runs):
+            ms, out = timed(ctx.run, ctx.on.config_changed(), state)
+            first_ms.append(ms)
+            ms, out = timed(ctx.run, ctx.on.config_changed(), out)
+            steady_ms.append(ms)
+            policy_count = len(cluster.fake.list("authorizationpolicies", MODEL))
+            fs = out.get_container("nginx").get_filesystem(ctx)
+            conf_size = len((fs / "etc/nginx/nginx.conf").read_bytes())
+        first = statistics.median(first_ms)
+        steady = statistics.median(steady_ms)
+        target = "< 1000 ms" if count == 200 else ""
+        ok = first < 1000 if count == 200 else None
+        check(f"{count:3} apps: first / steady", f"{first:.0f} / {steady:.0f} ms", target, ok)
+        check(
+            f"{count:3} apps: policies, nginx.conf", f"{policy_count}, {conf_size:,} B", "", None
+        )
+
+
+def bench_unit_scaling(charm: Any) -> None:
+    print("\nscaling a worker app by one unit vs adding a worker app (steady state before each):")
+    with Cluster(COORDINATOR) as cluster:
+        ctx = testing.Context(charm.CoordinatorCharm, app_name=COORDINATOR)
+        out = ctx.run(
+            ctx.on.config_changed(), coordinator_state(cluster, [*worker_apps(2), mesh_relation()])
+        )
+        reader = next(r for r in out.relations if r.remote_app_name == "worker-read")
+        three = worker_relation("worker-read", ["read"], units=3, model=MODEL)
+
+        def with_reader_units(units: dict[int, Any]) -> tuple[testing.State, testing.Relation]:
+            changed = dataclasses.replace(reader, remote_units_data=units)
+            others = [r for r in out.relations if r.id != reader.id]
+            return dataclasses.replace(out, relations=[*others, changed]), changed
+
+        def changes(event: Any, state: testing.State) -> tuple[int, int]:
+            ctx.exec_history.clear()
+            cluster.take_requests()
+            ctx.run(event, state)
+            policy_writes = [
+                r for r in writes(cluster.take_requests()) if "authorizationpolicies" in r["path"]
+            ]
+            return nginx_reloads(ctx), len(policy_writes)
+
+        state, relation = with_reader_units(dict(three.remote_units_data))
+        joined = changes(ctx.on.relation_joined(relation, remote_unit=2), state)
+        state, relation = with_reader_units({0: reader.remote_units_data[0]})
+        departed = changes(
+            ctx.on.relation_departed(relation, remote_unit=1, departing_unit=1), state
+        )
+        extra = worker_relation("worker-extra", ["read"], units=1, model=MODEL)
+        app_joined = changes(
+            ctx.on.relation_joined(extra, remote_unit=0),
+            dataclasses.replace(out, relations=[*out.relations, extra]),
+        )
+    for label, (reloads, policy_writes) in (
+        ("worker unit joins", joined),
+        ("worker unit leaves", departed),
+    ):
+        check(
+            label,
+            f"{reloads} reloads, {policy_writes} policy writes",
+            "0 and 0",
+            reloads == 0 and policy_writes == 0,
+        )
+    reloads, policy_writes = app_joined
+    check(
+        "worker app joins (sanity check)",
+        f"{reloads} reloads, {policy_writes} policy writes",
+        ">= 1 and >= 1",
+        reloads >= 1 and policy_writes >= 1,
+    )
+
+
+# --- worker ----------------------------------------------------------------------------------
+
+
+def bench_worker(charm: Any) -> None:
+    print("\nworker pebble-ready, related to a coordinator that has published its config:")
+    data = ClusterProviderAppData.model_validate(
+        {
+            "worker_config": "coordinator: coordinator-k8s.bench.svc.cluster.local\n",
+            "worker_labels": {"app.kubernetes.io/part-of": COORDINATOR, **MESH_LABELS},
+            "worker_ports": [8080],
+        }
+    )
+
+    def state(cluster: Cluster) -> testing.State:
+        workload = testing.Container(
+            "workload", can_connect=True, mounts={"config": cluster.mount("/etc/worker")}
+        )
+        return testing.State(
+            leader=True,
+            model=testing.Model(name=MODEL),
+            relations=[coordinator_relation(data)],
+            containers=[workload],
+        )
+
+    def pebble_ready(ctx: testing.Context[Any], state: testing.State) -> testing.State:
+        return ctx.run(ctx.on.pebble_ready(state.get_container("workload")), state)
+
+    first_ms: list[float] = []
+    steady_ms: list[float] = []
+    first_requests: list[WireRequest] = []
+    steady_requests: list[WireRequest] = []
+    for _ in range(EVENT_RUNS):
+        with Cluster(WORKER) as cluster:
+            ctx = testing.Context(charm.WorkerCharm, app_name=WORKER)
+            start = state(cluster)
+            ms, out = timed(pebble_ready, ctx, start)
+            first_ms.append(ms)
+            first_requests = cluster.take_requests()
+            ms, out = timed(pebble_ready, ctx, out)
+            steady_ms.append(ms)
+            steady_requests = cluster.take_requests()
+    with Cluster(WORKER) as cluster:
+        ctx = testing.Context(charm.WorkerCharm, app_name=WORKER)
+        start = state(cluster)
+        first_calls, out = profiled_calls(pebble_ready, ctx, start)
+        steady_calls, _ = profiled_calls(pebble_ready, ctx, out)
+
+    first, steady = statistics.median(first_ms), statistics.median(steady_ms)
+    check(
+        "wall time, first / steady (median)",
+        f"{first:.1f} / {steady:.1f} ms",
+        "(upstream 10-13 ms)",
+        None,
+    )
+    check(
+        "function calls, first / steady",
+        f"{first_calls:,} / {steady_calls:,}",
+        "(upstream ~29,000)",
+        None,
+    )
+    check(
+        "Kubernetes requests, first",
+        f"{len(first_requests)} ({describe(first_requests)})",
+        "(upstream 7 every hook)",
+        None,
+    )
+    steady_writes = len(writes(steady_requests))
+    steady_reads = len(steady_requests) - steady_writes
+    check("Kubernetes writes, steady", str(steady_writes), "0", steady_writes == 0)
+    check("Kubernetes reads, steady", str(steady_reads), "<= 2", steady_reads <= 2)
+
+
+def main() -> int:
+    precompile()
+    print(f"cold import, median of {IMPORT_RUNS} fresh processes (bytecode precompiled):")
+    base = cold_import_ms("pass")
+    ops_ms = cold_import_ms("import ops")
+    cw_ms = cold_import_ms("import coordinated_workers")
+    check("python -c pass", f"{base:.1f} ms", "", None)
+    check("import ops", f"{ops_ms:.1f} ms", "(upstream machine: 282 ms)", None)
+    check(
+        "import coordinated_workers",
+        f"{cw_ms:.1f} ms",
+        f"({cw_ms / ops_ms:.2f}x import ops)",
+        None,
+    )
+
+    coordinator = load_charm("coordinator", "coordinator_charm")
+    worker = load_charm("worker", "worker_charm")
+    bench_coordinator(coordinator)
+    bench_scale(coordinator)
+    bench_unit_scaling(coordinator)
+    bench_worker(worker)
+
+    failed = [what for what, _, _, ok in _results if ok is False]
+    print(f"\n{len(failed)} target(s) failed" + (": " + "; ".join(failed) if failed else ""))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

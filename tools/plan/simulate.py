@@ -14,6 +14,8 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
+import pathlib
+import tempfile
 from typing import TYPE_CHECKING, Any
 
 from ops import testing
@@ -77,6 +79,8 @@ class Simulation:
     rounds: int
     steady: bool
     """Whether a final update-status round on every unit wrote nothing."""
+    files: tempfile.TemporaryDirectory[str]
+    """Where the containers' mounted directories live (removed with this object)."""
 
     def actor(self, unit: str) -> Actor:
         """The actor running ``unit``."""
@@ -92,7 +96,8 @@ def simulate(topology: Topology) -> Simulation:
     kube = FakeKubernetes()
     for model, app in _juju_apps(topology):
         kube.add_juju_app(app, namespace=model)
-    actors = _actors(topology)
+    files = tempfile.TemporaryDirectory(prefix="tools-plan-")
+    actors = _actors(topology, pathlib.Path(files.name))
     bus = Bus()
     with kube.serve(namespace=topology.model) as kubeconfig, _environment(str(kubeconfig)):
         rounds = _converge(actors, bus)
@@ -102,7 +107,7 @@ def simulate(topology: Topology) -> Simulation:
             _run(actor, bus, final=True)
         writes = [r for r in kube.clear_requests() if r["method"] != "GET"]
         steady = not writes and before == (bus.app, bus.unit)
-    return Simulation(topology, kube, actors, bus, rounds, steady)
+    return Simulation(topology, kube, actors, bus, rounds, steady, files)
 
 
 def _converge(actors: list[Actor], bus: Bus) -> int:
@@ -125,7 +130,7 @@ def _juju_apps(topology: Topology) -> list[tuple[str, str]]:
     return apps
 
 
-def _actors(topology: Topology) -> list[Actor]:
+def _actors(topology: Topology, files: pathlib.Path) -> list[Actor]:
     model = testing.Model(name=topology.model, uuid=model_uuid(topology.model))
     coordinator = topology.coordinator
     actors: list[Actor] = []
@@ -143,29 +148,31 @@ def _actors(topology: Topology) -> list[Actor]:
                 testing.State(
                     leader=unit_id == 0,
                     model=model,
-                    containers=_coordinator_containers(),
+                    containers=_coordinator_containers(files / f"{coordinator.app}-{unit_id}"),
                     relations=[peers],
                     planned_units=coordinator.units,
                 ),
             )
         )
-    for worker in topology.workers:
-        for unit_id in range(worker.units):
-            actors.append(
-                _actor(
-                    testing.Context(charms.worker_charm(), app_name=worker.app, unit_id=unit_id),
-                    worker.app,
-                    unit_id,
-                    wiring.worker_links(topology, worker.app),
-                    testing.State(
-                        leader=unit_id == 0,
-                        model=model,
-                        config=worker.config,
-                        containers=[testing.Container("workload", can_connect=True)],
-                        planned_units=worker.units,
-                    ),
-                )
-            )
+    actors += [
+        _actor(
+            testing.Context(charms.worker_charm(), app_name=worker.app, unit_id=unit_id),
+            worker.app,
+            unit_id,
+            wiring.worker_links(topology, worker.app),
+            testing.State(
+                leader=unit_id == 0,
+                model=model,
+                config=worker.config,
+                containers=[
+                    _container("workload", files / f"{worker.app}-{unit_id}", "/etc/worker")
+                ],
+                planned_units=worker.units,
+            ),
+        )
+        for worker in topology.workers
+        for unit_id in range(worker.units)
+    ]
     if topology.mesh.enabled:
         beacon_model = topology.beacon_model
         ctx = testing.Context(
@@ -183,7 +190,7 @@ def _actor(
     ctx: testing.Context[Any], app: str, unit_id: int, links: list[Link], state: testing.State
 ) -> Actor:
     """Give each link a relation id (stable: 2, 3, ... in link order) and add it to ``state``."""
-    by_id = {relation_id: link for relation_id, link in enumerate(links, start=2)}
+    by_id = dict(enumerate(links, start=2))
     relations = [
         testing.Relation(
             link.endpoint,
@@ -199,11 +206,25 @@ def _actor(
     return Actor(app, unit_id, ctx, state, by_id)
 
 
-def _coordinator_containers() -> list[testing.Container]:
+def _container(name: str, files: pathlib.Path, *mounted: str, **kwargs: Any) -> testing.Container:
+    """A reachable container whose ``mounted`` directories keep their files between hooks.
+
+    ops.testing wipes a container's unmounted files before every run; a real container keeps
+    them, and the charms compare against what they pushed last time.
+    """
+    mounts: dict[str, testing.Mount] = {}
+    for location in mounted:
+        source = files / name / location.strip("/")
+        source.mkdir(parents=True, exist_ok=True)
+        mounts[location] = testing.Mount(location=location, source=source)
+    return testing.Container(name, can_connect=True, mounts=mounts, **kwargs)
+
+
+def _coordinator_containers(files: pathlib.Path) -> list[testing.Container]:
     reload = testing.Exec(["nginx", "-s", "reload"])
     return [
-        testing.Container("nginx", can_connect=True, execs={reload}),
-        testing.Container("nginx-prometheus-exporter", can_connect=True),
+        _container("nginx", files, "/etc/nginx", execs={reload}),
+        _container("nginx-prometheus-exporter", files),
     ]
 
 

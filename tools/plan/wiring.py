@@ -102,29 +102,42 @@ def _backend_links(topology: Topology) -> list[Link]:
         model = topology.backend_model(backend)
         remote_model = model if model != topology.model else None
         app, units = backend.app, backend.units
-
-        def link(endpoint: str, interface: str, app: str = app, units: int = units) -> Link:
-            return _static(f"{endpoint}:{app}", endpoint, interface, app, units, remote_model)
-
         if kind == "prometheus":
-            links.append(link("metrics-endpoint", "prometheus_scrape"))
             urls = _unit_urls(backend, model, "remote_write", 9090, "/api/v1/write")
-            links.append(
+            links += [
+                _static(
+                    f"metrics-endpoint:{app}",
+                    "metrics-endpoint",
+                    "prometheus_scrape",
+                    app,
+                    units,
+                    remote_model,
+                ),
                 dataclasses.replace(
-                    link("send-remote-write", "prometheus_remote_write"), units_data=urls
-                )
-            )
+                    _static(
+                        f"send-remote-write:{app}",
+                        "send-remote-write",
+                        "prometheus_remote_write",
+                        app,
+                        units,
+                        remote_model,
+                    ),
+                    units_data=urls,
+                ),
+            ]
         elif kind == "loki":
             urls = _unit_urls(backend, model, "endpoint", 3100, "/loki/api/v1/push")
-            links.append(dataclasses.replace(link("logging", "loki_push_api"), units_data=urls))
+            link = _static(f"logging:{app}", "logging", "loki_push_api", app, units, remote_model)
+            links.append(dataclasses.replace(link, units_data=urls))
         else:
-            receivers = json.dumps(_tempo_receivers(app, model))
-            for endpoint in ("charm-tracing", "workload-tracing"):
-                links.append(
-                    dataclasses.replace(
-                        link(endpoint, "tracing"), app_data={"receivers": receivers}
-                    )
+            receivers = {"receivers": json.dumps(_tempo_receivers(app, model))}
+            links += [
+                dataclasses.replace(
+                    _static(f"{endpoint}:{app}", endpoint, "tracing", app, units, remote_model),
+                    app_data=receivers,
                 )
+                for endpoint in ("charm-tracing", "workload-tracing")
+            ]
         if remote_model is not None:
             links.append(_cmr_link(app, app, remote_model))
     return links

@@ -1,0 +1,229 @@
+"""What a converged simulation amounts to, as plain data ready to print, write or diff.
+
+Everything is read back from where the charms put it: pod labels and AuthorizationPolicies from
+the fake cluster, the published mesh policies and each worker's data from the coordinator
+leader's relation databags, nginx.conf from its nginx container, statuses from each unit.
+Server-assigned fields (uid, resourceVersion, timestamps) are dropped so output is stable.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+from typing import TYPE_CHECKING, Any
+
+from coordinated_workers import ClusterDataError, ClusterProviderAppData, mesh
+from coordinated_workers.nginx import NGINX_CONFIG_PATH
+from service_mesh import MeshPolicy, istio
+
+from . import charms
+from .allow_matrix import Allow, Service, Workload, allow_matrix
+
+if TYPE_CHECKING:
+    from .simulate import Simulation
+
+Manifest = dict[str, Any]
+
+RESOLVER_PLACEHOLDER = "<pod DNS server>"
+_RESOLVER = re.compile(r"^(\s*resolver\s+)\S+", re.MULTILINE)
+_POLICY_PLURAL = "authorizationpolicies"
+
+
+@dataclasses.dataclass(frozen=True)
+class UnitStatus:
+    """A unit's status after the last hook."""
+
+    unit: str
+    name: str
+    message: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Footprint:
+    """The deployment's footprint on the cluster and on the wire."""
+
+    model: str
+    rounds: int
+    steady: bool
+    units: dict[str, int]
+    """``<namespace>/<app>`` -> unit count."""
+    workloads: list[Workload]
+    services: list[Service]
+    cluster_policies: list[Manifest]
+    """AuthorizationPolicies the coordinator applies itself (cluster-internal traffic)."""
+    published: list[MeshPolicy]
+    """What the coordinator asks the beacon to allow (``policies`` on ``service-mesh``)."""
+    beacon: str | None
+    """``<namespace>/<app>`` of the beacon, None without a mesh."""
+    beacon_policies: list[Manifest]
+    other_policies: list[Manifest]
+    """AuthorizationPolicies owned by neither (none, unless something is wrong)."""
+    matrix: list[Allow]
+    nginx_conf: str | None
+    """The coordinator leader's nginx.conf with the resolver address replaced."""
+    nginx_units_agree: bool
+    worker_data: dict[str, ClusterProviderAppData | str]
+    """Worker app -> what the coordinator publishes to it (or why it cannot be read)."""
+    statuses: list[UnitStatus]
+    reasons: dict[str, str] = dataclasses.field(default_factory=dict[str, str])
+    """AuthorizationPolicy name -> why it exists, in words."""
+
+    @property
+    def policies(self) -> list[Manifest]:
+        """Every AuthorizationPolicy in the cluster."""
+        return [*self.cluster_policies, *self.beacon_policies, *self.other_policies]
+
+
+def collect(sim: Simulation) -> Footprint:
+    """Read the footprint of a converged simulation."""
+    topology = sim.topology
+    coordinator = topology.coordinator.app
+    leader = sim.actor(f"{coordinator}/0")
+    workloads = [
+        Workload(s["metadata"]["namespace"], s["metadata"]["name"], _template_labels(s))
+        for s in sim.kube.list("statefulsets")
+    ]
+    services = [
+        Service(s["metadata"]["namespace"], s["metadata"]["name"], s["spec"].get("selector", {}))
+        for s in sim.kube.list("services")
+    ]
+    policies = [_clean(p) for p in sim.kube.list(_POLICY_PLURAL)]
+    own = mesh.policy_manager_labels(coordinator, topology.model)
+    beacon_labels = charms.beacon_policy_labels(topology.mesh.beacon, topology.beacon_model)
+    cluster = [p for p in policies if _owned(p, own)]
+    beacon = [p for p in policies if topology.mesh.enabled and _owned(p, beacon_labels)]
+    other = [p for p in policies if p not in cluster and p not in beacon]
+    published = _published(leader.state.relations)
+    reasons = {p["metadata"]["name"]: _internal_reason(p) for p in cluster}
+    if topology.mesh.enabled:
+        related = _related_on(leader.state.relations, topology.model)
+        for policy in published:
+            name = istio.policy_name(topology.mesh.beacon, topology.beacon_model, policy)
+            source = f"{policy.source_namespace}/{policy.source_app_name}"
+            endpoints = ", ".join(f"`{e}`" for e in related.get(source, ["?"]))
+            reasons[name] = (
+                f"{source} is related to the coordinator on {endpoints}; the coordinator asked "
+                f"the beacon to let it in"
+            )
+    confs = [_nginx_conf(actor) for actor in sim.actors if actor.app == coordinator]
+    return Footprint(
+        model=topology.model,
+        rounds=sim.rounds,
+        steady=sim.steady,
+        units=_units(sim),
+        workloads=workloads,
+        services=services,
+        cluster_policies=cluster,
+        published=published,
+        beacon=f"{topology.beacon_model}/{topology.mesh.beacon}"
+        if topology.mesh.enabled
+        else None,
+        beacon_policies=beacon,
+        other_policies=other,
+        matrix=allow_matrix(policies, workloads, services),
+        nginx_conf=confs[0],
+        nginx_units_agree=len(set(confs)) == 1,
+        worker_data=_worker_data(leader.state.relations),
+        statuses=[
+            UnitStatus(a.unit, a.state.unit_status.name, a.state.unit_status.message)
+            for a in sim.actors
+        ],
+        reasons=reasons,
+    )
+
+
+def _internal_reason(policy: Manifest) -> str:
+    [rule] = policy["spec"]["rules"]
+    [principal] = rule["from"][0]["source"]["principals"]
+    source = principal.split("/ns/", 1)[-1].replace("/sa/", "/")
+    if "targetRefs" in policy["spec"]:
+        service = policy["spec"]["targetRefs"][0]["name"]
+        return (
+            f"{source} may reach the coordinator's Service {service} on any port: workers "
+            "talk to the coordinator at its stable address"
+        )
+    labels = ",".join(f"{k}={v}" for k, v in policy["spec"]["selector"]["matchLabels"].items())
+    return (
+        f"{source} may reach every pod labelled {labels} (all members of the cluster) on any "
+        "port: members trust each other"
+    )
+
+
+def _related_on(relations: Any, model: str) -> dict[str, list[str]]:
+    """Source ``<namespace>/<app>`` -> the coordinator endpoints it is related on."""
+    skip = {"peers", "cluster", "service-mesh", "provide-cmr-mesh", "require-cmr-mesh"}
+    real: dict[str, str] = {}
+    for relation in relations:
+        if relation.endpoint == "provide-cmr-mesh" and "cmr_data" in relation.remote_app_data:
+            data = json.loads(relation.remote_app_data["cmr_data"])
+            real[relation.remote_app_name] = f"{data['juju_model_name']}/{data['app_name']}"
+    related: dict[str, list[str]] = {}
+    for relation in sorted(relations, key=lambda r: r.id):
+        if relation.endpoint in skip:
+            continue
+        source = real.get(relation.remote_app_name, f"{model}/{relation.remote_app_name}")
+        related.setdefault(source, []).append(relation.endpoint)
+    return related
+
+
+def _units(sim: Simulation) -> dict[str, int]:
+    topology = sim.topology
+    units = {f"{topology.model}/{topology.coordinator.app}": topology.coordinator.units}
+    units |= {f"{topology.model}/{w.app}": w.units for w in topology.workers}
+    if topology.mesh.enabled:
+        units[f"{topology.beacon_model}/{topology.mesh.beacon}"] = 1
+    for backend in topology.backends().values():
+        units[f"{topology.backend_model(backend)}/{backend.app}"] = backend.units
+    units |= {f"{s.model}/{s.app}": 1 for s in topology.cross_model_sources}
+    return units
+
+
+def _template_labels(statefulset: Manifest) -> dict[str, str]:
+    return dict(statefulset["spec"]["template"]["metadata"].get("labels", {}))
+
+
+def _clean(obj: Manifest) -> Manifest:
+    """The object as one would write it: no server-assigned metadata, conventional key order."""
+    metadata = obj["metadata"]
+    kept = {key: metadata[key] for key in ("name", "namespace", "labels") if key in metadata}
+    return {
+        "apiVersion": obj["apiVersion"],
+        "kind": obj["kind"],
+        "metadata": kept,
+        "spec": obj["spec"],
+    }
+
+
+def _owned(policy: Manifest, labels: dict[str, str]) -> bool:
+    found = policy["metadata"].get("labels", {})
+    return all(found.get(key) == value for key, value in labels.items())
+
+
+def _published(relations: Any) -> list[MeshPolicy]:
+    for relation in relations:
+        if relation.endpoint == "service-mesh":
+            raw = relation.local_app_data.get("policies", "[]")
+            return [MeshPolicy.model_validate(item) for item in json.loads(raw)]
+    return []
+
+
+def _worker_data(relations: Any) -> dict[str, ClusterProviderAppData | str]:
+    data: dict[str, ClusterProviderAppData | str] = {}
+    for relation in sorted(relations, key=lambda r: getattr(r, "remote_app_name", "")):
+        if relation.endpoint != "cluster":
+            continue
+        try:
+            data[relation.remote_app_name] = ClusterProviderAppData.load(relation.local_app_data)
+        except ClusterDataError as e:
+            data[relation.remote_app_name] = f"unreadable: {e}"
+    return data
+
+
+def _nginx_conf(actor: Any) -> str | None:
+    """nginx.conf as pushed, with the machine-specific resolver address made generic."""
+    container = actor.state.get_container("nginx")
+    path = container.get_filesystem(actor.ctx) / NGINX_CONFIG_PATH.lstrip("/")
+    if not path.is_file():
+        return None
+    return _RESOLVER.sub(rf"\g<1>{RESOLVER_PLACEHOLDER}", path.read_text())

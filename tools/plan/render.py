@@ -1,0 +1,258 @@
+"""Print a footprint for people: the text report, the mermaid flow diagram, manifest files."""
+
+from __future__ import annotations
+
+import re
+import textwrap
+from typing import TYPE_CHECKING
+
+import yaml
+
+from .allow_matrix import ANY, unprotected
+from .footprint import RESOLVER_PLACEHOLDER
+
+if TYPE_CHECKING:
+    import pathlib
+    from collections.abc import Iterable, Mapping, Sequence
+
+    from coordinated_workers import ClusterProviderAppData
+    from service_mesh import Endpoint, MeshPolicy
+
+    from .allow_matrix import Allow
+    from .footprint import Footprint, Manifest
+
+CLUSTER_FILE = "cluster-internal-authorizationpolicies.yaml"
+BEACON_FILE = "beacon-authorizationpolicies.yaml"
+
+
+def text(footprint: Footprint, title: str) -> str:
+    """The full human-readable report."""
+    parts = [
+        f"# Plan for {title}",
+        _convergence(footprint),
+        _section("Applications and their pod labels", _applications(footprint)),
+        _section("Unit status", _table(("unit", "status", "message"), _statuses(footprint))),
+        _section(
+            "Cluster-internal AuthorizationPolicies (applied by the coordinator itself)",
+            _manifests(footprint.cluster_policies, footprint.reasons)
+            or "(none: the coordinator is not on a service mesh)",
+        ),
+        _section("Policies the coordinator publishes to the beacon", _published(footprint)),
+        _section(
+            f"AuthorizationPolicies the beacon ({footprint.beacon or 'none'}) makes of them",
+            _manifests(footprint.beacon_policies, footprint.reasons) or "(none)",
+        ),
+        *(
+            [_section("Other AuthorizationPolicies (owned by neither!)", _manifests(other))]
+            if (other := footprint.other_policies)
+            else []
+        ),
+        _section("Allow matrix (who may talk to whom)", _matrix(footprint)),
+        _section("nginx.conf of the coordinator", _nginx(footprint)),
+        _section("What each worker app receives from the coordinator", _workers(footprint)),
+    ]
+    return "\n\n".join(parts) + "\n"
+
+
+def mermaid(footprint: Footprint) -> str:
+    """The allowed flows as a mermaid flowchart: one arrow per source, target and restriction."""
+    nodes = sorted(
+        {row.source for row in footprint.matrix} | {row.target for row in footprint.matrix}
+    )
+    lines = ["flowchart LR"]
+    lines += [f'    {_node_id(node)}["{node}"]' for node in nodes]
+    edges = sorted({(row.source, row.target, _restriction(row)) for row in footprint.matrix})
+    lines += [f'    {_node_id(s)} -->|"{label}"| {_node_id(t)}' for s, t, label in edges]
+    return "\n".join(lines) + "\n"
+
+
+def write_manifests(footprint: Footprint, directory: pathlib.Path) -> list[pathlib.Path]:
+    """Write the AuthorizationPolicies as multi-document YAML ready for ``kubectl apply -f``."""
+    directory.mkdir(parents=True, exist_ok=True)
+    written: list[pathlib.Path] = []
+    for name, manifests in (
+        (CLUSTER_FILE, footprint.cluster_policies),
+        (BEACON_FILE, [*footprint.beacon_policies, *footprint.other_policies]),
+    ):
+        path = directory / name
+        path.write_text(_manifests(manifests, footprint.reasons), encoding="utf-8")
+        written.append(path)
+    return written
+
+
+def _convergence(footprint: Footprint) -> str:
+    steady = (
+        "a final update-status on every unit changed nothing"
+        if footprint.steady
+        else "WARNING: a final update-status still wrote to a databag or to Kubernetes"
+    )
+    return (
+        f"The real coordinator and worker charms ran through ops.testing against a fake "
+        f"Kubernetes until nothing changed: {footprint.rounds} rounds of hooks; {steady}."
+    )
+
+
+def _section(title: str, body: str) -> str:
+    return f"## {title}\n\n{body.rstrip()}"
+
+
+def _table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
+    rows = [header, *rows]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    lines = [
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    ]
+    lines.insert(1, "  ".join("-" * width for width in widths))
+    return "\n".join(lines)
+
+
+def _applications(footprint: Footprint) -> str:
+    blocks: list[str] = []
+    for workload in sorted(footprint.workloads, key=lambda w: w.key):
+        units = footprint.units.get(workload.key, 0)
+        labels = "\n".join(f"    {key}={value}" for key, value in sorted(workload.labels.items()))
+        blocks.append(f"{workload.key} ({units} unit{'s' if units != 1 else ''})\n{labels}")
+    return "\n".join(blocks)
+
+
+def _statuses(footprint: Footprint) -> list[tuple[str, str, str]]:
+    return [(s.unit, s.name, s.message) for s in footprint.statuses]
+
+
+def _manifests(manifests: Sequence[Manifest], reasons: Mapping[str, str] | None = None) -> str:
+    """Multi-document YAML, each policy preceded by why it exists (as a comment)."""
+    reasons = reasons or {}
+    documents: list[str] = []
+    for manifest in manifests:
+        reason = reasons.get(manifest["metadata"]["name"])
+        comment = "".join(f"# {line}\n" for line in textwrap.wrap(reason, 97)) if reason else ""
+        body = yaml.safe_dump(manifest, sort_keys=False, default_flow_style=False)
+        documents.append(f"---\n{comment}{body}")
+    return "".join(documents)
+
+
+def _published(footprint: Footprint) -> str:
+    if footprint.beacon is None:
+        return "(none: no service-mesh relation)"
+    if not footprint.published:
+        return "(none)"
+    rows = [published_row(p) for p in footprint.published]
+    return _table(("source", "target", "kind", "endpoints"), rows)
+
+
+def published_row(policy: MeshPolicy) -> tuple[str, str, str, str]:
+    """A published policy as (source, target, kind, endpoints)."""
+    return (
+        f"{policy.source_namespace}/{policy.source_app_name}",
+        f"{policy.target_namespace}/{policy.target_service or policy.target_app_name}",
+        "service (L7)" if policy.target_type.value == "app" else "pods (L4)",
+        _endpoints(policy),
+    )
+
+
+def _endpoints(policy: MeshPolicy) -> str:
+    if not policy.endpoints:
+        return "anything"
+    return "; ".join(_endpoint(endpoint) for endpoint in policy.endpoints)
+
+
+def _endpoint(endpoint: Endpoint) -> str:
+    ports = ",".join(str(p) for p in endpoint.ports or ()) or "any port"
+    methods = ",".join(m.value for m in endpoint.methods or ())
+    paths = ",".join(endpoint.paths or ())
+    hosts = ",".join(endpoint.hosts or ())
+    return " ".join(part for part in (ports, methods, paths, hosts and f"hosts {hosts}") if part)
+
+
+def _matrix(footprint: Footprint) -> str:
+    rows = [
+        (
+            row.source if row.source != ANY else "anyone",
+            row.target,
+            row.via,
+            ",".join(row.ports) or "any",
+            l7(row),
+        )
+        for row in footprint.matrix
+    ]
+    if not rows:
+        table = "(no AuthorizationPolicy: nothing is restricted by the mesh)"
+    else:
+        table = _table(("source", "target", "via", "ports", "methods / paths"), rows)
+    notes = [
+        "",
+        "",
+        "`via pods` rules are enforced by ztunnel on the target's pods (L4); `via service`",
+        "rules by the waypoint, for traffic addressed to that Service (L7).",
+    ]
+    open_apps = unprotected(footprint.workloads, footprint.matrix)
+    if open_apps:
+        notes += [
+            "No policy selects these applications, so the mesh lets anyone reach them unless",
+            "it denies by default (istio-k8s hardened-mode): " + ", ".join(open_apps) + ".",
+        ]
+    return table + "\n".join(notes)
+
+
+def l7(row: Allow) -> str:
+    """The L7 restrictions of a flow (methods, paths, hosts), or ``any``."""
+    parts = [
+        ",".join(row.methods),
+        ",".join(row.paths),
+        ",".join(row.hosts) and f"hosts {','.join(row.hosts)}",
+    ]
+    return " ".join(part for part in parts if part) or "any"
+
+
+def _restriction(row: Allow) -> str:
+    ports = ",".join(row.ports) or "any port"
+    restriction = l7(row)
+    return f"{ports} {row.via}" + ("" if restriction == "any" else f" {restriction}")
+
+
+def _node_id(name: str) -> str:
+    return "n_" + re.sub(r"[^A-Za-z0-9]", "_", name)
+
+
+def _nginx(footprint: Footprint) -> str:
+    if footprint.nginx_conf is None:
+        return "(not written: see the coordinator's status)"
+    note = (
+        f"The coordinator copies its pod's DNS server from /etc/resolv.conf into `resolver`;\n"
+        f"here it is shown as `{RESOLVER_PLACEHOLDER}` because it depends on the machine."
+    )
+    if not footprint.nginx_units_agree:
+        note += "\nWARNING: the coordinator units rendered different nginx.conf files."
+    return f"{note}\n\n{footprint.nginx_conf}"
+
+
+def _workers(footprint: Footprint) -> str:
+    if not footprint.worker_data:
+        return "(no worker app)"
+    return "\n\n".join(
+        f"### {app}\n\n{worker_text(data)}" for app, data in footprint.worker_data.items()
+    )
+
+
+def worker_text(data: ClusterProviderAppData | str) -> str:
+    """What one worker app receives, as YAML-like text (or why it could not be read)."""
+    if isinstance(data, str):
+        return data + "\n"
+    telemetry = {
+        "loki_endpoints": data.loki_endpoints,
+        "remote_write_endpoints": [e.url for e in data.remote_write_endpoints or ()] or None,
+        "charm_tracing_receivers": data.charm_tracing_receivers,
+        "workload_tracing_receivers": data.workload_tracing_receivers,
+    }
+    summary = {
+        "worker_labels": data.worker_labels,
+        "worker_ports": list(data.worker_ports or ()),
+        "telemetry": {key: value for key, value in telemetry.items() if value} or "none",
+    }
+    config = data.worker_config or "(none)\n"
+    return (
+        yaml.safe_dump(summary, sort_keys=False, default_flow_style=False)
+        + "worker_config: |\n"
+        + "".join(f"  {line}\n" for line in config.splitlines())
+    )

@@ -38,9 +38,24 @@ class Problem:
         return ops.MaintenanceStatus(self.message)
 
 
+_CAUSES = {
+    401: "rejected the charm's credentials",
+    404: "has no such object",
+    409: "reported a conflicting change",
+    422: "refused an invalid object",
+    429: "is throttling requests",
+}
+
+
 def kubernetes_problem(what: str, error: KubernetesError, app: str) -> Problem:
-    """Turn a Kubernetes failure into advice: trust for 403, Istio for a missing CRD, or retry."""
-    if error.status_code in (401, 403):
+    """Turn a Kubernetes failure into a status that names its cause and what to do.
+
+    A 403 asks for trust and a missing CRD for Istio, both blocked since only the operator can
+    fix them; anything else (credentials, conflicts, throttling, server errors, no answer at
+    all) may clear by itself, so the unit waits and the next event retries.
+    """
+    code = error.status_code
+    if code == 403:
         return Problem.blocked(
             f"{what}: Kubernetes API forbidden; run `juju trust {app} --scope=cluster`"
         )
@@ -48,5 +63,10 @@ def kubernetes_problem(what: str, error: KubernetesError, app: str) -> Problem:
         return Problem.blocked(
             f"{what}: Istio AuthorizationPolicy CRD missing; is Istio installed?"
         )
-    code = f" ({error.status_code})" if error.status_code else ""
-    return Problem.waiting(f"{what}: Kubernetes API error{code}; retrying on the next event")
+    if code is None:
+        cause = "Kubernetes API unreachable"
+    elif code >= 500:
+        cause = f"Kubernetes API server error ({code})"
+    else:
+        cause = f"Kubernetes API {_CAUSES.get(code, 'error')} ({code})"
+    return Problem.waiting(f"{what}: {cause}; retrying on the next event")

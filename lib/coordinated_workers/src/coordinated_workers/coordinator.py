@@ -36,9 +36,9 @@ from service_mesh import (
 from service_mesh.errors import KubernetesError
 
 from . import mesh
-from ._cluster_data import ClusterProviderAppData, RemoteWriteEndpoint
+from ._cluster_data import ClusterDataError, ClusterProviderAppData, RemoteWriteEndpoint
 from ._events import observe_reconcile_events
-from ._status import Problem, kubernetes_problem
+from ._status import Problem, kubernetes_client, kubernetes_problem
 from .cluster import ClusterProvider, WorkerApp
 from .nginx import (
     ExporterWorkload,
@@ -189,11 +189,33 @@ class Coordinator(ops.Object):
         return mesh.external_policies(defaults, self.config.charm_mesh_policies)
 
     def pod_labels(self) -> dict[str, str]:
-        """Labels for coordinator and worker pods: membership, plus mesh labels when meshed."""
+        """Labels for coordinator and worker pods: membership, plus mesh labels when meshed.
+
+        While the mesh's data is malformed, the labels last published to workers are kept
+        (leader only: others cannot read them), so bad data never pulls the cluster out of
+        the mesh.
+        """
         labels = mesh.membership_labels(self.app_name)
         if self.mesh is not None and self.mesh.enabled:
-            labels.update(self.mesh.labels())
+            last_good = self._published_labels() if self._mesh_data_broken() else None
+            labels.update(self.mesh.labels() if last_good is None else last_good)
         return dict(sorted(labels.items()))
+
+    def _mesh_data_broken(self) -> bool:
+        return self.mesh is not None and self.mesh.provider_problem is not None
+
+    def _published_labels(self) -> dict[str, str] | None:
+        """The pod labels we last gave workers, from our own cluster bags; None if unknown."""
+        if not self._charm.unit.is_leader():
+            return None
+        for relation in self.model.relations[self.config.endpoints.cluster]:
+            try:
+                labels = ClusterProviderAppData.load(relation.data[self._charm.app]).worker_labels
+            except (ClusterDataError, ops.ModelError):
+                continue
+            if labels is not None:
+                return dict(labels)
+        return None
 
     @property
     def problems(self) -> tuple[Problem, ...]:
@@ -234,18 +256,25 @@ class Coordinator(ops.Object):
 
     # --- reconcile -----------------------------------------------------------------------
 
-    def _on_reconcile_event(self, _event: ops.EventBase) -> None:
-        self.reconcile()
+    def _on_reconcile_event(self, event: ops.EventBase) -> None:
+        # A refresh may have Juju rewrite the StatefulSet, dropping our pod-template labels
+        # while our record still lists them: only re-patching finds out.
+        self.reconcile(force_labels=isinstance(event, ops.UpgradeCharmEvent))
 
-    def reconcile(self) -> None:
-        """Bring labels, nginx, workers and policies in line with the current relations."""
+    def reconcile(self, *, force_labels: bool = False) -> None:
+        """Bring labels, nginx, workers and policies in line with the current relations.
+
+        Args:
+            force_labels: re-patch the pod labels even if our record says they are set.
+        """
         self._problems.clear()
         workers = self.cluster.workers()
         labels = self.pod_labels()
         is_leader = self._charm.unit.is_leader()
-        if is_leader:
+        labels_known = not self._mesh_data_broken() or self._published_labels() is not None
+        if is_leader and labels_known:
             self._kubernetes_step(
-                "pod labels", lambda client: self._reconcile_labels(client, labels)
+                "pod labels", lambda client: self._reconcile_labels(client, labels, force_labels)
             )
         real_targets = self._telemetry_targets()
         plan = self._proxy_plan(real_targets)
@@ -256,13 +285,16 @@ class Coordinator(ops.Object):
         self._reconcile_mesh(workers, is_leader)
         self._reconcile_telemetry_relations(workers)
 
-    def _reconcile_labels(self, client: lightkube.Client, labels: dict[str, str]) -> None:
+    def _reconcile_labels(
+        self, client: lightkube.Client, labels: dict[str, str], force: bool
+    ) -> None:
         reconcile_charm_labels(
             client,
             self.app_name,
             self.model.name,
             mesh.pod_labels_configmap(self.app_name),
             labels,
+            force=force,
         )
 
     def _reconcile_nginx(self, workers: Sequence[WorkerApp], plan: ProxyPlan | None) -> None:
@@ -333,6 +365,10 @@ class Coordinator(ops.Object):
             return
         self.mesh.update_service_mesh()
         if not is_leader:
+            return
+        if self._mesh_data_broken():
+            # Malformed mesh data is not "no mesh": keep the policies in place until it is
+            # fixed, rather than delete them (the status names the problem).
             return
         mesh_type = self.mesh.mesh_type()
         worker_apps = [worker.name for worker in workers]
@@ -457,11 +493,8 @@ class Coordinator(ops.Object):
 
     def _kubernetes(self) -> lightkube.Client:
         if self._client is None:
-            import lightkube
-
-            self._client = lightkube.Client(
-                namespace=self.model.name,
-                field_manager=mesh.policy_field_manager(self.app_name, self.model.name),
+            self._client = kubernetes_client(
+                self.model.name, mesh.policy_field_manager(self.app_name, self.model.name)
             )
         return self._client
 

@@ -20,7 +20,7 @@ from service_mesh.errors import KubernetesError
 from . import mesh
 from ._cluster_data import JujuTopology
 from ._events import observe_reconcile_events
-from ._status import Problem, kubernetes_problem
+from ._status import Problem, kubernetes_client, kubernetes_problem
 from .cluster import ClusterRequirer
 from .nginx import service_host
 from .telemetry.loki_push_api import enabled_log_targets, log_forwarding_layer, topology_labels
@@ -112,21 +112,34 @@ class Worker(ops.Object):
             problems.append(Problem.waiting(f"waiting for the {self.config.container} container"))
         return problems
 
-    def _on_reconcile_event(self, _event: ops.EventBase) -> None:
-        self.reconcile()
+    def _on_reconcile_event(self, event: ops.EventBase) -> None:
+        # A refresh may have Juju rewrite the StatefulSet, dropping our pod-template labels
+        # while our record still lists them: only re-patching finds out.
+        self.reconcile(force_labels=isinstance(event, ops.UpgradeCharmEvent))
 
-    def reconcile(self) -> None:
-        """Apply labels, announce ourselves, and run the workload as the coordinator says."""
+    def reconcile(self, *, force_labels: bool = False) -> None:
+        """Apply labels, announce ourselves, and run the workload as the coordinator says.
+
+        While the coordinator's data is present but unusable, the labels and the workload keep
+        their last good state (the status says why): bad data is not "no coordinator", and
+        acting on it would pull the pods out of the mesh and stop the workload.
+
+        Args:
+            force_labels: re-patch the pod labels even if our record says they are set.
+        """
         self._problems.clear()
         roles = self.roles
+        keep_last_good = self.cluster.problem is not None
         if self._charm.unit.is_leader():
-            self._reconcile_labels()
+            if not keep_last_good:
+                self._reconcile_labels(force_labels)
             self.cluster.publish_roles(roles)
         if self.cluster.relation is not None:
             self.cluster.publish_unit(self._fqdn(), JujuTopology.from_charm(self._charm))
-        self._reconcile_workload(roles)
+        if not keep_last_good:
+            self._reconcile_workload(roles)
 
-    def _reconcile_labels(self) -> None:
+    def _reconcile_labels(self, force: bool) -> None:
         labels = self.cluster.worker_labels
         try:
             reconcile_charm_labels(
@@ -135,6 +148,7 @@ class Worker(ops.Object):
                 self.model.name,
                 mesh.pod_labels_configmap(self._charm.app.name),
                 labels,
+                force=force,
             )
         except KubernetesError as e:
             logger.error("pod labels: %s", e)
@@ -213,11 +227,7 @@ class Worker(ops.Object):
 
     def _kubernetes(self) -> lightkube.Client:
         if self._client is None:
-            import lightkube
-
-            self._client = lightkube.Client(
-                namespace=self.model.name, field_manager=self._charm.app.name
-            )
+            self._client = kubernetes_client(self.model.name, self._charm.app.name)
         return self._client
 
 

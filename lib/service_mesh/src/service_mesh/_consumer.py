@@ -129,6 +129,16 @@ class ServiceMeshConsumer(ops.Object):
         return data.mesh_type if data else None
 
     @property
+    def provider_problem(self) -> str | None:
+        """Why the provider's data is unusable, when it is present but malformed.
+
+        Lets a charm tell "the mesh has not published yet" (None here, no labels) apart from
+        "the mesh published garbage", where it should keep what it last applied rather than
+        leave the mesh.
+        """
+        return self._provider_data()[1]
+
+    @property
     def problem(self) -> str | None:
         """Why the mesh integration is degraded, for the charm to show in its status.
 

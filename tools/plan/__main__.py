@@ -46,7 +46,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _plan(path: pathlib.Path | None) -> footprint.Footprint:
-    return footprint.collect(simulate.simulate(topology.load(path)))
+    return footprint.plan(topology.load(path))
 
 
 def _name(path: pathlib.Path | None) -> str:

@@ -190,11 +190,11 @@ def _selects(labels: Mapping[str, str], workload: Workload) -> bool:
 
 
 def _sources(rule: Mapping[str, Any], name: str) -> list[str]:
-    froms = cast("list[Mapping[str, Any]]", rule.get("from") or [])
-    if not froms:
+    from_entries = cast("list[Mapping[str, Any]]", rule.get("from") or [])
+    if not from_entries:
         return [ANY]
     sources: list[str] = []
-    for entry in froms:
+    for entry in from_entries:
         source = cast("Mapping[str, Any]", entry.get("source", {}))
         if set(source) != {"principals"}:
             raise UnsupportedPolicyError(

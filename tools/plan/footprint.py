@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import pathlib
 import re
+import tempfile
 from typing import TYPE_CHECKING, Any
 
 from coordinated_workers import ClusterDataError, ClusterProviderAppData, mesh
@@ -19,9 +21,11 @@ from service_mesh import MeshPolicy, istio
 
 from . import charms
 from .allow_matrix import Allow, Service, Workload, allow_matrix
+from .simulate import simulate
 
 if TYPE_CHECKING:
     from .simulate import Simulation
+    from .topology import Topology
 
 Manifest = dict[str, Any]
 
@@ -73,6 +77,12 @@ class Footprint:
     def policies(self) -> list[Manifest]:
         """Every AuthorizationPolicy in the cluster."""
         return [*self.cluster_policies, *self.beacon_policies, *self.other_policies]
+
+
+def plan(topology: Topology) -> Footprint:
+    """Run ``topology``'s charms to a fixed point and read the footprint they leave."""
+    with tempfile.TemporaryDirectory(prefix="tools-plan-") as files:
+        return collect(simulate(topology, pathlib.Path(files)))
 
 
 def collect(sim: Simulation) -> Footprint:

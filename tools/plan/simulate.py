@@ -14,8 +14,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
-import pathlib
-import tempfile
 from typing import TYPE_CHECKING, Any
 
 from ops import testing
@@ -26,7 +24,8 @@ from . import charms, wiring
 from .topology import model_uuid
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    import pathlib
+    from collections.abc import Callable, Generator
 
     from .topology import Topology
     from .wiring import Bag, Link
@@ -79,16 +78,17 @@ class Simulation:
     rounds: int
     steady: bool
     """Whether a final update-status round on every unit wrote nothing."""
-    files: tempfile.TemporaryDirectory[str]
-    """Where the containers' mounted directories live (removed with this object)."""
 
     def actor(self, unit: str) -> Actor:
         """The actor running ``unit``."""
         return next(actor for actor in self.actors if actor.unit == unit)
 
 
-def simulate(topology: Topology) -> Simulation:
+def simulate(topology: Topology, files: pathlib.Path) -> Simulation:
     """Deploy ``topology`` on a fresh fake cluster and run its charms to a fixed point.
+
+    Containers keep their files (nginx.conf, the worker config) under ``files``, which must
+    outlive the returned simulation's use.
 
     Raises:
         NoFixedPointError: still changing after :data:`MAX_ROUNDS` rounds.
@@ -96,8 +96,7 @@ def simulate(topology: Topology) -> Simulation:
     kube = FakeKubernetes()
     for model, app in _juju_apps(topology):
         kube.add_juju_app(app, namespace=model)
-    files = tempfile.TemporaryDirectory(prefix="tools-plan-")
-    actors = _actors(topology, pathlib.Path(files.name))
+    actors = _actors(topology, files)
     bus = Bus()
     with kube.serve(namespace=topology.model) as kubeconfig, _environment(str(kubeconfig)):
         rounds = _converge(actors, bus)
@@ -107,7 +106,7 @@ def simulate(topology: Topology) -> Simulation:
             _run(actor, bus, final=True)
         writes = [r for r in kube.clear_requests() if r["method"] != "GET"]
         steady = not writes and before == (bus.app, bus.unit)
-    return Simulation(topology, kube, actors, bus, rounds, steady, files)
+    return Simulation(topology, kube, actors, bus, rounds, steady)
 
 
 def _converge(actors: list[Actor], bus: Bus) -> int:
@@ -164,9 +163,10 @@ def _actors(topology: Topology, files: pathlib.Path) -> list[Actor]:
                 leader=unit_id == 0,
                 model=model,
                 config=worker.config,
-                containers=[
-                    _container("workload", files / f"{worker.app}-{unit_id}", "/etc/worker")
-                ],
+                # /etc/worker is not mounted: Worker's _push_if_changed leaves the file it pulls
+                # open (a ResourceWarning) whenever the config already exists. Unmounted, it is
+                # wiped before each hook and simply pushed again, which the plan never reads.
+                containers=[_container("workload", files / f"{worker.app}-{unit_id}")],
                 planned_units=worker.units,
             ),
         )
@@ -289,11 +289,12 @@ def _events(
     startup: list[Callable[[testing.State], Any]] = [lambda _: on.install()]
     if state.leader:
         startup.append(lambda _: on.leader_elected())
-    startup += [lambda _: on.config_changed(), lambda _: on.start()]
-    for relation_id in sorted(relation.id for relation in state.relations):
-        startup.append(
-            lambda current, rid=relation_id: on.relation_created(current.get_relation(rid))
-        )
+    startup.append(lambda _: on.config_changed())
+    startup.append(lambda _: on.start())
+    startup.extend(
+        lambda current, rid=relation_id: on.relation_created(current.get_relation(rid))
+        for relation_id in sorted(relation.id for relation in state.relations)
+    )
     return startup
 
 
@@ -308,7 +309,7 @@ def _harvest(actor: Actor, bus: Bus) -> None:
 
 
 @contextlib.contextmanager
-def _environment(kubeconfig: str) -> Iterator[None]:
+def _environment(kubeconfig: str) -> Generator[None]:
     """Point the charms' ``lightkube.Client()`` at the fake, with no proxy in the way."""
     overrides = {"KUBECONFIG": kubeconfig, "HTTP_PROXY": None, "HTTPS_PROXY": None}
     overrides |= {"http_proxy": None, "https_proxy": None}

@@ -33,7 +33,7 @@ def _parser() -> argparse.ArgumentParser:
         "--output",
         type=pathlib.Path,
         metavar="DIR",
-        help="also write the manifests to DIR as YAML",
+        help="also write the AuthorizationPolicies to DIR as YAML (OTHER's with --diff)",
     )
     parser.add_argument("--format", choices=("text", "mermaid"), default="text")
     parser.add_argument(

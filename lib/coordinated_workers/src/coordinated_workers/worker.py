@@ -233,8 +233,9 @@ class Worker(ops.Object):
 
 def _push_if_changed(container: ops.Container, path: str, text: str) -> bool:
     try:
-        if container.pull(path).read() == text:
-            return False
+        with container.pull(path) as current:
+            if current.read() == text:
+                return False
     except ops.pebble.PathError:
         pass
     container.push(path, text, make_dirs=True)

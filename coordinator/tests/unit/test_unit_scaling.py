@@ -1,0 +1,91 @@
+"""Scaling a worker app by units reloads nothing; a worker app joining does (no wall clock)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import TYPE_CHECKING
+
+from coordinator_scenario import MODEL, containers
+from ops import testing
+
+from coordinated_workers.testing import worker_relation
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from service_mesh.testing import FakeKubernetes
+
+RELOAD = ["nginx", "-s", "reload"]
+
+
+def _mesh() -> testing.Relation:
+    return testing.Relation(
+        "service-mesh",
+        interface="service_mesh",
+        remote_app_name="istio-beacon-k8s",
+        remote_app_data={
+            "labels": json.dumps({"istio.io/dataplane-mode": "ambient"}),
+            "mesh_type": json.dumps("istio"),
+        },
+        limit=1,
+    )
+
+
+def _state(tmp_path: Path, relations: list[testing.RelationBase]) -> testing.State:
+    """nginx's /etc/nginx is a host directory, so nginx.conf survives from one run to the next
+    (ops.testing wipes unmounted container files between runs)."""
+    nginx, exporter = containers()
+    mounted = dataclasses.replace(
+        nginx, mounts={"conf": testing.Mount(location="/etc/nginx", source=tmp_path)}
+    )
+    return testing.State(
+        leader=True,
+        model=testing.Model(name=MODEL),
+        containers=[mounted, exporter],
+        relations=relations,
+    )
+
+
+def _reloads(ctx: testing.Context) -> int:
+    return sum(1 for e in ctx.exec_history.get("nginx", []) if list(e.command) == RELOAD)
+
+
+def _settled(ctx: testing.Context, kube: FakeKubernetes, tmp_path: Path) -> testing.State:
+    reader = worker_relation("worker-read", ["read"], units=2, model=MODEL)
+    writer = worker_relation("worker-write", ["write"], units=1, model=MODEL)
+    out = ctx.run(ctx.on.config_changed(), _state(tmp_path, [reader, writer, _mesh()]))
+    ctx.exec_history.clear()
+    kube.clear_requests()
+    return out
+
+
+def _scale_reader(out: testing.State, units: int) -> tuple[testing.State, testing.Relation]:
+    reader = next(r for r in out.relations if r.remote_app_name == "worker-read")
+    assert isinstance(reader, testing.Relation)
+    wanted = worker_relation("worker-read", ["read"], units=units, model=MODEL)
+    scaled = dataclasses.replace(reader, remote_units_data=dict(wanted.remote_units_data))
+    others = [r for r in out.relations if r.id != reader.id]
+    return dataclasses.replace(out, relations=[*others, scaled]), scaled
+
+
+def test_a_unit_joining_or_leaving_writes_and_reloads_nothing(ctx, kube, tmp_path):
+    out = _settled(ctx, kube, tmp_path)
+    grown, reader = _scale_reader(out, 3)
+    ctx.run(ctx.on.relation_joined(reader, remote_unit=2), grown)
+    shrunk, reader = _scale_reader(out, 1)
+    ctx.run(ctx.on.relation_departed(reader, remote_unit=1, departing_unit=1), shrunk)
+    assert _reloads(ctx) == 0
+    assert [r for r in kube.clear_requests() if r["method"] != "GET"] == []
+
+
+def test_a_worker_app_joining_reloads_nginx_and_adds_its_policies(ctx, kube, tmp_path):
+    out = _settled(ctx, kube, tmp_path)
+    extra = worker_relation("worker-extra", ["read"], units=1, model=MODEL)
+    ctx.run(
+        ctx.on.relation_joined(extra, remote_unit=0),
+        dataclasses.replace(out, relations=[*out.relations, extra]),
+    )
+    assert _reloads(ctx) == 1
+    patched = [r["path"] for r in kube.clear_requests() if r["method"] == "PATCH"]
+    assert sum("authorizationpolicies" in path for path in patched) == 2

@@ -343,3 +343,11 @@ def test_undeclared_endpoint_is_named(
     assert isinstance(error, MissingEndpointError)
     assert isinstance(error, KeyError), "code written for upstream catches KeyError"
     assert f"relation endpoint {named} is not declared" in str(error)
+
+
+def test_provider_data_nested_deeper_than_the_json_decoder_follows_is_a_problem_not_a_crash():
+    from service_mesh._consumer import decode_provider_data
+
+    data, problem = decode_provider_data({"labels": "[" * 5000 + "]" * 5000}, "beacon")
+    assert data is None
+    assert problem == "ignored mesh data from 'beacon': labels is nested too deeply"

@@ -192,3 +192,11 @@ def test_undeclared_endpoint_is_named():
 
     assert isinstance(raised.value.__cause__, MissingEndpointError)
     assert "'mesh' (service_mesh provider) is not declared" in str(raised.value.__cause__)
+
+
+def test_policies_nested_deeper_than_the_json_decoder_follows_are_a_problem_not_a_crash():
+    from service_mesh._provider import decode_policies
+
+    policies, problems = decode_policies("[" * 5000 + "]" * 5000, "hostile")
+    assert policies == []
+    assert problems == ["ignored policies from 'hostile': nested too deeply"]

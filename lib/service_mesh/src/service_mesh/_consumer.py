@@ -316,6 +316,9 @@ def decode_provider_data(
                 None,
                 f"ignored mesh data from {source!r}: {key} is not valid JSON ({error.msg})",
             )
+        except RecursionError:
+            # Valid JSON nested deeper than Python's decoder follows (about 1000 levels).
+            return None, f"ignored mesh data from {source!r}: {key} is nested too deeply"
     # Providers before upstream LIBPATCH 11 published labels only, and all of them were Istio.
     decoded.setdefault("mesh_type", MeshType.istio.value)
     try:

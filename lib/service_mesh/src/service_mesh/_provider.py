@@ -112,6 +112,9 @@ def decode_policies(raw: str, source: str) -> tuple[list[MeshPolicy], list[str]]
         decoded: object = json.loads(raw)
     except json.JSONDecodeError as error:
         return [], [f"ignored policies from {source!r}: not valid JSON ({error.msg})"]
+    except RecursionError:
+        # Valid JSON nested deeper than Python's decoder follows (about 1000 levels).
+        return [], [f"ignored policies from {source!r}: nested too deeply"]
     if not isinstance(decoded, list):
         return [], [f"ignored policies from {source!r}: expected a JSON list"]
     items = typing.cast("list[object]", decoded)

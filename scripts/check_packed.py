@@ -7,7 +7,7 @@ as an editable install pointing at the build machine, or the venv can be built f
 Python than the base's. This script opens each `.charm` (a zip) and checks, without Juju:
 
 - the layout Juju needs: manifest.yaml, metadata.yaml, an executable dispatch that runs
-  src/charm.py, and one venv/lib/pythonX.Y/site-packages;
+  src/charm.py, which calls ops.main, and one venv/lib/pythonX.Y/site-packages;
 - that the venv's Python is the one the manifest's Ubuntu base ships;
 - that every `--expect`ed package is in the venv as real files (no symlink, no editable
   `.pth` or `direct_url.json`);
@@ -21,6 +21,7 @@ It prints one line per check and exits 1 when any check fails (2 on bad argument
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import os
 import pathlib
@@ -125,6 +126,33 @@ def _check_required(archive: zipfile.ZipFile, report: Report) -> None:
         f"({'executable' if executable else 'NOT executable'}, "
         f"{'runs' if runs_entrypoint else 'does NOT run'} {ENTRYPOINT})",
     )
+
+
+def _calls_ops_main(source: bytes) -> bool:
+    """Whether the entry point calls `ops.main` (under any name it imported it as)."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return False
+    names = {"ops.main", "ops.main.main"}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module in ("ops", "ops.main"):
+            names |= {alias.asname or alias.name for alias in node.names if alias.name == "main"}
+    return any(
+        isinstance(node, ast.Call) and ast.unparse(node.func) in names for node in ast.walk(tree)
+    )
+
+
+def _check_entrypoint(archive: zipfile.ZipFile, report: Report) -> None:
+    """src/charm.py hands control to ops.
+
+    charmcraft 4.5's own `entrypoint` and `ops-main-call` linters cannot follow the dispatch it
+    generates (`exec ... "${dispatch_path}/src/charm.py"`), so this is checked here instead.
+    """
+    if ENTRYPOINT not in archive.namelist():
+        return
+    calls = _calls_ops_main(archive.read(ENTRYPOINT))
+    report.add(calls, f"{ENTRYPOINT}: {'calls' if calls else 'does NOT call'} ops.main")
 
 
 def _base_python(archive: zipfile.ZipFile) -> tuple[str, tuple[int, int] | None]:
@@ -338,6 +366,7 @@ def check(charm: pathlib.Path, expected: list[str], python: str | None = None) -
         )
         _check_names(archive, report, layout)
         _check_required(archive, report)
+        _check_entrypoint(archive, report)
         _check_venv(archive, report, layout)
         _check_packages(archive, expected, report, layout)
         _check_import(archive, expected, python, report, layout)

@@ -85,19 +85,25 @@ class UpstreamProvider(ops.CharmBase):
 
 
 def _consumer_relations(cross_model: bool) -> list[testing.Relation]:
+    # Fixed ids: ops.testing lists an endpoint's relations in an order that depends on their
+    # ids, and fresh ids come from a global counter, so two runs built with fresh ids could see
+    # the two tempo-api relations in different orders (the bag follows relation order).
     grafana = "grafana-remote" if cross_model else "grafana"
     relations = [
-        testing.Relation("service-mesh", remote_app_name="istio-beacon-k8s"),
-        testing.Relation("tempo-api", remote_app_name=grafana),
-        testing.Relation("tempo-api", remote_app_name="otel-collector"),
-        testing.Relation("grafana-source", remote_app_name=grafana),
-        testing.Relation("metrics-endpoint", remote_app_name="prometheus"),
+        testing.Relation("service-mesh", remote_app_name="istio-beacon-k8s", id=1),
+        testing.Relation("tempo-api", remote_app_name=grafana, id=2),
+        testing.Relation("tempo-api", remote_app_name="otel-collector", id=3),
+        testing.Relation("grafana-source", remote_app_name=grafana, id=4),
+        testing.Relation("metrics-endpoint", remote_app_name="prometheus", id=5),
     ]
     if cross_model:
         cmr_data = '{"app_name": "grafana", "juju_model_name": "observability"}'
         relations.append(
             testing.Relation(
-                "provide-cmr-mesh", remote_app_name=grafana, remote_app_data={"cmr_data": cmr_data}
+                "provide-cmr-mesh",
+                remote_app_name=grafana,
+                remote_app_data={"cmr_data": cmr_data},
+                id=6,
             )
         )
     return relations

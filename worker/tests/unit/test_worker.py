@@ -114,5 +114,7 @@ def test_unchanged_config_on_disk_is_not_pushed_again(ctx, kube, tmp_path):
     (tmp_path / "config.yaml").write_text(CONFIG)
     mounted = workload(mounts={"cfg": testing.Mount(location="/etc/worker", source=tmp_path)})
     before = (tmp_path / "config.yaml").stat().st_mtime_ns
-    ctx.run(ctx.on.config_changed(), state(coordinator_relation(published()), containers=[mounted]))
+    ctx.run(
+        ctx.on.config_changed(), state(coordinator_relation(published()), containers=[mounted])
+    )
     assert (tmp_path / "config.yaml").stat().st_mtime_ns == before

@@ -624,7 +624,10 @@ def _kubeconfig(port: int, namespace: str) -> Json:
         "clusters": [
             {
                 "name": "fake",
-                "cluster": {"server": f"http://127.0.0.1:{port}", "insecure-skip-tls-verify": True},
+                "cluster": {
+                    "server": f"http://127.0.0.1:{port}",
+                    "insecure-skip-tls-verify": True,
+                },
             }
         ],
         "users": [{"name": "fake", "user": {"token": "fake-token"}}],

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import ops
 from ops import testing
 from worker_scenario import APP, MODEL, state, workload
@@ -118,3 +120,16 @@ def test_unchanged_config_on_disk_is_not_pushed_again(ctx, kube, tmp_path):
         ctx.on.config_changed(), state(coordinator_relation(published()), containers=[mounted])
     )
     assert (tmp_path / "config.yaml").stat().st_mtime_ns == before
+
+
+def test_removing_the_app_deletes_the_label_record(ctx, kube):
+    out = ctx.run(ctx.on.config_changed(), state(coordinator_relation(published())))
+    assert kube.get("configmaps", MODEL, f"{APP}-pod-labels") is not None
+    ctx.run(ctx.on.remove(), dataclasses.replace(out, planned_units=0))
+    assert kube.get("configmaps", MODEL, f"{APP}-pod-labels") is None
+
+
+def test_removing_one_unit_keeps_the_label_record(ctx, kube):
+    out = ctx.run(ctx.on.config_changed(), state(coordinator_relation(published())))
+    ctx.run(ctx.on.remove(), dataclasses.replace(out, planned_units=2))
+    assert kube.get("configmaps", MODEL, f"{APP}-pod-labels") is not None

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import ops
 
-from service_mesh import reconcile_charm_labels
+from service_mesh import reconcile_charm_labels, remove_charm_labels
 from service_mesh.errors import KubernetesError
 
 from . import mesh
@@ -73,6 +73,7 @@ class Worker(ops.Object):
         self._problems: list[Problem] = []
         self._client: lightkube.Client | None = None
         observe_reconcile_events(charm, self._on_reconcile_event)
+        self.framework.observe(charm.on.remove, self._on_remove)
 
     @property
     def roles(self) -> frozenset[str]:
@@ -219,6 +220,23 @@ class Worker(ops.Object):
         if check is not None and check.status != ops.pebble.CheckStatus.UP:
             self._problems.append(
                 Problem.waiting("workload is not ready yet (Pebble check 'ready')")
+            )
+
+    def _on_remove(self, _event: ops.RemoveEvent) -> None:
+        """The app's last unit going away: drop our label record (the pods go with the app)."""
+        if not self._charm.unit.is_leader() or self.model.app.planned_units() > 0:
+            return
+        try:
+            remove_charm_labels(
+                self._kubernetes(),
+                self._charm.app.name,
+                self.model.name,
+                mesh.pod_labels_configmap(self._charm.app.name),
+            )
+        except KubernetesError as e:
+            logger.error("cleanup of pod labels: %s", e)
+            self._problems.append(
+                kubernetes_problem("cleanup of pod labels", e, self._charm.app.name)
             )
 
     def _fqdn(self) -> str:

@@ -271,9 +271,13 @@ def test_labels_are_required(client: lightkube.Client):
         PolicyResourceManager(CHARM, client, {})
 
 
-def test_a_field_manager_is_required(fake: FakeKubernetes):
+def test_a_field_manager_is_required_before_anything_is_written(
+    fake: FakeKubernetes, policies: list[MeshPolicy]
+):
+    prm = PolicyResourceManager(CHARM, fake.client(namespace="cos"), {"a": "b"})
     with pytest.raises(ValueError, match="field_manager"):
-        PolicyResourceManager(CHARM, fake.client(namespace="cos"), {"a": "b"})
+        prm.reconcile(policies, MeshType.istio)
+    assert [r["method"] for r in fake.requests] == ["GET"]
 
 
 def test_missing_crd_is_a_named_error_on_reconcile(

@@ -98,7 +98,8 @@ class PolicyResourceManager:
         logger: where to log what was applied and deleted; this module's logger if None.
 
     Raises:
-        ValueError: ``labels`` is empty or the client has no field manager.
+        ValueError: ``labels`` is empty. (A client without a field manager makes lightkube
+            refuse the first server-side apply with a ValueError, before anything is deleted.)
     """
 
     def __init__(
@@ -112,11 +113,6 @@ class PolicyResourceManager:
             raise ValueError(
                 "PolicyResourceManager needs ownership labels: they are how it finds its own "
                 "AuthorizationPolicies, and without them it would own every policy in the cluster"
-            )
-        if not _field_manager(lightkube_client):
-            raise ValueError(
-                "PolicyResourceManager applies policies with server-side apply, which needs a "
-                "field manager: build the client as lightkube.Client(field_manager=...)"
             )
         self._owner_app = charm.app.name
         self._owner_model = charm.model.name
@@ -267,12 +263,6 @@ class PolicyResourceManager:
         except KubernetesError as e:
             return None if e.status_code == 404 else e
         return None
-
-
-def _field_manager(client: lightkube.Client) -> str | None:
-    # lightkube keeps the field manager on its inner generic client and has no public accessor.
-    inner = getattr(client, "_client", None)
-    return getattr(inner, "_field_manager", None)
 
 
 def _differs(existing: dict[str, Any] | None, manifest: dict[str, Any]) -> bool:

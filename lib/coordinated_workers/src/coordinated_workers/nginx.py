@@ -12,8 +12,8 @@ So pod restarts and worker-unit scaling need no reload; only worker apps joining
 change nginx.conf. (Upstream relies on ``server ... resolve`` in ``upstream`` blocks, which
 needs nginx >= 1.27.3; this works on any nginx, including Debian's 1.22.)
 
-`NginxWorkload` and `ExporterWorkload` push that text and their Pebble layers to containers,
-writing and reloading only on change.
+`NginxWorkload` and `ExporterWorkload` (from ``_nginx_pebble``, re-exported here) push that
+text and their Pebble layers to containers, writing and reloading only on change.
 """
 
 from __future__ import annotations
@@ -22,38 +22,54 @@ import dataclasses
 import ipaddress
 import logging
 import re
-from typing import TYPE_CHECKING, TypedDict, cast
+from typing import TYPE_CHECKING
 
-import ops
-
+from ._nginx_pebble import (
+    EXPORTER_SERVICE,
+    NGINX_CONFIG_PATH,
+    NGINX_SERVICE,
+    ExporterWorkload,
+    NginxReloadError,
+    NginxWorkload,
+    exporter_layer,
+    nginx_layer,
+)
+from ._nginx_text import Directive as _Directive
+from ._nginx_text import build as _build
+from ._nginx_text import directive as _d
 from .telemetry_proxy import JUJU_APP_NAME, WORKER_METRICS_LOCATION
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Mapping, Sequence
+    from collections.abc import Iterable, Mapping, Sequence
 
     from .telemetry_proxy import ProxyPlan, ProxyRoute
 
-logger = logging.getLogger(__name__)
+__all__ = [
+    "EXPORTER_SERVICE",
+    "NGINX_CONFIG_PATH",
+    "NGINX_SERVICE",
+    "ExporterWorkload",
+    "NginxInputs",
+    "NginxReloadError",
+    "NginxWorkload",
+    "NoNameserverError",
+    "RoleRoute",
+    "config_tree",
+    "exporter_layer",
+    "nginx_layer",
+    "render_config",
+    "resolver_from_resolv_conf",
+    "service_host",
+    "stub_status_url",
+]
 
-NGINX_CONFIG_PATH = "/etc/nginx/nginx.conf"
-NGINX_SERVICE = "nginx"
-EXPORTER_SERVICE = "nginx-prometheus-exporter"
+logger = logging.getLogger(__name__)
 
 _ROLE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 _PATH_PREFIX = re.compile(r"^/([A-Za-z0-9._~-]+/?)*$")
 _MODEL = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
 # Words `map` treats as parameters; a source value spelled like one needs a backslash.
 _MAP_KEYWORDS = frozenset({"default", "hostnames", "include", "volatile"})
-
-
-class _Directive(TypedDict, total=False):
-    directive: str
-    args: list[str]
-    block: list[_Directive]
-
-
-class NginxReloadError(Exception):
-    """nginx refused the new config on reload; the previous file was put back."""
 
 
 class NoNameserverError(ValueError):
@@ -156,7 +172,12 @@ def stub_status_url(status_port: int = 8082) -> str:
 
 
 def render_config(inputs: NginxInputs) -> str:
-    """Render nginx.conf for `inputs`.
+    """Render nginx.conf for `inputs`: `config_tree` written out as crossplane would."""
+    return _build(config_tree(inputs)) + "\n"
+
+
+def config_tree(inputs: NginxInputs) -> list[_Directive]:
+    """nginx.conf for `inputs` as a crossplane directive tree.
 
     Worker app names that are not valid Juju app names are dropped (with a warning): they
     come from relation data and end up in hostnames and ``map`` keys.
@@ -172,7 +193,7 @@ def render_config(inputs: NginxInputs) -> str:
     for port, locations in sorted(servers.items()):
         http.append(_server(_listen(port, inputs.ipv6), locations))
     http.append(_server([_d("listen", f"127.0.0.1:{inputs.status_port}")], [_status_location()]))
-    tree = [
+    return [
         _d("worker_processes", "5"),
         _d("worker_rlimit_nofile", "8192"),
         _d("error_log", "/dev/stderr", "error"),
@@ -180,205 +201,6 @@ def render_config(inputs: NginxInputs) -> str:
         _d("events", block=[_d("worker_connections", "4096")]),
         _d("http", block=http),
     ]
-    return _build(tree) + "\n"
-
-
-def nginx_layer() -> ops.pebble.LayerDict:
-    """Pebble layer running nginx in the foreground."""
-    return {
-        "summary": "nginx",
-        "description": "nginx routing the cluster API and the worker telemetry proxy",
-        "services": {
-            NGINX_SERVICE: {
-                "override": "replace",
-                "summary": "nginx",
-                "command": "nginx -g 'daemon off;'",
-                "startup": "enabled",
-            }
-        },
-    }
-
-
-def exporter_layer(status_url: str, listen_port: int = 9113) -> ops.pebble.LayerDict:
-    """Pebble layer running nginx-prometheus-exporter against nginx's stub_status page.
-
-    Args:
-        status_url: the stub_status page, normally `stub_status_url()`; both containers share
-            the pod's network namespace, so loopback reaches nginx.
-        listen_port: where the exporter serves ``/metrics``.
-    """
-    command = (
-        f"nginx-prometheus-exporter --web.listen-address=:{listen_port}"
-        f" --nginx.scrape-uri={status_url}"
-    )
-    return {
-        "summary": "nginx prometheus exporter",
-        "description": "exports nginx stub_status as Prometheus metrics",
-        "services": {
-            EXPORTER_SERVICE: {
-                "override": "replace",
-                "summary": "nginx prometheus exporter",
-                "command": command,
-                "startup": "enabled",
-            }
-        },
-    }
-
-
-class NginxWorkload:
-    """Keeps the nginx container running `render_config`'s output."""
-
-    def __init__(self, container: ops.Container, config_path: str = NGINX_CONFIG_PATH):
-        self._container = container
-        self._config_path = config_path
-
-    def reconcile(self, config_text: str) -> bool:
-        """Push `config_text` and the layer if they changed; reload a running nginx on change.
-
-        Returns:
-            False when Pebble is unreachable (the caller reports waiting), else True.
-
-        Raises:
-            NginxReloadError: nginx rejected the config; the previous file was restored so the
-                next reconcile tries again.
-        """
-        if not self._container.can_connect():
-            return False
-        try:
-            previous = self._current_config()
-            changed = previous != config_text
-            if changed:
-                self._container.push(self._config_path, config_text, make_dirs=True)
-            was_running = _is_running(self._container, NGINX_SERVICE)
-            restarted = _ensure_started(self._container, nginx_layer())
-            if changed and was_running and not restarted:
-                self._reload(previous)
-        except ops.pebble.ConnectionError:
-            return False
-        return True
-
-    def _current_config(self) -> str | None:
-        try:
-            with self._container.pull(self._config_path) as config:
-                return config.read()
-        except ops.pebble.PathError:
-            return None
-
-    def _reload(self, previous: str | None) -> None:
-        process = self._container.exec(["nginx", "-s", "reload"])
-        try:
-            process.wait_output()
-        except ops.pebble.ExecError as e:  # pyright: ignore[reportUnknownVariableType]
-            if previous is None:
-                self._container.remove_path(self._config_path)
-            else:
-                self._container.push(self._config_path, previous)
-            raise NginxReloadError(f"nginx rejected the new config: {e}") from e
-
-
-class ExporterWorkload:
-    """Keeps nginx-prometheus-exporter running with `exporter_layer`."""
-
-    def __init__(self, container: ops.Container):
-        self._container = container
-
-    def reconcile(self, layer: ops.pebble.LayerDict) -> bool:
-        """Add `layer` if the plan differs and (re)start the exporter.
-
-        Returns:
-            False when Pebble is unreachable (the caller reports waiting), else True.
-        """
-        if not self._container.can_connect():
-            return False
-        try:
-            _ensure_started(self._container, layer)
-        except ops.pebble.ConnectionError:
-            return False
-        return True
-
-
-def _is_running(container: ops.Container, service: str) -> bool:
-    info = container.get_services(service).get(service)
-    return info is not None and info.is_running()
-
-
-def _ensure_started(container: ops.Container, layer: ops.pebble.LayerDict) -> bool:
-    """Add `layer` unless the plan already matches it, then replan if anything is to do.
-
-    Returns:
-        True if the layer changed, i.e. replan (re)started its services.
-    """
-    wanted = ops.pebble.Layer(layer)
-    current = container.get_plan().services
-    changed = any(
-        name not in current or _comparable(current[name]) != _comparable(service)
-        for name, service in wanted.services.items()
-    )
-    if changed:
-        container.add_layer(next(iter(wanted.services)), wanted, combine=True)
-    if changed or not all(_is_running(container, name) for name in wanted.services):
-        container.replan()
-    return changed
-
-
-def _comparable(service: ops.pebble.Service) -> dict[str, object]:
-    # The combined plan may or may not echo `override`; it says nothing about the service.
-    return {k: v for k, v in service.to_dict().items() if k != "override"}
-
-
-# --- directive builders ----------------------------------------------------------------------
-
-
-def _d(name: str, *args: str, block: list[_Directive] | None = None) -> _Directive:
-    directive: _Directive = {"directive": name, "args": list(args)}
-    if block is not None:
-        directive["block"] = block
-    return directive
-
-
-def _build(tree: list[_Directive]) -> str:
-    """Render `tree` as ``crossplane.build`` does (4-space indent, no header), but faster.
-
-    crossplane decides, character by character, whether each argument needs quotes; that
-    was a third of a steady-state hook's own work. Almost every argument here is a plain
-    word, which never needs quotes, so only the others go through crossplane itself (imported
-    then, which also keeps it out of the worker's import chain). Tests check the output is
-    byte-for-byte what ``crossplane.build`` produces.
-    """
-    lines: list[str] = []
-    _build_block(tree, "", lines)
-    return "\n".join(lines)
-
-
-def _build_block(block: list[_Directive], margin: str, lines: list[str]) -> None:
-    for stmt in block:
-        name = _quoted(stmt.get("directive", ""))
-        args = [_quoted(arg) for arg in stmt.get("args", [])]
-        head = f"if ({' '.join(args)})" if name == "if" else " ".join((name, *args))
-        children = stmt.get("block")
-        if children is None:
-            lines.append(f"{margin}{head};")
-            continue
-        lines.append(f"{margin}{head} {{")
-        _build_block(children, margin + "    ", lines)
-        lines.append(f"{margin}}}")
-
-
-# Arguments nginx reads literally: no whitespace, braces, semicolons, quotes or backslashes,
-# not ending in ``$``. Anything else is quoted by crossplane's own rules.
-_PLAIN_ARG = re.compile(r"[^\s{};\"'\\]*[^\s{};\"'\\$]")
-
-
-def _quoted(arg: str) -> str:
-    if _PLAIN_ARG.fullmatch(arg):
-        return arg
-    import crossplane  # pyright: ignore[reportMissingTypeStubs]
-
-    build = cast(
-        "Callable[[list[_Directive]], str]",
-        crossplane.build,  # pyright: ignore[reportUnknownMemberType]
-    )
-    return build([{"directive": "x", "args": [arg]}])[2:-1]
 
 
 def _http_settings(inputs: NginxInputs) -> list[_Directive]:

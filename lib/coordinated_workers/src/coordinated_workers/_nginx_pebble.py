@@ -1,0 +1,161 @@
+"""nginx and nginx-prometheus-exporter in their containers: Pebble layers and reconcilers.
+
+Both reconcilers write only what changed: nginx.conf is pushed when it differs from the file on
+disk, a layer is added when the plan differs, and a running nginx is reloaded (never restarted)
+when its configuration changed.
+"""
+
+from __future__ import annotations
+
+import ops
+
+NGINX_CONFIG_PATH = "/etc/nginx/nginx.conf"
+NGINX_SERVICE = "nginx"
+EXPORTER_SERVICE = "nginx-prometheus-exporter"
+
+
+class NginxReloadError(Exception):
+    """nginx refused the new config on reload; the previous file was put back."""
+
+
+def nginx_layer() -> ops.pebble.LayerDict:
+    """Pebble layer running nginx in the foreground."""
+    return {
+        "summary": "nginx",
+        "description": "nginx routing the cluster API and the worker telemetry proxy",
+        "services": {
+            NGINX_SERVICE: {
+                "override": "replace",
+                "summary": "nginx",
+                "command": "nginx -g 'daemon off;'",
+                "startup": "enabled",
+            }
+        },
+    }
+
+
+def exporter_layer(status_url: str, listen_port: int = 9113) -> ops.pebble.LayerDict:
+    """Pebble layer running nginx-prometheus-exporter against nginx's stub_status page.
+
+    Args:
+        status_url: the stub_status page, normally `stub_status_url()`; both containers share
+            the pod's network namespace, so loopback reaches nginx.
+        listen_port: where the exporter serves ``/metrics``.
+    """
+    command = (
+        f"nginx-prometheus-exporter --web.listen-address=:{listen_port}"
+        f" --nginx.scrape-uri={status_url}"
+    )
+    return {
+        "summary": "nginx prometheus exporter",
+        "description": "exports nginx stub_status as Prometheus metrics",
+        "services": {
+            EXPORTER_SERVICE: {
+                "override": "replace",
+                "summary": "nginx prometheus exporter",
+                "command": command,
+                "startup": "enabled",
+            }
+        },
+    }
+
+
+class NginxWorkload:
+    """Keeps the nginx container running `render_config`'s output."""
+
+    def __init__(self, container: ops.Container, config_path: str = NGINX_CONFIG_PATH):
+        self._container = container
+        self._config_path = config_path
+
+    def reconcile(self, config_text: str) -> bool:
+        """Push `config_text` and the layer if they changed; reload a running nginx on change.
+
+        Returns:
+            False when Pebble is unreachable (the caller reports waiting), else True.
+
+        Raises:
+            NginxReloadError: nginx rejected the config; the previous file was restored so the
+                next reconcile tries again.
+        """
+        if not self._container.can_connect():
+            return False
+        try:
+            previous = self._current_config()
+            changed = previous != config_text
+            if changed:
+                self._container.push(self._config_path, config_text, make_dirs=True)
+            was_running = _is_running(self._container, NGINX_SERVICE)
+            restarted = _ensure_started(self._container, nginx_layer())
+            if changed and was_running and not restarted:
+                self._reload(previous)
+        except ops.pebble.ConnectionError:
+            return False
+        return True
+
+    def _current_config(self) -> str | None:
+        try:
+            with self._container.pull(self._config_path) as config:
+                return config.read()
+        except ops.pebble.PathError:
+            return None
+
+    def _reload(self, previous: str | None) -> None:
+        process = self._container.exec(["nginx", "-s", "reload"])
+        try:
+            process.wait_output()
+        except ops.pebble.ExecError as e:  # pyright: ignore[reportUnknownVariableType]
+            if previous is None:
+                self._container.remove_path(self._config_path)
+            else:
+                self._container.push(self._config_path, previous)
+            raise NginxReloadError(f"nginx rejected the new config: {e}") from e
+
+
+class ExporterWorkload:
+    """Keeps nginx-prometheus-exporter running with `exporter_layer`."""
+
+    def __init__(self, container: ops.Container):
+        self._container = container
+
+    def reconcile(self, layer: ops.pebble.LayerDict) -> bool:
+        """Add `layer` if the plan differs and (re)start the exporter.
+
+        Returns:
+            False when Pebble is unreachable (the caller reports waiting), else True.
+        """
+        if not self._container.can_connect():
+            return False
+        try:
+            _ensure_started(self._container, layer)
+        except ops.pebble.ConnectionError:
+            return False
+        return True
+
+
+def _is_running(container: ops.Container, service: str) -> bool:
+    info = container.get_services(service).get(service)
+    return info is not None and info.is_running()
+
+
+def _ensure_started(container: ops.Container, layer: ops.pebble.LayerDict) -> bool:
+    """Add `layer` unless the plan already matches it, then replan if anything is to do.
+
+    Returns:
+        True if the layer changed, i.e. replan (re)started its services.
+    """
+    wanted = ops.pebble.Layer(layer)
+    current = container.get_plan().services
+    changed = any(
+        name not in current or _comparable(current[name]) != _comparable(service)
+        for name, service in wanted.services.items()
+    )
+    if changed:
+        container.add_layer(next(iter(wanted.services)), wanted, combine=True)
+    if changed or not all(_is_running(container, name) for name in wanted.services):
+        container.replan()
+    return changed
+
+
+def _comparable(service: ops.pebble.Service) -> dict[str, object]:
+    # The combined plan may or may not echo `override`; it says nothing about the service.
+    return {k: v for k, v in service.to_dict().items() if k != "override"}

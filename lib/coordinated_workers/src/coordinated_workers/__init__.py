@@ -30,6 +30,7 @@ from ._cluster_data import (
     JujuTopology,
     RemoteWriteEndpoint,
 )
+from ._status import Problem
 from .cluster import ClusterProvider, ClusterRequirer, WorkerApp, WorkerUnit
 from .nginx import (
     ExporterWorkload,
@@ -71,6 +72,7 @@ __all__ = [
     "NginxReloadError",
     "NginxWorkload",
     "NoNameserverError",
+    "Problem",
     "ProxyPlan",
     "ProxyRoute",
     "RemoteWriteEndpoint",

@@ -27,7 +27,7 @@ Usage in a coordinator's reconcile::
 
 and in a worker's::
 
-    layer = log_forwarding_layer(cluster.loki_endpoints(), topology_labels(charm), ["all"],
+    layer = log_forwarding_layer(cluster.loki_endpoints, topology_labels(charm), ["all"],
                                  current_targets=enabled_log_targets(container.get_plan()))
 """
 

@@ -5,11 +5,13 @@ mesh relation, telemetry relations), computes the desired state once, and writes
 differs, in this order:
 
 1. own pod labels (cluster membership + mesh labels), leader only;
-2. nginx and nginx-prometheus-exporter through Pebble (reloaded only when nginx.conf changed);
-3. the cluster relation: worker config, labels and (proxied) telemetry URLs, leader only;
-4. the mesh: external policies to the beacon through ``ServiceMeshConsumer`` and
+2. where this charm's own traces go: the ``otlp_http`` receiver of ``charm-tracing``, directly
+   (through ``ops.tracing`` when the charm depends on ``ops[tracing]``; see ``_charm_tracing``);
+3. nginx and nginx-prometheus-exporter through Pebble (reloaded only when nginx.conf changed);
+4. the cluster relation: worker config, labels and (proxied) telemetry URLs, leader only;
+5. the mesh: external policies to the beacon through ``ServiceMeshConsumer`` and
    cluster-internal AuthorizationPolicies through ``PolicyResourceManager``, leader only;
-5. telemetry relations: scrape jobs, tracing protocol requests.
+6. telemetry relations: scrape jobs, tracing protocol requests.
 
 A step that fails (Kubernetes refusing a call, a remote app's malformed data) is recorded as a
 :class:`Problem` and the later steps still run; the charm turns problems into a status in
@@ -35,7 +37,7 @@ from service_mesh import (
 )
 from service_mesh.errors import KubernetesError
 
-from . import mesh
+from . import _charm_tracing, mesh
 from ._cluster_data import ClusterDataError, ClusterProviderAppData, RemoteWriteEndpoint
 from ._events import observe_reconcile_events
 from ._status import Problem, kubernetes_client, kubernetes_problem
@@ -277,6 +279,7 @@ class Coordinator(ops.Object):
                 "pod labels", lambda client: self._reconcile_labels(client, labels, force_labels)
             )
         real_targets = self._telemetry_targets()
+        self._reconcile_charm_tracing(real_targets)
         plan = self._proxy_plan(real_targets)
         self._reconcile_nginx(workers, plan)
         published = plan.published if plan is not None else real_targets
@@ -409,10 +412,10 @@ class Coordinator(ops.Object):
                 "remote-write", RemoteWriteRequirer(self._charm, endpoints.remote_write).urls()
             )
         if endpoints.charm_tracing:
-            charm_tracing = self._read(
-                "charm-tracing", self._tracing(endpoints.charm_tracing, ["otlp_http"]).receivers()
+            offered = self._read(
+                "charm-tracing", self._charm_tracing_requirer(endpoints.charm_tracing).receivers()
             )
-            charm_tracing = {k: v for k, v in charm_tracing.items() if k == "otlp_http"}
+            charm_tracing = {k: v for k, v in offered.items() if k == _charm_tracing.OTLP_HTTP}
         if endpoints.workload_tracing:
             protocols = list(self.config.workload_tracing_protocols)
             offered = self._read(
@@ -429,6 +432,24 @@ class Coordinator(ops.Object):
 
     def _tracing(self, endpoint: str, protocols: Sequence[str]) -> TracingRequirer:
         return TracingRequirer(self._charm, endpoint, protocols)
+
+    def _charm_tracing_requirer(self, endpoint: str) -> TracingRequirer:
+        # The only writer of the charm-tracing databag: ops.tracing.Tracing is not used.
+        return self._tracing(endpoint, [_charm_tracing.OTLP_HTTP])
+
+    def _reconcile_charm_tracing(self, targets: TelemetryTargets) -> None:
+        """Send our own charm traces to the real receiver (our proxy is for workers only).
+
+        An https receiver is verified with the system's CAs. Without a ``charm_tracing``
+        endpoint the destination is left alone: the charm may manage ``ops.tracing`` itself.
+        """
+        if not self.config.endpoints.charm_tracing:
+            return
+        try:
+            _charm_tracing.set_destination(targets.charm_tracing.get(_charm_tracing.OTLP_HTTP))
+        except ValueError as e:
+            logger.warning("charm-tracing: %s", e)
+            self._problems.append(Problem.blocked(f"charm-tracing: {e}"))
 
     def _read(self, what: str, reading: Reading[_T]) -> _T:
         for problem in reading.problems:
@@ -447,7 +468,7 @@ class Coordinator(ops.Object):
     def _reconcile_telemetry_relations(self, workers: Sequence[WorkerApp]) -> None:
         endpoints = self.config.endpoints
         if endpoints.charm_tracing:
-            self._tracing(endpoints.charm_tracing, ["otlp_http"]).request_protocols()
+            self._charm_tracing_requirer(endpoints.charm_tracing).request_protocols()
         if endpoints.workload_tracing:
             self._tracing(
                 endpoints.workload_tracing, self.config.workload_tracing_protocols

@@ -2,8 +2,9 @@
 
 A worker reads everything from the ``cluster`` relation: its configuration file, the labels to
 put on its pods (cluster membership and, when the coordinator is meshed, mesh enrolment), and
-where to send telemetry (the coordinator's proxy when it has one). One reconcile path applies
-it all and restarts the workload only when its configuration or Pebble layer changed.
+where to send telemetry (the coordinator's proxy when it has one), including the charm's own
+traces (through ``ops.tracing`` when the charm depends on ``ops[tracing]``). One reconcile path
+applies it all and restarts the workload only when its configuration or Pebble layer changed.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import ops
 from service_mesh import reconcile_charm_labels, remove_charm_labels
 from service_mesh.errors import KubernetesError
 
-from . import mesh
+from . import _charm_tracing, mesh
 from ._cluster_data import JujuTopology
 from ._events import observe_reconcile_events
 from ._status import Problem, kubernetes_client, kubernetes_problem
@@ -138,6 +139,7 @@ class Worker(ops.Object):
         if self.cluster.relation is not None:
             self.cluster.publish_unit(self._fqdn(), JujuTopology.from_charm(self._charm))
         if not keep_last_good:
+            self._reconcile_charm_tracing()
             self._reconcile_workload(roles)
 
     def _reconcile_labels(self, force: bool) -> None:
@@ -154,6 +156,16 @@ class Worker(ops.Object):
         except KubernetesError as e:
             logger.error("pod labels: %s", e)
             self._problems.append(kubernetes_problem("pod labels", e, self._charm.app.name))
+
+    def _reconcile_charm_tracing(self) -> None:
+        """Send our charm traces where the coordinator says; nowhere if it says nothing."""
+        data = self.cluster.provider_data()
+        receiver = self.cluster.charm_tracing_receivers.get(_charm_tracing.OTLP_HTTP)
+        try:
+            _charm_tracing.set_destination(receiver, ca=data.ca_cert if data else None)
+        except ValueError as e:
+            logger.warning("cluster: %s", e)
+            self._problems.append(Problem.blocked(f"cluster: {e}"))
 
     def _reconcile_workload(self, roles: frozenset[str]) -> None:
         container = self._charm.unit.get_container(self.config.container)

@@ -19,6 +19,7 @@ from service_mesh import AppPolicy, Endpoint
 
 API_PORT = 8080
 PROXY_PORT = 8081
+EXPORTER_PORT = 9113
 WORKER_PORT = 8080
 
 ROLES = ClusterRolesConfig(
@@ -69,7 +70,7 @@ class CoordinatorCharm(ops.CharmBase):
         framework.observe(self.on.start, self._on_start)
 
     def _on_start(self, _event: ops.StartEvent) -> None:
-        self.unit.set_ports(API_PORT, PROXY_PORT)
+        self.unit.set_ports(API_PORT, PROXY_PORT, EXPORTER_PORT)
 
     def _on_collect_status(self, event: ops.CollectStatusEvent) -> None:
         for problem in self.coordinator.problems:

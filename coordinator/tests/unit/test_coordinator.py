@@ -216,3 +216,12 @@ def test_worker_telemetry_goes_through_the_proxy(ctx, kube):
     }
     conf = (out.get_container("nginx").get_filesystem(ctx) / "etc/nginx/nginx.conf").read_text()
     assert "/proxy/loki/loki-0/push" in conf
+
+
+def test_start_opens_the_api_proxy_and_exporter_ports(ctx, kube):
+    out = ctx.run(ctx.on.start(), state())
+    assert out.opened_ports == {
+        testing.TCPPort(8080),
+        testing.TCPPort(8081),
+        testing.TCPPort(9113),
+    }

@@ -238,3 +238,16 @@ def test_refresh_repairs_a_statefulset_juju_rewrote(
     ctx.run(ctx.on.upgrade_charm(), state)
 
     assert ambient_labels.items() <= _pod_labels(kubernetes).items()
+
+
+def test_malformed_provider_data_keeps_the_pods_on_the_mesh(
+    kubernetes: FakeKubernetes, ambient: dict[str, str], ambient_labels: dict[str, str]
+):
+    # Garbage is not "no mesh": leaving would roll every pod out of the mesh (provider_problem).
+    _run(_Joining, "relation_changed", _mesh(ambient))
+
+    problem = _run(_Joining, "relation_changed", _mesh({**ambient, "labels": "{not json"}))
+
+    assert problem is not None
+    assert ambient_labels.items() <= _pod_labels(kubernetes).items()
+    assert ambient_labels.items() <= _service_labels(kubernetes).items()

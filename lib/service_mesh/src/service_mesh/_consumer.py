@@ -45,7 +45,8 @@ class ServiceMeshConsumer(ops.Object):
       is kept in :attr:`problem`. A provider that publishes only ``labels`` (istio-beacon
       before ``mesh_type`` existed) is read as Istio, the only mesh such providers served.
     * With ``auto_join`` the labels are reconciled by the leader only, and Kubernetes errors
-      land in :attr:`problem` instead of crashing the hook.
+      land in :attr:`problem` instead of crashing the hook. While the provider's data is
+      malformed the pods keep the labels last applied: garbage is not "leave the mesh".
     * Leader election also republishes, so a new leader repairs what a predecessor missed.
     """
 
@@ -198,11 +199,10 @@ class ServiceMeshConsumer(ops.Object):
         if self._auto_join and self._relation is not None:
             # A refresh may have Juju rewrite the StatefulSet, dropping our pod-template labels
             # while the record still lists them; only re-patching finds out.
-            force = isinstance(event, ops.UpgradeCharmEvent)
-            self._reconcile_labels(self.labels(), force=force)
+            self._join(force=isinstance(event, ops.UpgradeCharmEvent))
 
     def _on_mesh_changed(self, _event: ops.RelationChangedEvent) -> None:
-        self._reconcile_labels(self.labels())
+        self._join()
 
     def _on_mesh_broken(self, _event: ops.RelationBrokenEvent) -> None:
         self._remove_labels()
@@ -241,6 +241,13 @@ class ServiceMeshConsumer(ops.Object):
         value = encode_cmr_data(self._charm.app.name, self._charm.model.name)
         for relation in relations:
             update_changed(relation.data[self._charm.app], {CMR_DATA_KEY: value})
+
+    def _join(self, *, force: bool = False) -> None:
+        """Label the pods as the provider says, unless what it says is unusable."""
+        data, problem = self._provider_data()
+        if problem is not None:
+            return
+        self._reconcile_labels(data.labels if data else {}, force=force)
 
     def _reconcile_labels(self, labels: Mapping[str, str], *, force: bool = False) -> None:
         """As leader, make the pods carry exactly ``labels`` (of those this object manages)."""

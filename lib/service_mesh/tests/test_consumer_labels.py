@@ -251,3 +251,25 @@ def test_malformed_provider_data_keeps_the_pods_on_the_mesh(
     assert problem is not None
     assert ambient_labels.items() <= _pod_labels(kubernetes).items()
     assert ambient_labels.items() <= _service_labels(kubernetes).items()
+
+
+@pytest.mark.parametrize(
+    "labels",
+    [
+        {"app.kubernetes.io/name": "istio"},  # Juju's pod selector label
+        {"istio.io/dataplane-mode": "ambient", "bad key!": "x"},
+        {"istio.io/dataplane-mode": "not a label value"},
+    ],
+    ids=["juju-selector-label", "invalid-key", "invalid-value"],
+)
+def test_provider_labels_kubernetes_would_refuse_or_juju_owns_are_ignored(
+    kubernetes: FakeKubernetes, labels: dict[str, str]
+):
+    problem = _run(
+        _Joining, "relation_changed", _mesh({"labels": json.dumps(labels), "mesh_type": '"istio"'})
+    )
+
+    assert problem is not None
+    assert problem.startswith("ignored mesh data from 'istio-beacon-k8s': labels")
+    assert _pod_labels(kubernetes) == {"app.kubernetes.io/name": "tempo"}
+    assert [r for r in kubernetes.requests if r["method"] != "GET"] == []

@@ -11,6 +11,7 @@ import pydantic
 
 from ._databag import describe, update_changed
 from ._endpoints import require_endpoints
+from ._labels import label_problem, reconcile_charm_labels, remove_charm_labels
 from ._models import AppPolicy, MeshPolicy, MeshType, ServiceMeshProviderAppData, UnitPolicy
 from ._policies import (
     CMR_DATA_KEY,
@@ -253,9 +254,6 @@ class ServiceMeshConsumer(ops.Object):
         """As leader, make the pods carry exactly ``labels`` (of those this object manages)."""
         if not self._charm.unit.is_leader():
             return
-        # Imported here so charms that never join the mesh don't load lightkube.
-        from ._labels import reconcile_charm_labels
-
         try:
             reconcile_charm_labels(
                 self._kubernetes_client(),
@@ -272,8 +270,6 @@ class ServiceMeshConsumer(ops.Object):
         """As leader, take off every label this object set, then forget the record."""
         if not self._charm.unit.is_leader():
             return
-        from ._labels import remove_charm_labels
-
         try:
             remove_charm_labels(
                 self._kubernetes_client(),
@@ -304,7 +300,9 @@ def decode_provider_data(
     """Parse a provider's app databag; return the data, or None and the reason it's unusable.
 
     An empty bag is "not published yet", not a problem. Unknown keys are ignored (upstream
-    json-decodes every key and fails on any non-JSON extra).
+    json-decodes every key and fails on any non-JSON extra). Labels Kubernetes would refuse,
+    or Juju's own pod selector label, make the bag unusable: they would only ever fail, or
+    break, the label patches.
 
     Args:
         raw: The provider application's databag.
@@ -329,6 +327,10 @@ def decode_provider_data(
     # Providers before upstream LIBPATCH 11 published labels only, and all of them were Istio.
     decoded.setdefault("mesh_type", MeshType.istio.value)
     try:
-        return ServiceMeshProviderAppData.model_validate(decoded), None
+        data = ServiceMeshProviderAppData.model_validate(decoded)
     except pydantic.ValidationError as error:
         return None, f"ignored mesh data from {source!r}: {describe(error)}"
+    for key, value in sorted(data.labels.items()):
+        if problem := label_problem(key, value):
+            return None, f"ignored mesh data from {source!r}: labels: {problem}"
+    return data, None

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from typing import TYPE_CHECKING, Any, cast
 
 from ._k8s import kubernetes_errors, patch
@@ -37,9 +38,38 @@ if TYPE_CHECKING:
 
     import lightkube
 
-__all__ = ["reconcile_charm_labels", "remove_charm_labels"]
+__all__ = ["label_problem", "reconcile_charm_labels", "remove_charm_labels"]
 
 logger = logging.getLogger(__name__)
+
+JUJU_SELECTOR_LABEL = "app.kubernetes.io/name"
+"""Juju selects an application's pods by this label; changing it orphans the StatefulSet."""
+
+_LABEL_NAME = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?")
+_DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+
+
+def label_problem(key: str, value: str) -> str | None:
+    """Why a pod label must not be set, or None if it can be.
+
+    Kubernetes refuses a malformed key or value, and Juju's selector label is not ours to
+    change. Catching either before the first write matters: a label once recorded as ours is
+    later removed, and removing Juju's selector label is refused forever after.
+    """
+    if key == JUJU_SELECTOR_LABEL:
+        return f"{key!r} is Juju's pod selector label"
+    prefix, _, name = key.rpartition("/")
+    if prefix and (len(prefix) > 253 or not _DNS_SUBDOMAIN.fullmatch(prefix)):
+        return f"label key {_shorten(key)!r}: the prefix is not a DNS subdomain"
+    if not _LABEL_NAME.fullmatch(name):
+        return f"label key {_shorten(key)!r} is not a valid Kubernetes label name"
+    if value and not _LABEL_NAME.fullmatch(value):
+        return f"label {_shorten(key)!r}: value {_shorten(value)!r} is not a valid label value"
+    return None
+
+
+def _shorten(text: str, limit: int = 70) -> str:
+    return text if len(text) <= limit else f"{text[:limit]}..."
 
 
 class _Record:

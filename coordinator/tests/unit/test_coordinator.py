@@ -225,3 +225,17 @@ def test_start_opens_the_api_proxy_and_exporter_ports(ctx, kube):
         testing.TCPPort(8081),
         testing.TCPPort(9113),
     }
+
+
+def test_mesh_labels_cannot_take_the_cluster_membership_label(ctx, kube):
+    # The cluster-internal policies select members by it: a mesh label overriding it would
+    # take every pod out of its own cluster's allow rules.
+    hijack = {**MESH_LABELS, "app.kubernetes.io/part-of": "someone-else"}
+    out = ctx.run(ctx.on.config_changed(), state(*workers(), mesh_relation(hijack)))
+
+    assert pod_labels(kube)["app.kubernetes.io/part-of"] == APP
+    assert MESH_LABELS.items() <= pod_labels(kube).items()
+    for relation in out.relations:
+        if relation.endpoint == "cluster":
+            labels = read_provider_data(relation).worker_labels
+            assert labels == {**MESH_LABELS, "app.kubernetes.io/part-of": APP}

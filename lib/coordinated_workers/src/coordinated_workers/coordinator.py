@@ -195,12 +195,14 @@ class Coordinator(ops.Object):
 
         While the mesh's data is malformed, the labels last published to workers are kept
         (leader only: others cannot read them), so bad data never pulls the cluster out of
-        the mesh.
+        the mesh. The membership label always wins over a mesh label of the same name: the
+        cluster-internal policies select the cluster's pods by it.
         """
-        labels = mesh.membership_labels(self.app_name)
+        labels: dict[str, str] = {}
         if self.mesh is not None and self.mesh.enabled:
             last_good = self._published_labels() if self._mesh_data_broken() else None
             labels.update(self.mesh.labels() if last_good is None else last_good)
+        labels.update(mesh.membership_labels(self.app_name))
         return dict(sorted(labels.items()))
 
     def _mesh_data_broken(self) -> bool:

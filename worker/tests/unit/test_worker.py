@@ -133,3 +133,19 @@ def test_removing_one_unit_keeps_the_label_record(ctx, kube):
     out = ctx.run(ctx.on.config_changed(), state(coordinator_relation(published())))
     ctx.run(ctx.on.remove(), dataclasses.replace(out, planned_units=2))
     assert kube.get("configmaps", MODEL, f"{APP}-pod-labels") is not None
+
+
+def test_labels_kubernetes_refuses_or_juju_owns_keep_the_last_good_labels(ctx, kube):
+    relation = coordinator_relation(published(worker_labels={**LABELS, **MESH}))
+    out = ctx.run(ctx.on.config_changed(), state(relation))
+    good = pod_labels(kube)
+
+    for bad in ({"app.kubernetes.io/name": "evil"}, {"bad key!": "x"}):
+        hostile = coordinator_relation(published(worker_labels={**LABELS, **bad}), id=relation.id)
+        after = ctx.run(
+            ctx.on.relation_changed(hostile), state(hostile, containers=list(out.containers))
+        )
+
+        assert pod_labels(kube) == good
+        assert isinstance(after.unit_status, ops.BlockedStatus)
+        assert after.unit_status.message.startswith("cluster:")

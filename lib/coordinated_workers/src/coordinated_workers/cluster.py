@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING, cast
 
 import ops
 
+from service_mesh import label_problem
+
 from ._cluster_data import (
     ClusterDataError,
     ClusterProviderAppData,
@@ -206,6 +208,17 @@ def _update_changed(bag: MutableMapping[str, str], encoded: Mapping[str, str]) -
     return bool(changes)
 
 
+def _check_worker_labels(labels: Mapping[str, str]) -> None:
+    """Refuse labels the worker must not put on its pods (see `service_mesh.label_problem`).
+
+    Raises:
+        ClusterDataError: a label Kubernetes would refuse, or Juju's own selector label.
+    """
+    for key, value in sorted(labels.items()):
+        if problem := label_problem(key, value):
+            raise ClusterDataError(f"worker_labels: {problem}")
+
+
 class ClusterRequirer:
     """The worker's end: announces this worker and reads what the coordinator published.
 
@@ -321,10 +334,13 @@ class ClusterRequirer:
         if app is None:
             return
         try:
-            self._data = ClusterProviderAppData.load(relation.data[app])
+            data = ClusterProviderAppData.load(relation.data[app])
+            _check_worker_labels(data.worker_labels or {})
         except (ClusterDataError, ops.ModelError) as e:
             self._problem = f"coordinator data from {app.name} ignored: {e}"
             logger.warning("%s", self._problem)
+            return
+        self._data = data
 
     def _write(self, owner: ops.Unit | ops.Application, encoded: Mapping[str, str]) -> bool:
         relation = self.relation

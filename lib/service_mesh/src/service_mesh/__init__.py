@@ -30,7 +30,7 @@ The charm needs the endpoints ``service-mesh`` (``service_mesh``, ``limit: 1``),
 
 from ._consumer import ServiceMeshConsumer, label_configmap_name_template
 from ._endpoints import MissingEndpointError
-from ._labels import reconcile_charm_labels, remove_charm_labels
+from ._labels import label_problem, reconcile_charm_labels, remove_charm_labels
 from ._models import (
     AppPolicy,
     CMRData,
@@ -78,6 +78,7 @@ __all__ = [
     "build_mesh_policies",
     "get_data_from_cmr_relation",
     "label_configmap_name_template",
+    "label_problem",
     "reconcile_charm_labels",
     "remove_charm_labels",
 ]

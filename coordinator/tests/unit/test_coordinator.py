@@ -239,3 +239,29 @@ def test_mesh_labels_cannot_take_the_cluster_membership_label(ctx, kube):
         if relation.endpoint == "cluster":
             labels = read_provider_data(relation).worker_labels
             assert labels == {**MESH_LABELS, "app.kubernetes.io/part-of": APP}
+
+
+def test_policies_of_a_same_labelled_coordinator_in_another_model_are_left_alone(ctx, kube):
+    # Upstream's ownership labels join app and model with a dash, so app "coordinator" in
+    # model "k8s-test" carries exactly our labels; its policies live in its own namespace.
+    other = {
+        "apiVersion": "security.istio.io/v1",
+        "kind": "AuthorizationPolicy",
+        "metadata": {
+            "name": "coordinator-k8s-test-policy-coordinator-k8s-test-custom-selector-0",
+            "namespace": "k8s-test",
+            "labels": {
+                "app.kubernetes.io/instance": f"{APP}-{MODEL}",
+                "kubernetes-resource-handler-scope": f"{APP}-{MODEL}-cluster-internal",
+            },
+        },
+        "spec": {},
+    }
+    kube.add(other)
+
+    out = ctx.run(ctx.on.config_changed(), state(*workers(), mesh_relation()))
+    mesh = next(r for r in out.relations if r.endpoint == "service-mesh")
+    ctx.run(ctx.on.relation_broken(mesh), out)
+
+    assert kube.get("authorizationpolicies", "k8s-test", other["metadata"]["name"]) is not None
+    assert policies(kube) == {}

@@ -226,6 +226,25 @@ def test_policies_in_other_namespaces_are_found_and_removed(
     assert fake.list("authorizationpolicies") == []
 
 
+def test_a_namespaced_manager_lists_and_deletes_only_there(
+    fake: FakeKubernetes, prm: PolicyResourceManager, client: lightkube.Client, vector: dict
+):
+    elsewhere = MeshPolicy(
+        source_namespace="other-model",
+        source_app_name="tempo",
+        target_namespace="other-model",
+        target_app_name="grafana",
+    )
+    prm.reconcile([elsewhere], MeshType.istio)  # same labels, all-namespace owner
+    namespaced = PolicyResourceManager(CHARM, client, vector["prm_labels"], namespace="cos")
+
+    assert namespaced.delete().deleted == ()
+    assert len(fake.list("authorizationpolicies", "other-model")) == 1
+    assert fake.requests[-1]["path"].startswith("/apis/security.istio.io/v1/namespaces/cos/")
+    with pytest.raises(ValueError, match="only manages 'cos'"):
+        namespaced.reconcile([elsewhere], MeshType.istio)
+
+
 def test_policies_of_other_owners_are_never_touched(
     fake: FakeKubernetes, prm: PolicyResourceManager, client: lightkube.Client, policies: list
 ):

@@ -393,8 +393,14 @@ class Coordinator(ops.Object):
         manager.reconcile(policies, mesh_type)
 
     def _policy_manager(self, client: lightkube.Client) -> PolicyResourceManager:
+        # Every cluster-internal policy is in our namespace; listing only there keeps a
+        # coordinator elsewhere whose upstream labels equal ours (app "a-b" in model "c",
+        # app "a" in model "b-c") from having its policies deleted as ours.
         return PolicyResourceManager(
-            self._charm, client, mesh.policy_manager_labels(self.app_name, self.model.name)
+            self._charm,
+            client,
+            mesh.policy_manager_labels(self.app_name, self.model.name),
+            namespace=self.model.name,
         )
 
     # --- telemetry -----------------------------------------------------------------------

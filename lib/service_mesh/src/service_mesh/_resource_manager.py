@@ -96,6 +96,11 @@ class PolicyResourceManager:
         labels: ownership labels put on every policy and used to find them again. They must be
             unique to this manager: whatever carries them and is not desired gets deleted.
         logger: where to log what was applied and deleted; this module's logger if None.
+        namespace: manage policies in this namespace only. By default (as upstream) the
+            manager lists every namespace, so another owner whose labels happen to be equal
+            (upstream's ``<app>-<model>`` labels are equal for app ``a-b`` in model ``c`` and
+            app ``a`` in model ``b-c``) has its policies deleted as stale. An owner whose
+            policies all live in its own namespace should pass it.
 
     Raises:
         ValueError: ``labels`` is empty. (A client without a field manager makes lightkube
@@ -108,6 +113,8 @@ class PolicyResourceManager:
         lightkube_client: lightkube.Client,
         labels: Mapping[str, str],
         logger: logging.Logger | None = None,
+        *,
+        namespace: str | None = None,
     ) -> None:
         if not labels:
             raise ValueError(
@@ -119,6 +126,7 @@ class PolicyResourceManager:
         self._client = lightkube_client
         self._labels = dict(labels)
         self._log = logger or logging.getLogger(__name__)
+        self._namespace = namespace
 
     def reconcile(
         self,
@@ -138,7 +146,8 @@ class PolicyResourceManager:
             What was applied, deleted and left unchanged.
 
         Raises:
-            ValueError: an unsupported mesh type or a malformed raw policy.
+            ValueError: an unsupported mesh type, a malformed raw policy, or a policy outside
+                the manager's ``namespace``.
             CRDMissingError: the cluster has no AuthorizationPolicy API (Istio not installed).
             KubernetesError: an API call failed; if it was an apply, nothing was deleted.
         """
@@ -181,6 +190,11 @@ class PolicyResourceManager:
         desired: dict[_Key, dict[str, Any]] = {}
         for manifest in manifests:
             metadata = manifest["metadata"]
+            if self._namespace is not None and metadata["namespace"] != self._namespace:
+                raise ValueError(
+                    f"policy {metadata['name']!r} is in namespace {metadata['namespace']!r}, "
+                    f"but this manager only manages {self._namespace!r}"
+                )
             metadata["labels"] = {**(metadata.get("labels") or {}), **self._labels}
             desired.setdefault((metadata["namespace"], metadata["name"]), manifest)
         return desired
@@ -190,7 +204,9 @@ class PolicyResourceManager:
         resource = _authorization_policy_resource()
         try:
             with kubernetes_errors(f"list {istio.KIND}s labelled {self._labels}", self._owner_app):
-                listed = list_all(self._client, resource, namespace="*", labels=self._labels)
+                listed = list_all(
+                    self._client, resource, namespace=self._namespace or "*", labels=self._labels
+                )
         except KubernetesError as e:
             if e.status_code == 404:
                 return None

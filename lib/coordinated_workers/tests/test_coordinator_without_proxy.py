@@ -52,8 +52,10 @@ class MiniCoordinator(ops.CharmBase):
                 worker_config=lambda _context: "plain: true\n",
                 routes=[RoleRoute("/work", "work", 9000)],
                 worker_metrics_port=9000,
+                # `peers` keeps its default though META declares no peer endpoint: a charm
+                # without the optional endpoint must still work.
                 endpoints=CoordinatorEndpoints(
-                    charm_tracing=None, workload_tracing=None, remote_write=None, peers=None
+                    charm_tracing=None, workload_tracing=None, remote_write=None
                 ),
             ),
         )

@@ -501,7 +501,11 @@ class Coordinator(ops.Object):
         """Every coordinator unit -> its pod FQDN, derived from unit names (no peer data)."""
         names = {self._charm.unit.name}
         peers = self.config.endpoints.peers
-        relation = self.model.get_relation(peers) if peers else None
+        # A charm without the (optional) peer endpoint simply has no other units to list.
+        if peers is not None and peers in self._charm.meta.peers:
+            relation = self.model.get_relation(peers)
+        else:
+            relation = None
         if relation is not None:
             names.update(unit.name for unit in relation.units)
         return {name: self._unit_fqdn(name) for name in sorted(names)}

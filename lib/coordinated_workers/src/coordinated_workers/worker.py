@@ -176,14 +176,18 @@ class Worker(ops.Object):
             _stop_all(container)
             return
         self._charm.unit.set_ports(*self.cluster.worker_ports)
-        changed = _push_if_changed(container, self.config.config_path, worker_config)
-        changed |= self._apply_layer(container, roles)
+        config_changed = _push_if_changed(container, self.config.config_path, worker_config)
+        layer_changed = self._apply_layer(container, roles)
         self._apply_log_forwarding(container)
-        if changed:
-            container.replan()
+        if config_changed:
+            # The workload reads its config only at start: restart every service, once. Pebble
+            # restarts with the current plan, so a layer added above is picked up too (and its
+            # checks already run: Pebble starts checks when the plan changes).
             services = list(container.get_plan().services)
             if services:
                 container.restart(*services)
+        elif layer_changed:
+            container.replan()
         self._check_readiness(container)
 
     def _apply_layer(self, container: ops.Container, roles: frozenset[str]) -> bool:

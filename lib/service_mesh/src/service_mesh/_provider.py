@@ -90,7 +90,10 @@ class ServiceMeshProvider(ops.Object):
     def _decode_all(self) -> tuple[list[MeshPolicy], list[str]]:
         policies: list[MeshPolicy] = []
         problems: list[str] = []
-        for relation in self._charm.model.relations[self._relation_name]:
+        # In relation-id order, so the result (and the problem reported) never depends on the
+        # order Juju happens to list relations in.
+        relations = sorted(self._charm.model.relations[self._relation_name], key=lambda r: r.id)
+        for relation in relations:
             raw = relation.data[relation.app].get(POLICIES_KEY)
             if raw is None:
                 # The consumer hasn't written yet (upstream #122): nothing requested so far.

@@ -140,8 +140,14 @@ def test_policy_on_undeclared_endpoint_names_it():
 
 @pytest.mark.parametrize(
     "bad",
-    ["not json", '{"app_name": "grafana"}', '["grafana", "observability"]'],
-    ids=["malformed-json", "missing-field", "wrong-type"],
+    [
+        "not json",
+        '{"app_name": "grafana"}',
+        '["grafana", "observability"]',
+        '{"app_name": "*", "juju_model_name": "observability"}',
+        '{"app_name": "grafana", "juju_model_name": "obs/sa/x"}',
+    ],
+    ids=["malformed-json", "missing-field", "wrong-type", "wildcard-app", "path-in-model"],
 )
 def test_bad_cmr_data_is_skipped_per_relation(bad: str, caplog: pytest.LogCaptureFixture):
     good = json.dumps({"app_name": "loki", "juju_model_name": "logs"})

@@ -19,6 +19,10 @@ from typing import Any
 import pydantic
 
 
+_JUJU_APP_NAME = r"^[a-z][a-z0-9]*(-[a-z0-9]*[a-z][a-z0-9]*)*$"
+_JUJU_MODEL_NAME = r"^[a-z0-9]+(-[a-z0-9]+)*$"
+
+
 class Method(str, enum.Enum):
     """HTTP methods an :class:`Endpoint` may allow."""
 
@@ -134,10 +138,15 @@ class MeshPolicy(pydantic.BaseModel):
 
 
 class CMRData(pydantic.BaseModel):
-    """What a cross-model source tells the target about its real identity (``cmr_data``)."""
+    """What a cross-model source tells the target about its real identity (``cmr_data``).
 
-    app_name: str
-    juju_model_name: str
+    Both names become part of an Istio principal (``cluster.local/ns/<model>/sa/<app>``), so
+    they must be real Juju names: ``*`` or ``/`` would widen the principal to every service
+    account of a namespace, or beyond. Upstream accepts any string.
+    """
+
+    app_name: str = pydantic.Field(pattern=_JUJU_APP_NAME)
+    juju_model_name: str = pydantic.Field(pattern=_JUJU_MODEL_NAME)
 
 
 class ServiceMeshProviderAppData(pydantic.BaseModel):

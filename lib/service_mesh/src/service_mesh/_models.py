@@ -18,7 +18,6 @@ from typing import Any
 
 import pydantic
 
-
 _JUJU_APP_NAME = r"^[a-z][a-z0-9]*(-[a-z0-9]*[a-z][a-z0-9]*)*$"
 _JUJU_MODEL_NAME = r"^[a-z0-9]+(-[a-z0-9]+)*$"
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import re
 import urllib.parse
 from typing import TYPE_CHECKING, Generic, TypeVar, cast
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
     import ops
 
 _T = TypeVar("_T")
+_logger = logging.getLogger(__name__)
 
 MAX_URL_LENGTH = 2048
 """Longer values are refused: no telemetry URL needs more, and we copy URLs into other bags."""
@@ -56,6 +58,48 @@ class Reading(Generic[_T]):
 def relation_label(relation: ops.Relation) -> str:
     """``<endpoint>:<relation id>``, as Juju prints it."""
     return f"{relation.name}:{relation.id}"
+
+
+def unit_urls(charm: ops.CharmBase, endpoint: str, key: str, what: str) -> Reading[dict[str, str]]:
+    """Every remote unit's ``{"url": ...}`` under `key`, as unit name -> URL, sorted.
+
+    Units that have not published yet are left out; a unit whose value is malformed is left out
+    and reported in `Reading.problems` (and logged), without affecting the others.
+
+    Args:
+        charm: the charm owning `endpoint`.
+        endpoint: a requirer endpoint whose provider units each publish one URL.
+        key: the unit databag key (``endpoint`` for Loki, ``remote_write`` for remote write).
+        what: a few words for the log line, e.g. ``"Loki endpoint"``.
+    """
+    import ops
+
+    urls: dict[str, str] = {}
+    problems: list[DatabagProblem] = []
+    for relation in charm.model.relations[endpoint]:
+        label = relation_label(relation)
+        for unit in sorted(relation.units, key=lambda u: u.name):
+            try:
+                url = url_field(relation.data[unit], key)
+            except (DatabagError, ops.ModelError) as e:
+                problems.append(DatabagProblem(label, unit.name, str(e)))
+                _logger.warning("ignoring %s of %s on %s: %s", what, unit.name, label, e)
+                continue
+            if url is not None:
+                urls[unit.name] = url
+    return Reading(dict(sorted(urls.items())), tuple(problems))
+
+
+def url_field(bag: Mapping[str, str], key: str) -> str | None:
+    """The http(s) URL in ``{"url": ...}`` under `key`, or None if `key` is absent.
+
+    Raises:
+        DatabagError: the value is malformed.
+    """
+    value = load_json(bag, key)
+    if value is None:
+        return None
+    return http_url(get_field(value, "url", key), f"{key!r} url")
 
 
 def load_json(bag: Mapping[str, str], key: str) -> object | None:

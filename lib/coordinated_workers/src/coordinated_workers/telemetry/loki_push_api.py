@@ -15,12 +15,12 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-import ops
-
 from coordinated_workers.telemetry import _databag
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
+
+    import ops
 
 logger = logging.getLogger(__name__)
 
@@ -39,11 +39,7 @@ def push_url(unit_bag: Mapping[str, str]) -> str | None:
     Raises:
         DatabagError: the ``endpoint`` value is malformed.
     """
-    endpoint = _databag.load_json(unit_bag, ENDPOINT_KEY)
-    if endpoint is None:
-        return None
-    url = _databag.get_field(endpoint, "url", ENDPOINT_KEY)
-    return _databag.http_url(url, f"{ENDPOINT_KEY!r} url")
+    return _databag.url_field(unit_bag, ENDPOINT_KEY)
 
 
 class LokiPushApiRequirer:
@@ -59,20 +55,7 @@ class LokiPushApiRequirer:
         A unit with malformed data is skipped and reported in `Reading.problems`; the other
         units, and other relations, are unaffected.
         """
-        urls: dict[str, str] = {}
-        problems: list[_databag.DatabagProblem] = []
-        for relation in self._charm.model.relations[self._endpoint]:
-            label = _databag.relation_label(relation)
-            for unit in sorted(relation.units, key=lambda u: u.name):
-                try:
-                    url = push_url(relation.data[unit])
-                except (_databag.DatabagError, ops.ModelError) as e:
-                    problems.append(_databag.DatabagProblem(label, unit.name, str(e)))
-                    logger.warning("ignoring Loki endpoint of %s on %s: %s", unit.name, label, e)
-                    continue
-                if url is not None:
-                    urls[unit.name] = url
-        return _databag.Reading(dict(sorted(urls.items())), tuple(problems))
+        return _databag.unit_urls(self._charm, self._endpoint, ENDPOINT_KEY, "Loki endpoint")
 
 
 def topology_labels(charm: ops.CharmBase) -> dict[str, str]:

@@ -11,12 +11,12 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-import ops
-
 from coordinated_workers.telemetry import _databag
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
+
+    import ops
 
 logger = logging.getLogger(__name__)
 
@@ -30,11 +30,7 @@ def remote_write_url(unit_bag: Mapping[str, str]) -> str | None:
     Raises:
         DatabagError: the ``remote_write`` value is malformed.
     """
-    remote_write = _databag.load_json(unit_bag, REMOTE_WRITE_KEY)
-    if remote_write is None:
-        return None
-    url = _databag.get_field(remote_write, "url", REMOTE_WRITE_KEY)
-    return _databag.http_url(url, f"{REMOTE_WRITE_KEY!r} url")
+    return _databag.url_field(unit_bag, REMOTE_WRITE_KEY)
 
 
 class RemoteWriteRequirer:
@@ -49,19 +45,7 @@ class RemoteWriteRequirer:
 
         A unit with malformed data is skipped and reported in `Reading.problems`.
         """
-        urls: set[str] = set()
-        problems: list[_databag.DatabagProblem] = []
-        for relation in self._charm.model.relations[self._endpoint]:
-            label = _databag.relation_label(relation)
-            for unit in sorted(relation.units, key=lambda u: u.name):
-                try:
-                    url = remote_write_url(relation.data[unit])
-                except (_databag.DatabagError, ops.ModelError) as e:
-                    problems.append(_databag.DatabagProblem(label, unit.name, str(e)))
-                    logger.warning(
-                        "ignoring remote-write URL of %s on %s: %s", unit.name, label, e
-                    )
-                    continue
-                if url is not None:
-                    urls.add(url)
-        return _databag.Reading(sorted(urls), tuple(problems))
+        by_unit = _databag.unit_urls(
+            self._charm, self._endpoint, REMOTE_WRITE_KEY, "remote-write URL"
+        )
+        return _databag.Reading(sorted(set(by_unit.value.values())), by_unit.problems)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import ops
 from coordinator_scenario import APP, MODEL, state
+from lightkube.generic_resource import create_namespaced_resource
 from ops import testing
 
 from coordinated_workers.testing import read_provider_data, worker_relation
@@ -265,3 +267,39 @@ def test_policies_of_a_same_labelled_coordinator_in_another_model_are_left_alone
 
     assert kube.get("authorizationpolicies", "k8s-test", other["metadata"]["name"]) is not None
     assert policies(kube) == {}
+
+
+def test_unchanged_desired_state_needs_no_kubernetes_request(ctx, kube):
+    out = ctx.run(ctx.on.config_changed(), state(*workers(), mesh_relation()))
+    kube.clear_requests()
+    out = ctx.run(ctx.on.config_changed(), out)
+    assert kube.clear_requests() == []
+    # A new worker app changes what we apply: the cluster is consulted again.
+    out = ctx.run(
+        ctx.on.config_changed(),
+        dataclasses.replace(
+            out, relations={*out.relations, worker_relation("worker-x", ["read"], model=MODEL)}
+        ),
+    )
+    assert len(policies(kube)) == 7
+
+
+def test_update_status_repairs_what_was_changed_behind_our_back(ctx, kube):
+    out = ctx.run(ctx.on.config_changed(), state(*workers(), mesh_relation()))
+    victim = next(iter(policies(kube)))
+    policy = create_namespaced_resource(
+        "security.istio.io", "v1", "AuthorizationPolicy", "authorizationpolicies"
+    )
+    kube.client(namespace=MODEL).delete(policy, victim)  # someone else deletes it
+    out = ctx.run(ctx.on.config_changed(), out)
+    assert victim not in policies(kube)
+    ctx.run(ctx.on.update_status(), out)
+    assert victim in policies(kube)
+
+
+def test_a_failed_apply_is_retried_by_the_next_hook_of_any_kind(ctx, kube):
+    kube.fail(method="PATCH", path_contains="authorizationpolicies", status=500, times=None)
+    out = ctx.run(ctx.on.config_changed(), state(*workers(), mesh_relation()))
+    kube.clear_faults()
+    ctx.run(ctx.on.config_changed(), out)
+    assert len(policies(kube)) == 5

@@ -149,3 +149,12 @@ def test_labels_kubernetes_refuses_or_juju_owns_keep_the_last_good_labels(ctx, k
         assert pod_labels(kube) == good
         assert isinstance(after.unit_status, ops.BlockedStatus)
         assert after.unit_status.message.startswith("cluster:")
+
+
+def test_unchanged_labels_need_no_kubernetes_request_until_update_status(ctx, kube):
+    out = ctx.run(ctx.on.config_changed(), state(coordinator_relation(published())))
+    kube.clear_requests()
+    out = ctx.run(ctx.on.config_changed(), out)
+    assert kube.clear_requests() == []
+    ctx.run(ctx.on.update_status(), out)
+    assert [r["method"] for r in kube.clear_requests()] == ["GET"]

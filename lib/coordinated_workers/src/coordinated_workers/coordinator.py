@@ -37,7 +37,7 @@ from service_mesh import (
 )
 from service_mesh.errors import KubernetesError
 
-from . import _charm_tracing, mesh
+from . import _charm_tracing, _sync, mesh
 from ._cluster_data import ClusterDataError, ClusterProviderAppData, RemoteWriteEndpoint
 from ._events import observe_reconcile_events
 from ._status import Problem, kubernetes_client, kubernetes_problem
@@ -144,8 +144,11 @@ class CoordinatorConfig:
 class Coordinator(ops.Object):
     """Wires a coordinator charm: observe, reconcile, and report problems for collect-status."""
 
+    _applied = ops.StoredState()
+
     def __init__(self, charm: ops.CharmBase, config: CoordinatorConfig) -> None:
         super().__init__(charm, "coordinator")
+        self._applied.set_default(kubernetes="")
         self._charm = charm
         self.config = config
         endpoints = config.endpoints
@@ -161,6 +164,7 @@ class Coordinator(ops.Object):
                 auto_join=False,
             )
         self._problems: list[Problem] = []
+        self._kubernetes_failed = False
         self._client: lightkube.Client | None = None
         observe_reconcile_events(charm, self._on_reconcile_event)
         self.framework.observe(charm.on.remove, self._on_remove)
@@ -263,20 +267,28 @@ class Coordinator(ops.Object):
     def _on_reconcile_event(self, event: ops.EventBase) -> None:
         # A refresh may have Juju rewrite the StatefulSet, dropping our pod-template labels
         # while our record still lists them: only re-patching finds out.
-        self.reconcile(force_labels=isinstance(event, ops.UpgradeCharmEvent))
+        self.reconcile(
+            force_labels=isinstance(event, ops.UpgradeCharmEvent), verify=_sync.verifies(event)
+        )
 
-    def reconcile(self, *, force_labels: bool = False) -> None:
+    def reconcile(self, *, force_labels: bool = False, verify: bool = True) -> None:
         """Bring labels, nginx, workers and policies in line with the current relations.
 
         Args:
             force_labels: re-patch the pod labels even if our record says they are set.
+            verify: compare labels and policies with the cluster even if nothing we apply has
+                changed since this unit last applied it all (see ``_sync``). Events pass False
+                except the few that must catch changes made behind our back.
         """
         self._problems.clear()
+        self._kubernetes_failed = False
         workers = self.cluster.workers()
         labels = self.pod_labels()
         is_leader = self._charm.unit.is_leader()
         labels_known = not self._mesh_data_broken() or self._published_labels() is not None
-        if is_leader and labels_known:
+        desired = self._kubernetes_fingerprint(labels, workers)
+        in_sync = not (verify or force_labels) and desired == self._applied.kubernetes
+        if is_leader and labels_known and not in_sync:
             self._kubernetes_step(
                 "pod labels", lambda client: self._reconcile_labels(client, labels, force_labels)
             )
@@ -287,8 +299,23 @@ class Coordinator(ops.Object):
         published = plan.published if plan is not None else real_targets
         if is_leader:
             self._publish_cluster(workers, labels, published)
-        self._reconcile_mesh(workers, is_leader)
+        self._reconcile_mesh(workers, is_leader and not in_sync)
         self._reconcile_telemetry_relations(workers)
+        if is_leader and not in_sync:
+            self._remember_applied(desired, labels_known)
+
+    def _kubernetes_fingerprint(self, labels: dict[str, str], workers: Sequence[WorkerApp]) -> str:
+        mesh_type = self.mesh.mesh_type() if self.mesh is not None else None
+        return _sync.fingerprint(
+            labels=labels,
+            mesh_type=mesh_type.value if mesh_type else None,
+            workers=sorted(worker.name for worker in workers),
+        )
+
+    def _remember_applied(self, desired: str, labels_known: bool) -> None:
+        """Record `desired` as applied only if every Kubernetes step ran and succeeded."""
+        complete = labels_known and not self._mesh_data_broken()
+        self._applied.kubernetes = desired if complete and not self._kubernetes_failed else ""
 
     def _reconcile_labels(
         self, client: lightkube.Client, labels: dict[str, str], force: bool
@@ -365,11 +392,11 @@ class Coordinator(ops.Object):
         )
         self.cluster.publish(data, worker_ports=self.config.worker_ports)
 
-    def _reconcile_mesh(self, workers: Sequence[WorkerApp], is_leader: bool) -> None:
+    def _reconcile_mesh(self, workers: Sequence[WorkerApp], apply_policies: bool) -> None:
         if self.mesh is None:
             return
         self.mesh.update_service_mesh()
-        if not is_leader:
+        if not apply_policies:
             return
         if self._mesh_data_broken():
             # Malformed mesh data is not "no mesh": keep the policies in place until it is
@@ -522,6 +549,7 @@ class Coordinator(ops.Object):
             step(self._kubernetes())
         except KubernetesError as e:
             logger.error("%s: %s", what, e)
+            self._kubernetes_failed = True
             self._problems.append(kubernetes_problem(what, e, self.app_name))
 
     def _kubernetes(self) -> lightkube.Client:

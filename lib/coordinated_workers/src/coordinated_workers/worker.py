@@ -18,7 +18,7 @@ import ops
 from service_mesh import reconcile_charm_labels, remove_charm_labels
 from service_mesh.errors import KubernetesError
 
-from . import _charm_tracing, mesh
+from . import _charm_tracing, _sync, mesh
 from ._cluster_data import JujuTopology
 from ._events import observe_reconcile_events
 from ._status import Problem, kubernetes_client, kubernetes_problem
@@ -66,8 +66,11 @@ class WorkerConfig:
 class Worker(ops.Object):
     """Wires a worker charm: observe, reconcile, and report problems for collect-status."""
 
+    _applied = ops.StoredState()
+
     def __init__(self, charm: ops.CharmBase, config: WorkerConfig) -> None:
         super().__init__(charm, "worker")
+        self._applied.set_default(labels="")
         self._charm = charm
         self.config = config
         self.cluster = ClusterRequirer(charm, config.cluster_endpoint)
@@ -117,9 +120,11 @@ class Worker(ops.Object):
     def _on_reconcile_event(self, event: ops.EventBase) -> None:
         # A refresh may have Juju rewrite the StatefulSet, dropping our pod-template labels
         # while our record still lists them: only re-patching finds out.
-        self.reconcile(force_labels=isinstance(event, ops.UpgradeCharmEvent))
+        self.reconcile(
+            force_labels=isinstance(event, ops.UpgradeCharmEvent), verify=_sync.verifies(event)
+        )
 
-    def reconcile(self, *, force_labels: bool = False) -> None:
+    def reconcile(self, *, force_labels: bool = False, verify: bool = True) -> None:
         """Apply labels, announce ourselves, and run the workload as the coordinator says.
 
         While the coordinator's data is present but unusable, the labels and the workload keep
@@ -128,13 +133,16 @@ class Worker(ops.Object):
 
         Args:
             force_labels: re-patch the pod labels even if our record says they are set.
+            verify: compare the labels with the cluster even if they have not changed since
+                this unit last applied them (see ``_sync``); events pass False except the few
+                that must catch changes made behind our back.
         """
         self._problems.clear()
         roles = self.roles
         keep_last_good = self.cluster.problem is not None
         if self._charm.unit.is_leader():
             if not keep_last_good:
-                self._reconcile_labels(force_labels)
+                self._reconcile_labels(force_labels, verify)
             self.cluster.publish_roles(roles)
         if self.cluster.relation is not None:
             self.cluster.publish_unit(self._fqdn(), JujuTopology.from_charm(self._charm))
@@ -142,8 +150,12 @@ class Worker(ops.Object):
             self._reconcile_charm_tracing()
             self._reconcile_workload(roles)
 
-    def _reconcile_labels(self, force: bool) -> None:
+    def _reconcile_labels(self, force: bool, verify: bool) -> None:
         labels = self.cluster.worker_labels
+        desired = _sync.fingerprint(labels=labels)
+        if not (force or verify) and desired == self._applied.labels:
+            return
+        self._applied.labels = ""
         try:
             reconcile_charm_labels(
                 self._kubernetes(),
@@ -156,6 +168,8 @@ class Worker(ops.Object):
         except KubernetesError as e:
             logger.error("pod labels: %s", e)
             self._problems.append(kubernetes_problem("pod labels", e, self._charm.app.name))
+            return
+        self._applied.labels = desired
 
     def _reconcile_charm_tracing(self) -> None:
         """Send our charm traces where the coordinator says; nowhere if it says nothing."""

@@ -7,10 +7,12 @@ The repository root is put on ``sys.path`` so test modules (collected with
 
 from __future__ import annotations
 
+import os
 import pathlib
 import sys
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parent
 if str(REPO_ROOT) not in sys.path:
@@ -19,6 +21,15 @@ if str(REPO_ROOT) not in sys.path:
 from tests.support.istio_crd import AuthorizationPolicyValidator  # noqa: E402
 
 VECTORS_DIR = REPO_ROOT.parent / "shared" / "vectors"
+
+# Property-based tests run on a 2-core machine next to other work: no per-example deadline.
+# In CI the examples are also derandomized, so a green run stays green on the same code; a local
+# run keeps exploring new examples (and `tox -e fuzz` runs the long campaign).
+settings.register_profile(
+    "repo", deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+)
+settings.register_profile("ci", settings.get_profile("repo"), derandomize=True, database=None)
+settings.load_profile("ci" if os.environ.get("CI") else "repo")
 
 
 @pytest.fixture(scope="session")

@@ -23,7 +23,7 @@ def workload_layer(context: WorkerContext) -> ops.pebble.LayerDict:
             CONTAINER: {
                 "override": "replace",
                 "summary": f"example app serving roles {', '.join(sorted(context.roles))}",
-                "command": f"/bin/prometheus-example-app --listen-address=:{PORT}",
+                "command": f"/bin/prometheus-example-app --bind=:{PORT}",
                 "startup": "enabled",
             }
         },

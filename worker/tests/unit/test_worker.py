@@ -158,3 +158,20 @@ def test_unchanged_labels_need_no_kubernetes_request_until_update_status(ctx, ku
     assert kube.clear_requests() == []
     ctx.run(ctx.on.update_status(), out)
     assert [r["method"] for r in kube.clear_requests()] == ["GET"]
+
+
+# The flags prometheus-example-app defines (rhobs/prometheus-example-app main.go): any other
+# flag makes it exit at once ("flag provided but not defined"), so the workload never runs.
+EXAMPLE_APP_FLAGS = {"bind", "h2c"}
+
+
+def test_workload_listens_on_the_port_it_opens_and_checks(ctx, kube):
+    out = ctx.run(ctx.on.config_changed(), state(coordinator_relation(published())))
+    container = out.get_container("workload")
+    binary, *args = container.plan.services["workload"].command.split()
+    flags = dict(arg.lstrip("-").partition("=")[::2] for arg in args)
+    assert binary == "/bin/prometheus-example-app"
+    assert set(flags) <= EXAMPLE_APP_FLAGS
+    assert flags["bind"] == ":8080"
+    assert out.opened_ports == {testing.TCPPort(8080)}
+    assert container.plan.checks["ready"].http == {"url": "http://localhost:8080/metrics"}

@@ -1,9 +1,10 @@
 """Shared helpers for the integration tests: deploying the cluster, HTTP probes, Kubernetes.
 
-HTTP requests are made from inside a unit's charm container with `juju exec` and Python's
-urllib (every charm container has python3; the workload images have no curl). A pod's charm
-container shares the pod's network namespace, so in an Istio ambient mesh the request carries
-that application's identity, which is what the authorization policies are about.
+HTTP requests are made from inside a unit's charm container with `juju exec` (which runs in
+the charm container) and Python's urllib: every charm container has python3, the workload
+images have no curl (the worker's is busybox with no Python either). A pod's charm container
+shares the pod's network namespace, so in an Istio ambient mesh the request carries that
+application's identity, which is what the authorization policies are about.
 
 Kubernetes is read with lightkube from the default kubeconfig: `$KUBECONFIG`, else
 `~/.kube/config`. It must reach the cluster that hosts the Juju models (CI writes it with
@@ -32,9 +33,13 @@ REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
 COORDINATOR = "coordinator-k8s"
 API_PORT = 8080
 WORKER_PORT = 8080
-# What a probe reports when no HTTP response came back (refused, reset, timed out): the mesh
-# denies a connection by closing it, so a denial shows up as this, never as an HTTP status.
+# What a probe reports when the connection gave no HTTP response (refused, reset, closed, timed
+# out). ztunnel (L4 policies, and any caller outside the mesh) denies by closing the connection.
 NO_RESPONSE = 0
+# What a probe reports when the name did not resolve: never a denial, always a broken test.
+NO_SUCH_HOST = -1
+# A waypoint (L7 policies on a Service) denies HTTP with this status and body instead.
+WAYPOINT_DENIED = (403, "RBAC: access denied")
 
 T = TypeVar("T")
 
@@ -107,7 +112,7 @@ def app_host(app: str, model: str) -> str:
 
 
 _PROBE = """
-import sys, urllib.error, urllib.request
+import socket, sys, urllib.error, urllib.request
 url, timeout, count = sys.argv[1], float(sys.argv[2]), int(sys.argv[3])
 statuses, body = [], ""
 for _ in range(count):
@@ -120,7 +125,8 @@ for _ in range(count):
         statuses.append(error.code)
     except Exception as error:
         body = repr(error)
-        statuses.append(0)
+        unresolved = isinstance(getattr(error, "reason", error), socket.gaierror)
+        statuses.append(-1 if unresolved else 0)
 print(",".join(map(str, statuses)))
 print(body)
 """
@@ -132,7 +138,8 @@ def http_get_many(
     """GET `url` `count` times from inside `unit`'s pod, in one `juju exec`.
 
     Returns:
-        The statuses (0 where no response came back) and the last response body.
+        The statuses (`NO_RESPONSE` where no response came back, `NO_SUCH_HOST` where the name
+        did not resolve) and the last response body (or the error).
     """
     command = f"python3 -c {shlex.quote(_PROBE)} {shlex.quote(url)} {timeout} {count}"
     task = juju.exec(command, unit=unit, wait=count * timeout + 60)
@@ -149,6 +156,16 @@ def http_get(juju: jubilant.Juju, unit: str, url: str, timeout: float = 10) -> t
 def http_status(juju: jubilant.Juju, unit: str, url: str, timeout: float = 10) -> int:
     """The HTTP status of a GET of `url` from inside `unit`'s pod (0 if no response)."""
     return http_get(juju, unit, url, timeout)[0]
+
+
+def is_mesh_denial(status: int, body: str) -> bool:
+    """Whether a probe's outcome is the mesh refusing the caller.
+
+    ztunnel and out-of-mesh destinations close the connection (`NO_RESPONSE`); a waypoint
+    answers HTTP 403 "RBAC: access denied", or closes the connection when it treats the port
+    as plain TCP. A name that does not resolve is not a denial.
+    """
+    return status == NO_RESPONSE or (status, body.strip()) == WAYPOINT_DENIED
 
 
 def requests_served(juju: jubilant.Juju, via_unit: str, worker_unit: str) -> float:

@@ -12,10 +12,14 @@ from typing import TYPE_CHECKING
 
 import pytest
 from helpers import (
+    API_PORT,
     COORDINATOR,
     PackedCharm,
+    app_host,
     deploy,
     eventually,
+    http_get_many,
+    model_name,
     query_json,
     units,
     wait_settled,
@@ -63,8 +67,15 @@ def test_every_worker_unit_is_scraped_through_the_proxy(juju: jubilant.Juju):
     eventually(check, timeout=10 * 60, interval=15)
 
 
-@pytest.mark.parametrize("app", [WORKER_READ, WORKER_WRITE])
-def test_worker_logs_reach_loki(juju: jubilant.Juju, app: str):
+@pytest.mark.parametrize(
+    ("app", "path"), [(WORKER_READ, "/read/log"), (WORKER_WRITE, "/write/log")]
+)
+def test_worker_logs_reach_loki(juju: jubilant.Juju, app: str, path: str):
+    # prometheus-example-app logs nothing but one line per request to its catch-all handler
+    # (not /metrics, which is all that Pebble's check and the scrapes call): make some.
+    api = f"http://{app_host(COORDINATOR, model_name(juju))}:{API_PORT}{path}"
+    statuses, body = http_get_many(juju, units(juju, COORDINATOR)[0], api, count=5)
+    assert statuses == [200] * 5, f"{api}: {statuses}, last body {body[:200]!r}"
     loki = units(juju, LOKI)[0]
     query = urllib.parse.urlencode({"query": f'{{juju_application="{app}"}}', "since": "1h"})
     url = f"http://localhost:3100/loki/api/v1/query_range?{query}"

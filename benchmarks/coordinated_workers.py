@@ -139,20 +139,11 @@ class Cluster:
         self._stack = ExitStack()
 
     def __enter__(self) -> Cluster:
-        kubeconfig = self._stack.enter_context(self.fake.serve(namespace=MODEL))
+        self._stack.enter_context(self.fake.serve_to_environment(namespace=MODEL))
         self.files = Path(self._stack.enter_context(tempfile.TemporaryDirectory()))
-        self._saved = {k: os.environ.get(k) for k in ("KUBECONFIG", "HTTP_PROXY", "HTTPS_PROXY")}
-        os.environ.pop("HTTP_PROXY", None)
-        os.environ.pop("HTTPS_PROXY", None)
-        os.environ["KUBECONFIG"] = str(kubeconfig)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        for key, value in self._saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
         self._stack.close()
 
     def mount(self, location: str) -> testing.Mount:

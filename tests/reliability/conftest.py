@@ -31,13 +31,10 @@ if os.environ.get("HYPOTHESIS_PROFILE") == "long":
 
 
 @pytest.fixture
-def kube(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeKubernetes]:
+def kube() -> Iterator[FakeKubernetes]:
     """The fake cluster both charms reach through their own ``lightkube.Client()``."""
     fake = new_kubernetes()
-    for proxy in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
-        monkeypatch.delenv(proxy, raising=False)
-    with fake.serve(namespace=MODEL) as kubeconfig:
-        monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
+    with fake.serve_to_environment(namespace=MODEL):
         yield fake
 
 

@@ -16,13 +16,10 @@ the fault for every matching request of that step, and checks:
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import functools
 import json
-import os
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import ops
@@ -204,7 +201,7 @@ def healthy_run(story_name: str) -> tuple[Snapshot, ...]:
     story = STORIES[story_name]
     snapshots: list[Snapshot] = []
     kube = new_kubernetes()
-    with kube.serve(namespace=MODEL) as kubeconfig, _kubeconfig(kubeconfig):
+    with kube.serve_to_environment(namespace=MODEL):
         ctx = story.context()
         state = testing.State()
         for step in story.steps:
@@ -223,20 +220,6 @@ def _after(out: testing.State, event: Any) -> testing.State:
         relation = event.relation
         return replace_relation(out, relation, None)
     return out
-
-
-@contextlib.contextmanager
-def _kubeconfig(path: Path) -> Iterator[None]:
-    """Point ``KUBECONFIG`` at ``path`` (outside a test, where monkeypatch is not available)."""
-    old = os.environ.get("KUBECONFIG")
-    os.environ["KUBECONFIG"] = str(path)
-    try:
-        yield
-    finally:
-        if old is None:
-            os.environ.pop("KUBECONFIG", None)
-        else:
-            os.environ["KUBECONFIG"] = old
 
 
 # ----- the call kinds and faults ------------------------------------------------------------

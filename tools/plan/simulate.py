@@ -11,9 +11,7 @@ then checks that the result really is steady (no databag and no Kubernetes write
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import os
 from typing import TYPE_CHECKING, Any
 
 from ops import testing
@@ -25,7 +23,7 @@ from .topology import model_uuid
 
 if TYPE_CHECKING:
     import pathlib
-    from collections.abc import Callable, Generator
+    from collections.abc import Callable
 
     from .topology import Topology
     from .wiring import Bag, Link
@@ -98,7 +96,7 @@ def simulate(topology: Topology, files: pathlib.Path) -> Simulation:
         kube.add_juju_app(app, namespace=model)
     actors = _actors(topology, files)
     bus = Bus()
-    with kube.serve(namespace=topology.model) as kubeconfig, _environment(str(kubeconfig)):
+    with kube.serve_to_environment(namespace=topology.model):
         rounds = _converge(actors, bus)
         kube.clear_requests()
         before = (dict(bus.app), dict(bus.unit))
@@ -306,24 +304,3 @@ def _harvest(actor: Actor, bus: Bus) -> None:
         if actor.state.leader:
             bus.app[actor.app, link.name] = dict(relation.local_app_data)
         bus.unit[actor.unit, link.name] = dict(relation.local_unit_data)
-
-
-@contextlib.contextmanager
-def _environment(kubeconfig: str) -> Generator[None]:
-    """Point the charms' ``lightkube.Client()`` at the fake, with no proxy in the way."""
-    overrides = {"KUBECONFIG": kubeconfig, "HTTP_PROXY": None, "HTTPS_PROXY": None}
-    overrides |= {"http_proxy": None, "https_proxy": None}
-    saved = {name: os.environ.get(name) for name in overrides}
-    try:
-        for name, value in overrides.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value

@@ -17,14 +17,11 @@ from coordinator_scenario import APP, MODEL, charm_module
 
 
 @pytest.fixture
-def kube(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeKubernetes]:
+def kube() -> Iterator[FakeKubernetes]:
     """A fake Kubernetes the charm's own lightkube.Client() reaches through KUBECONFIG."""
     fake = FakeKubernetes()
     fake.add_juju_app(APP, namespace=MODEL)
-    monkeypatch.delenv("HTTP_PROXY", raising=False)
-    monkeypatch.delenv("HTTPS_PROXY", raising=False)
-    with fake.serve(namespace=MODEL) as kubeconfig:
-        monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
+    with fake.serve_to_environment(namespace=MODEL):
         yield fake
 
 

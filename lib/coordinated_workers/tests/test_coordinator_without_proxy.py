@@ -62,11 +62,10 @@ class MiniCoordinator(ops.CharmBase):
 
 
 @pytest.fixture
-def kube(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeKubernetes]:
+def kube() -> Iterator[FakeKubernetes]:
     fake = FakeKubernetes()
     fake.add_juju_app(APP, namespace=MODEL)
-    with fake.serve(namespace=MODEL) as kubeconfig:
-        monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
+    with fake.serve_to_environment(namespace=MODEL):
         yield fake
 
 

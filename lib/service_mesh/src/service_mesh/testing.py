@@ -39,6 +39,7 @@ import copy
 import dataclasses
 import itertools
 import json
+import os
 import threading
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -72,6 +73,16 @@ if TYPE_CHECKING:
     import lightkube
 
 __all__ = ["FakeKubernetes", "WireRequest"]
+
+# httpx honours these even for loopback addresses unless NO_PROXY lists them.
+_PROXY_VARIABLES = (
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "ALL_PROXY",
+    "http_proxy",
+    "https_proxy",
+    "all_proxy",
+)
 
 # Where lightkube looks first for in-cluster credentials; if present it ignores KUBECONFIG.
 _SERVICE_ACCOUNT_TOKEN = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
@@ -304,6 +315,23 @@ class FakeKubernetes:
             server.shutdown()
             server.server_close()
             thread.join()
+
+    @contextlib.contextmanager
+    def serve_to_environment(self, namespace: str = "default") -> Generator[Path, None, None]:
+        """`serve`, with this process's ``KUBECONFIG`` pointing at it and no proxy in the way.
+
+        For charm code run in process (``ops.testing``), which builds ``lightkube.Client()``
+        from the environment. The previous environment is restored on exit.
+        """
+        overrides: dict[str, str | None] = dict.fromkeys(_PROXY_VARIABLES)
+        with self.serve(namespace) as kubeconfig:
+            overrides["KUBECONFIG"] = str(kubeconfig)
+            saved = {name: os.environ.get(name) for name in overrides}
+            try:
+                _set_environment(overrides)
+                yield kubeconfig
+            finally:
+                _set_environment(saved)
 
     # ----- the API server -----
 
@@ -664,6 +692,14 @@ class _FakeTransport(httpx2.BaseTransport):
             content=json.dumps(payload).encode(),
             request=request,
         )
+
+
+def _set_environment(values: dict[str, str | None]) -> None:
+    for name, value in values.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
 
 
 class _LoopbackServer(ThreadingHTTPServer):

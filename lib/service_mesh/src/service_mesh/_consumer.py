@@ -34,6 +34,12 @@ label_configmap_name_template = "juju-service-mesh-{app_name}-labels"
 """Name of the ConfigMap recording which mesh labels the consumer put on its pods."""
 
 
+_BagKey = tuple[int, tuple[tuple[str, str], ...]]
+"""A relation id and the sorted content of its remote app bag."""
+_Decoded = tuple["ServiceMeshProviderAppData | None", "str | None"]
+"""The provider's data (None if unusable or absent) and why it is unusable."""
+
+
 class ServiceMeshConsumer(ops.Object):
     """Ask the mesh to let related applications in, and (optionally) join it.
 
@@ -88,6 +94,7 @@ class ServiceMeshConsumer(ops.Object):
         self._label_configmap_name = label_configmap_name_template.format(app_name=charm.app.name)
         self._lightkube_client: lightkube.Client | None = None
         self._kubernetes_problem: str | None = None
+        self._decoded: tuple[_BagKey, _Decoded] | None = None
         policy_relations = list(dict.fromkeys(policy.relation for policy in self._policies))
         require_endpoints(
             charm,
@@ -216,11 +223,20 @@ class ServiceMeshConsumer(ops.Object):
         relations = self._charm.model.relations[self._mesh_relation_name]
         return relations[0] if relations else None
 
-    def _provider_data(self) -> tuple[ServiceMeshProviderAppData | None, str | None]:
+    def _provider_data(self) -> _Decoded:
+        """The provider's bag, decoded once per distinct content.
+
+        ``labels()``, ``mesh_type()``, ``enabled`` and ``problem`` are all asked several times
+        in one hook; validating the same bag each time was the consumer's main cost.
+        """
         relation = self._relation
         if relation is None:
             return None, None
-        return decode_provider_data(relation.data[relation.app], relation.app.name)
+        bag = relation.data[relation.app]
+        key = (relation.id, tuple(sorted(bag.items())))
+        if self._decoded is None or self._decoded[0] != key:
+            self._decoded = (key, decode_provider_data(bag, relation.app.name))
+        return self._decoded[1]
 
     def _build_policies(self) -> tuple[list[MeshPolicy], list[str]]:
         cmr_data, cmr_problems = get_data_from_cmr_relation_with_problems(

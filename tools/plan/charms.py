@@ -23,7 +23,7 @@ from typing import Any
 
 import ops
 
-from service_mesh import MeshType, PolicyResourceManager, ServiceMeshProvider
+from service_mesh import MeshType, PolicyResourceManager, ServiceMeshProvider, kubernetes_client
 from service_mesh.errors import KubernetesError
 
 logger = logging.getLogger(__name__)
@@ -94,16 +94,13 @@ class BeaconStandIn(ops.CharmBase):
         if not self.unit.is_leader():
             return
         self.provider.update_relations()
-        import lightkube
-
-        client = lightkube.Client(
-            namespace=self.model.name, field_manager=f"{self.app.name}-{self.model.name}"
-        )
         labels = beacon_policy_labels(self.app.name, self.model.name)
+        field_manager = f"{self.app.name}-{self.model.name}"
         try:
-            PolicyResourceManager(self, client, labels).reconcile(
-                self.provider.mesh_info(), MeshType.istio
-            )
+            with kubernetes_client(self.model.name, field_manager) as client:
+                PolicyResourceManager(self, client, labels).reconcile(
+                    self.provider.mesh_info(), MeshType.istio
+                )
         except KubernetesError as e:
             logger.error("authorization policies: %s", e)
             self._problem = f"authorization policies: {e}"

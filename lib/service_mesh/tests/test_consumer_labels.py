@@ -7,6 +7,7 @@ Kubernetes is the loopback fake of :mod:`service_mesh.testing`, reached by the r
 from __future__ import annotations
 
 import json
+import logging
 from typing import TYPE_CHECKING, Any
 
 import ops
@@ -273,3 +274,35 @@ def test_provider_labels_kubernetes_would_refuse_or_juju_owns_are_ignored(
     assert problem.startswith("ignored mesh data from 'istio-beacon-k8s': labels")
     assert _pod_labels(kubernetes) == {"app.kubernetes.io/name": "tempo"}
     assert [r for r in kubernetes.requests if r["method"] != "GET"] == []
+
+
+@pytest.fixture
+def chatty_transport() -> Iterator[None]:
+    """httpx2/httpcore2 loggers at their default level, as in a fresh hook process."""
+    loggers = [logging.getLogger(name) for name in ("httpx2", "httpcore2")]
+    saved = [log.level for log in loggers]
+    for log in loggers:
+        log.setLevel(logging.NOTSET)
+    yield
+    for log, level in zip(loggers, saved, strict=True):
+        log.setLevel(level)
+
+
+@pytest.mark.usefixtures("chatty_transport")
+def test_http_transport_chatter_stays_out_of_juju_log(
+    kubernetes: FakeKubernetes, ambient: dict[str, str]
+):
+    # ops turns every log record into a `juju-log` process; the transport logs ~13 per request.
+    relation = _mesh(ambient)
+    ctx = testing.Context(_Joining, meta=META, app_name="tempo")
+    state = testing.State(leader=True, model=testing.Model(name="cos"), relations=[relation])
+
+    ctx.run(ctx.on.relation_changed(relation), state)
+
+    assert kubernetes.requests, "the hook talked to Kubernetes"
+    chatter = [
+        line.message
+        for line in ctx.juju_log
+        if "HTTP" in line.message or ".started" in line.message
+    ]
+    assert chatter == []

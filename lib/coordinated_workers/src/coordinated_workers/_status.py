@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 import ops
 
 from service_mesh.errors import CRDMissingError, KubernetesError
-
-if TYPE_CHECKING:
-    import lightkube
 
 Level = Literal["blocked", "waiting", "maintenance"]
 
@@ -73,18 +70,3 @@ def kubernetes_problem(what: str, error: KubernetesError, app: str) -> Problem:
     else:
         cause = f"Kubernetes API {_CAUSES.get(code, 'error')} ({code})"
     return Problem.waiting(f"{what}: {cause}; retrying on the next event")
-
-
-def kubernetes_client(namespace: str, field_manager: str) -> lightkube.Client:
-    """A client from the default config (in-cluster, else ``$KUBECONFIG``).
-
-    Raises:
-        KubernetesError: there is no config to build one from (not in a pod, no kubeconfig),
-            which for the charm is the same as an API that does not answer.
-    """
-    import lightkube  # lazily: only hooks that talk to Kubernetes pay for the import
-
-    try:
-        return lightkube.Client(namespace=namespace, field_manager=field_manager)
-    except lightkube.ConfigError as e:
-        raise KubernetesError(f"no Kubernetes API to talk to ({e})") from e

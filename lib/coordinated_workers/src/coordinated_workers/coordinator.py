@@ -32,6 +32,7 @@ from service_mesh import (
     PolicyResourceManager,
     ServiceMeshConsumer,
     UnitPolicy,
+    kubernetes_client,
     reconcile_charm_labels,
     remove_charm_labels,
 )
@@ -40,7 +41,7 @@ from service_mesh.errors import KubernetesError
 from . import _charm_tracing, _sync, mesh
 from ._cluster_data import ClusterDataError, ClusterProviderAppData, RemoteWriteEndpoint
 from ._events import observe_reconcile_events
-from ._status import Problem, kubernetes_client, kubernetes_problem
+from ._status import Problem, kubernetes_problem
 from .cluster import ClusterProvider, WorkerApp
 from .nginx import (
     ExporterWorkload,
@@ -280,6 +281,12 @@ class Coordinator(ops.Object):
                 changed since this unit last applied it all (see ``_sync``). Events pass False
                 except the few that must catch changes made behind our back.
         """
+        try:
+            self._reconcile(force_labels, verify)
+        finally:
+            self._close_kubernetes()
+
+    def _reconcile(self, force_labels: bool, verify: bool) -> None:
         self._problems.clear()
         self._kubernetes_failed = False
         workers = self.cluster.workers()
@@ -559,6 +566,12 @@ class Coordinator(ops.Object):
             )
         return self._client
 
+    def _close_kubernetes(self) -> None:
+        """End the hook's connection to the API server (steps of one hook share it)."""
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
     def _on_remove(self, _event: ops.RemoveEvent) -> None:
         """The last unit going away: delete our policies and our label record."""
         if not self._charm.unit.is_leader() or self.model.app.planned_units() > 0:
@@ -572,3 +585,4 @@ class Coordinator(ops.Object):
                 client, self.app_name, self.model.name, mesh.pod_labels_configmap(self.app_name)
             ),
         )
+        self._close_kubernetes()

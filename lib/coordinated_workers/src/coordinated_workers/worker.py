@@ -15,13 +15,13 @@ from typing import TYPE_CHECKING
 
 import ops
 
-from service_mesh import reconcile_charm_labels, remove_charm_labels
+from service_mesh import kubernetes_client, reconcile_charm_labels, remove_charm_labels
 from service_mesh.errors import KubernetesError
 
 from . import _charm_tracing, _sync, mesh
 from ._cluster_data import JujuTopology
 from ._events import observe_reconcile_events
-from ._status import Problem, kubernetes_client, kubernetes_problem
+from ._status import Problem, kubernetes_problem
 from .cluster import ClusterRequirer
 from .nginx import service_host
 from .telemetry.loki_push_api import enabled_log_targets, log_forwarding_layer, topology_labels
@@ -75,7 +75,6 @@ class Worker(ops.Object):
         self.config = config
         self.cluster = ClusterRequirer(charm, config.cluster_endpoint)
         self._problems: list[Problem] = []
-        self._client: lightkube.Client | None = None
         observe_reconcile_events(charm, self._on_reconcile_event)
         self.framework.observe(charm.on.remove, self._on_remove)
 
@@ -157,14 +156,15 @@ class Worker(ops.Object):
             return
         self._applied.labels = ""
         try:
-            reconcile_charm_labels(
-                self._kubernetes(),
-                self._charm.app.name,
-                self.model.name,
-                mesh.pod_labels_configmap(self._charm.app.name),
-                labels,
-                force=force,
-            )
+            with self._kubernetes() as client:
+                reconcile_charm_labels(
+                    client,
+                    self._charm.app.name,
+                    self.model.name,
+                    mesh.pod_labels_configmap(self._charm.app.name),
+                    labels,
+                    force=force,
+                )
         except KubernetesError as e:
             logger.error("pod labels: %s", e)
             self._problems.append(kubernetes_problem("pod labels", e, self._charm.app.name))
@@ -257,12 +257,13 @@ class Worker(ops.Object):
         if not self._charm.unit.is_leader() or self.model.app.planned_units() > 0:
             return
         try:
-            remove_charm_labels(
-                self._kubernetes(),
-                self._charm.app.name,
-                self.model.name,
-                mesh.pod_labels_configmap(self._charm.app.name),
-            )
+            with self._kubernetes() as client:
+                remove_charm_labels(
+                    client,
+                    self._charm.app.name,
+                    self.model.name,
+                    mesh.pod_labels_configmap(self._charm.app.name),
+                )
         except KubernetesError as e:
             logger.error("cleanup of pod labels: %s", e)
             self._problems.append(
@@ -274,9 +275,8 @@ class Worker(ops.Object):
         return f"{pod}.{service_host(self._charm.app.name, self.model.name)}"
 
     def _kubernetes(self) -> lightkube.Client:
-        if self._client is None:
-            self._client = kubernetes_client(self.model.name, self._charm.app.name)
-        return self._client
+        """A client for this hook's one Kubernetes step; the caller closes it (``with``)."""
+        return kubernetes_client(self.model.name, self._charm.app.name)
 
 
 def _push_if_changed(container: ops.Container, path: str, text: str) -> bool:

@@ -30,6 +30,7 @@ The charm needs the endpoints ``service-mesh`` (``service_mesh``, ``limit: 1``),
 
 from ._consumer import ServiceMeshConsumer, label_configmap_name_template
 from ._endpoints import MissingEndpointError
+from ._k8s import kubernetes_client
 from ._labels import label_problem, reconcile_charm_labels, remove_charm_labels
 from ._models import (
     AppPolicy,
@@ -77,6 +78,7 @@ __all__ = [
     "UnitPolicy",
     "build_mesh_policies",
     "get_data_from_cmr_relation",
+    "kubernetes_client",
     "label_configmap_name_template",
     "label_problem",
     "reconcile_charm_labels",

@@ -11,6 +11,7 @@ import pydantic
 
 from ._databag import describe, update_changed
 from ._endpoints import require_endpoints
+from ._k8s import kubernetes_client
 from ._labels import label_problem, reconcile_charm_labels, remove_charm_labels
 from ._models import AppPolicy, MeshPolicy, MeshType, ServiceMeshProviderAppData, UnitPolicy
 from ._policies import (
@@ -183,13 +184,14 @@ class ServiceMeshConsumer(ops.Object):
 
     @property
     def lightkube_client(self) -> lightkube.Client:
-        """Client for label reconciliation, created on first use so plain hooks don't pay."""
-        if self._lightkube_client is None:
-            # Imported here: lightkube is heavy and only auto_join needs it.
-            import lightkube
+        """Client for label reconciliation, created on first use so plain hooks don't pay.
 
-            self._lightkube_client = lightkube.Client(
-                namespace=self._charm.model.name, field_manager=self._charm.app.name
+        Raises:
+            KubernetesError: there is no Kubernetes config (not in a pod, no kubeconfig).
+        """
+        if self._lightkube_client is None:
+            self._lightkube_client = kubernetes_client(
+                self._charm.model.name, self._charm.app.name
             )
         return self._lightkube_client
 
@@ -272,7 +274,7 @@ class ServiceMeshConsumer(ops.Object):
             return
         try:
             reconcile_charm_labels(
-                self._kubernetes_client(),
+                self.lightkube_client,
                 self._charm.app.name,
                 self._charm.model.name,
                 self._label_configmap_name,
@@ -281,6 +283,8 @@ class ServiceMeshConsumer(ops.Object):
             )
         except KubernetesError as error:
             self._record_kubernetes_problem(f"could not update the mesh labels: {error}")
+        finally:
+            self._close_client()
 
     def _remove_labels(self) -> None:
         """As leader, take off every label this object set, then forget the record."""
@@ -288,22 +292,21 @@ class ServiceMeshConsumer(ops.Object):
             return
         try:
             remove_charm_labels(
-                self._kubernetes_client(),
+                self.lightkube_client,
                 self._charm.app.name,
                 self._charm.model.name,
                 self._label_configmap_name,
             )
         except KubernetesError as error:
             self._record_kubernetes_problem(f"could not remove the mesh labels: {error}")
+        finally:
+            self._close_client()
 
-    def _kubernetes_client(self) -> lightkube.Client:
-        import lightkube
-
-        try:
-            return self.lightkube_client
-        except lightkube.ConfigError as error:
-            # Not in a pod and no KUBECONFIG: the same outcome for the charm as an API failure.
-            raise KubernetesError(f"no Kubernetes API to talk to ({error})") from error
+    def _close_client(self) -> None:
+        """End the connection once a hook's label work is done; the next use builds anew."""
+        if self._lightkube_client is not None:
+            self._lightkube_client.close()
+            self._lightkube_client = None
 
     def _record_kubernetes_problem(self, problem: str) -> None:
         logger.error(problem)

@@ -10,9 +10,15 @@ and only here, keeps that from recurring.
 from __future__ import annotations
 
 import contextlib
+import logging
 from typing import TYPE_CHECKING, Any
 
 from .errors import ConflictError, ForbiddenError, KubernetesError
+
+# The HTTP stack under lightkube logs about 13 DEBUG/INFO records per request (connection,
+# headers, body, close). Under Juju, ops forwards every record to `juju-log`, one hook-tool
+# process each: a first hook's 11 requests would cost ~140 processes. Warnings still pass.
+_TRANSPORT_LOGGERS = ("httpx2", "httpcore2")
 
 if TYPE_CHECKING:
     from collections.abc import Generator, Mapping
@@ -60,6 +66,26 @@ def _status_error(error: Exception, doing: str, app_name: str) -> KubernetesErro
     if code == 409:
         return ConflictError(message, status_code=code)
     return KubernetesError(message, status_code=code)
+
+
+def kubernetes_client(namespace: str, field_manager: str) -> lightkube.Client:
+    """A client from the default config (in-cluster, else ``$KUBECONFIG``), quiet on the wire.
+
+    The transport's per-request debug chatter is silenced here because every log record of a
+    charm becomes a `juju-log` call (see ``_TRANSPORT_LOGGERS``).
+
+    Raises:
+        KubernetesError: there is no config to build one from (not in a pod, no kubeconfig),
+            which for a charm is the same as an API that does not answer.
+    """
+    import lightkube  # lazily: only hooks that talk to Kubernetes pay for the import
+
+    for name in _TRANSPORT_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
+    try:
+        return lightkube.Client(namespace=namespace, field_manager=field_manager)
+    except lightkube.ConfigError as e:
+        raise KubernetesError(f"no Kubernetes API to talk to ({e})") from e
 
 
 def patch(

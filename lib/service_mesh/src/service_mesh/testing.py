@@ -40,6 +40,7 @@ import dataclasses
 import itertools
 import json
 import os
+import socket
 import threading
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -302,7 +303,7 @@ class FakeKubernetes:
                 f"{_SERVICE_ACCOUNT_TOKEN} exists, so lightkube.Client() would use in-cluster "
                 "credentials and ignore KUBECONFIG; run these tests outside a pod"
             )
-        server = _LoopbackServer(("127.0.0.1", 0), _Handler)
+        server = _LoopbackServer(("127.0.0.1", 0))
         server.fake = self
         thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
         thread.start()
@@ -313,6 +314,7 @@ class FakeKubernetes:
                 yield kubeconfig
         finally:
             server.shutdown()
+            server.close_connections()
             server.server_close()
             thread.join()
 
@@ -703,14 +705,42 @@ def _set_environment(values: dict[str, str | None]) -> None:
 
 
 class _LoopbackServer(ThreadingHTTPServer):
+    """Keeps track of open connections so that closing the server also ends kept-alive ones."""
+
     daemon_threads = True
     fake: FakeKubernetes
 
+    def __init__(self, address: tuple[str, int]) -> None:
+        super().__init__(address, _Handler)
+        self._connections: set[socket.socket] = set()
+        self._connections_lock = threading.Lock()
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._connections_lock:
+            self._connections.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._connections_lock:
+            self._connections.discard(request)
+        super().shutdown_request(request)
+
+    def close_connections(self) -> None:
+        """Hang up on every client, waking handler threads that wait for a next request."""
+        with self._connections_lock:
+            connections = list(self._connections)
+        for connection in connections:
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
+
 
 class _Handler(BaseHTTPRequestHandler):
-    # HTTP/1.0: one request per connection, so no handler thread outlives a test waiting on a
-    # kept-alive socket.
-    protocol_version = "HTTP/1.0"
+    # HTTP/1.1 keeps connections alive, as a real API server does: a client's requests share
+    # one connection, so counts and timings taken against the fake are those of production.
+    protocol_version = "HTTP/1.1"
+    # Headers and body go out in two writes; with Nagle's algorithm on, a kept-alive connection
+    # then waits for the client's delayed ACK (about 40 ms) on every answer.
+    disable_nagle_algorithm = True
     timeout = 10
 
     def _answer(self) -> None:

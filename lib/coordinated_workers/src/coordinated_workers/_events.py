@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING
 
 import ops
@@ -27,8 +28,28 @@ _EXCLUDED: tuple[type[ops.EventBase], ...] = (
 def observe_reconcile_events(
     charm: ops.CharmBase, handler: Callable[[ops.EventBase], None]
 ) -> None:
-    """Observe every hook event of `charm` that can change desired state with `handler`."""
-    for bound in charm.on.events().values():
+    """Observe, with `handler`, the hook events of `charm` that can change desired state.
+
+    Each hook is a fresh process that handles one Juju event, and a reconcile computes
+    everything from scratch whichever event started it. So when Juju names the event
+    (``JUJU_DISPATCH_PATH``, e.g. ``hooks/cluster-relation-changed``), only that one is
+    observed: ``framework.observe`` inspects the handler's signature on every call, and
+    observing all ~80 events of a coordinator cost more than the rest of a steady-state hook.
+    Without a dispatch path (an old Juju, a test harness) every eligible event is observed.
+    """
+    events = charm.on.events()
+    dispatched = _dispatched_event_name()
+    if dispatched is not None and dispatched in events:
+        events = {dispatched: events[dispatched]}
+    for bound in events.values():
         event_type = bound.event_type
         if issubclass(event_type, ops.HookEvent) and not issubclass(event_type, _EXCLUDED):
             charm.framework.observe(bound, handler)
+
+
+def _dispatched_event_name() -> str | None:
+    """The ops event name of the hook Juju is running, as ops derives it; None if unknown."""
+    path = os.environ.get("JUJU_DISPATCH_PATH", "")
+    if not path.startswith("hooks/"):
+        return None
+    return path.removeprefix("hooks/").replace("-", "_")

@@ -281,6 +281,56 @@ class LightkubeMeter:
         return call
 
 
+class PebbleCounter:
+    """Requests a charm makes to Pebble: outermost calls on ops.testing's Pebble client.
+
+    Each such call is one API request (a round trip on Pebble's socket) in production; calls
+    the client makes to itself (replan -> autostart) are not counted twice. Measurement only.
+    """
+
+    def __init__(self) -> None:
+        from scenario.mocking import _MockPebbleClient  # pyright: ignore[reportPrivateUsage]
+
+        self.count = 0
+        self._depth = 0
+        self._class = _MockPebbleClient
+        self._names = [
+            name
+            for name in dir(_MockPebbleClient)
+            if not name.startswith("_") and callable(getattr(_MockPebbleClient, name))
+        ]
+        self._own: dict[str, Any] = {}
+
+    def __enter__(self) -> PebbleCounter:
+        for name in self._names:
+            if name in self._class.__dict__:
+                self._own[name] = self._class.__dict__[name]
+            setattr(self._class, name, self._counted(getattr(self._class, name)))
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for name in self._names:
+            delattr(self._class, name)
+        for name, method in self._own.items():
+            setattr(self._class, name, method)
+
+    def take(self) -> int:
+        """The requests counted since the last call, and start again from zero."""
+        count, self.count = self.count, 0
+        return count
+
+    def _counted(self, method: Callable[..., Any]) -> Callable[..., Any]:
+        def call(*args: Any, **kwargs: Any) -> Any:
+            self.count += self._depth == 0
+            self._depth += 1
+            try:
+                return method(*args, **kwargs)
+            finally:
+                self._depth -= 1
+
+        return call
+
+
 def describe(requests: list[WireRequest]) -> str:
     counts = collections.Counter(r["method"] for r in requests)
     return ", ".join(f"{n} {m}" for m, n in sorted(counts.items())) or "none"
@@ -335,6 +385,12 @@ def bench_coordinator(charm: Any) -> None:
             ms, out = timed(ctx.run, ctx.on.config_changed(), out)
             steady_ms.append(ms)
             steady_requests = cluster.take_requests()
+    with PebbleCounter() as pebble:
+        for _cluster, ctx, state in coordinator_runs(charm, 2, 1):
+            out = ctx.run(ctx.on.config_changed(), state)
+            first_pebble = pebble.take()
+            ctx.run(ctx.on.config_changed(), out)
+            steady_pebble = pebble.take()
     calls: dict[tuple[str, bool], int] = {}
     for without_lightkube in (True, False):
         for _cluster, ctx, state in coordinator_runs(charm, 2, 1):
@@ -421,6 +477,7 @@ def bench_coordinator(charm: Any) -> None:
     steady_reads = len(steady_requests) - steady_writes
     check("Kubernetes writes, steady", str(steady_writes), "0", steady_writes == 0)
     check("Kubernetes reads, steady", str(steady_reads), "<= 2", steady_reads <= 2)
+    check("Pebble requests, first / steady", f"{first_pebble} / {steady_pebble}", "", None)
 
 
 def bare_charm(charm: Any) -> type[ops.CharmBase]:
@@ -553,6 +610,12 @@ def bench_worker(charm: Any) -> None:
             ms, out = timed(pebble_ready, ctx, out)
             steady_ms.append(ms)
             steady_requests = cluster.take_requests()
+    with PebbleCounter() as pebble, Cluster(WORKER) as cluster:
+        ctx = testing.Context(charm.WorkerCharm, app_name=WORKER)
+        out = pebble_ready(ctx, state(cluster))
+        first_pebble = pebble.take()
+        pebble_ready(ctx, out)
+        steady_pebble = pebble.take()
     calls: dict[tuple[str, bool], int] = {}
     for without_lightkube in (True, False):
         with Cluster(WORKER) as cluster:
@@ -588,6 +651,7 @@ def bench_worker(charm: Any) -> None:
     steady_reads = len(steady_requests) - steady_writes
     check("Kubernetes writes, steady", str(steady_writes), "0", steady_writes == 0)
     check("Kubernetes reads, steady", str(steady_reads), "<= 2", steady_reads <= 2)
+    check("Pebble requests, first / steady", f"{first_pebble} / {steady_pebble}", "", None)
 
 
 def main() -> int:

@@ -38,10 +38,7 @@ def containers() -> list[testing.Container]:
 
 
 def state(*relations: testing.RelationBase, leader: bool = True, **kwargs) -> testing.State:
+    kwargs.setdefault("containers", containers())
     return testing.State(
-        leader=leader,
-        model=testing.Model(name=MODEL),
-        containers=containers(),
-        relations=list(relations),
-        **kwargs,
+        leader=leader, model=testing.Model(name=MODEL), relations=list(relations), **kwargs
     )

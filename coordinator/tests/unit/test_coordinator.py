@@ -303,3 +303,34 @@ def test_a_failed_apply_is_retried_by_the_next_hook_of_any_kind(ctx, kube):
     kube.clear_faults()
     ctx.run(ctx.on.config_changed(), out)
     assert len(policies(kube)) == 5
+
+
+def test_unreachable_pebble_waits_and_touches_no_container(ctx, kube):
+    offline = [dataclasses.replace(c, can_connect=False) for c in state().containers]
+
+    out = ctx.run(ctx.on.config_changed(), state(*workers(), containers=offline))
+
+    assert out.unit_status == ops.WaitingStatus("waiting for the nginx container")
+    assert all(not c.layers for c in out.containers)
+
+
+def test_unreachable_exporter_alone_is_reported(ctx, kube):
+    exporter_offline = [
+        dataclasses.replace(c, can_connect=c.name == "nginx") for c in state().containers
+    ]
+
+    out = ctx.run(ctx.on.config_changed(), state(*workers(), containers=exporter_offline))
+
+    assert out.unit_status == ops.WaitingStatus(
+        "waiting for the nginx-prometheus-exporter container"
+    )
+    assert out.get_container("nginx").layers, "nginx is configured all the same"
+
+
+def test_status_without_a_reconcile_still_checks_pebble(ctx, kube):
+    # remove does not reconcile: the status must still find out that Pebble is away.
+    offline = [dataclasses.replace(c, can_connect=False) for c in state().containers]
+
+    out = ctx.run(ctx.on.stop(), state(*workers(), containers=offline))
+
+    assert out.unit_status == ops.WaitingStatus("waiting for the nginx container")

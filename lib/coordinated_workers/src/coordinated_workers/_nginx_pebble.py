@@ -77,16 +77,16 @@ class NginxWorkload:
             NginxReloadError: nginx rejected the config; the previous file was restored so the
                 next reconcile tries again.
         """
-        if not self._container.can_connect():
-            return False
+        # No can_connect() first: it is a Pebble round trip of its own, and Pebble can go away
+        # between it and the next call anyway; the first call below fails the same way.
         try:
             previous = self._current_config()
             changed = previous != config_text
             if changed:
                 self._container.push(self._config_path, config_text, make_dirs=True)
-            was_running = _is_running(self._container, NGINX_SERVICE)
-            restarted = _ensure_started(self._container, nginx_layer())
-            if changed and was_running and not restarted:
+            running = _running_services(self._container)
+            restarted = _ensure_started(self._container, nginx_layer(), running)
+            if changed and NGINX_SERVICE in running and not restarted:
                 self._reload(previous)
         except ops.pebble.ConnectionError:
             return False
@@ -123,22 +123,27 @@ class ExporterWorkload:
         Returns:
             False when Pebble is unreachable (the caller reports waiting), else True.
         """
-        if not self._container.can_connect():
-            return False
         try:
-            _ensure_started(self._container, layer)
+            _ensure_started(self._container, layer, _running_services(self._container))
         except ops.pebble.ConnectionError:
             return False
         return True
 
 
-def _is_running(container: ops.Container, service: str) -> bool:
-    info = container.get_services(service).get(service)
-    return info is not None and info.is_running()
+def _running_services(container: ops.Container) -> set[str]:
+    """The container's running services, in one Pebble call."""
+    return {name for name, info in container.get_services().items() if info.is_running()}
 
 
-def _ensure_started(container: ops.Container, layer: ops.pebble.LayerDict) -> bool:
+def _ensure_started(
+    container: ops.Container, layer: ops.pebble.LayerDict, running: set[str]
+) -> bool:
     """Add `layer` unless the plan already matches it, then replan if anything is to do.
+
+    Args:
+        container: where the layer's services run.
+        layer: the services wanted.
+        running: the services running before this call (see ``_running_services``).
 
     Returns:
         True if the layer changed, i.e. replan (re)started its services.
@@ -151,7 +156,7 @@ def _ensure_started(container: ops.Container, layer: ops.pebble.LayerDict) -> bo
     )
     if changed:
         container.add_layer(next(iter(wanted.services)), wanted, combine=True)
-    if changed or not all(_is_running(container, name) for name in wanted.services):
+    if changed or not running.issuperset(wanted.services):
         container.replan()
     return changed
 

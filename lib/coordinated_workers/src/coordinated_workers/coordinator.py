@@ -165,6 +165,7 @@ class Coordinator(ops.Object):
                 auto_join=False,
             )
         self._problems: list[Problem] = []
+        self._pebble_reachable: dict[str, bool] = {}  # by container, as this hook found it
         self._kubernetes_failed = False
         self._client: lightkube.Client | None = None
         observe_reconcile_events(charm, self._on_reconcile_event)
@@ -259,9 +260,16 @@ class Coordinator(ops.Object):
         problems.extend(
             Problem.waiting(f"waiting for the {name} container")
             for name in (self.config.nginx_container, self.config.exporter_container)
-            if not self._charm.unit.get_container(name).can_connect()
+            if not self._can_connect(name)
         )
         return problems
+
+    def _can_connect(self, container: str) -> bool:
+        """Whether Pebble answered in this hook's reconcile; asked now if none ran."""
+        reachable = self._pebble_reachable.get(container)
+        if reachable is None:
+            reachable = self._charm.unit.get_container(container).can_connect()
+        return reachable
 
     # --- reconcile -----------------------------------------------------------------------
 
@@ -288,6 +296,7 @@ class Coordinator(ops.Object):
 
     def _reconcile(self, force_labels: bool, verify: bool) -> None:
         self._problems.clear()
+        self._pebble_reachable.clear()
         self._kubernetes_failed = False
         workers = self.cluster.workers()
         labels = self.pod_labels()
@@ -337,20 +346,20 @@ class Coordinator(ops.Object):
         )
 
     def _reconcile_nginx(self, workers: Sequence[WorkerApp], plan: ProxyPlan | None) -> None:
-        nginx_container = self._charm.unit.get_container(self.config.nginx_container)
-        exporter_container = self._charm.unit.get_container(self.config.exporter_container)
-        if nginx_container.can_connect():
-            try:
-                NginxWorkload(nginx_container).reconcile(
-                    render_config(self._nginx_inputs(workers, plan))
-                )
-            except (NoNameserverError, NginxReloadError) as e:
-                logger.error("nginx: %s", e)
-                self._problems.append(Problem.blocked(f"nginx: {e}"))
-        if exporter_container.can_connect():
-            ExporterWorkload(exporter_container).reconcile(
-                exporter_layer(stub_status_url(self.config.status_port), self.config.exporter_port)
+        nginx, exporter = self.config.nginx_container, self.config.exporter_container
+        workload = NginxWorkload(self._charm.unit.get_container(nginx))
+        try:
+            self._pebble_reachable[nginx] = workload.reconcile(
+                render_config(self._nginx_inputs(workers, plan))
             )
+        except (NoNameserverError, NginxReloadError) as e:
+            logger.error("nginx: %s", e)
+            self._problems.append(Problem.blocked(f"nginx: {e}"))
+        self._pebble_reachable[exporter] = ExporterWorkload(
+            self._charm.unit.get_container(exporter)
+        ).reconcile(
+            exporter_layer(stub_status_url(self.config.status_port), self.config.exporter_port)
+        )
 
     def _nginx_inputs(self, workers: Sequence[WorkerApp], plan: ProxyPlan | None) -> NginxInputs:
         by_role: dict[str, list[str]] = {}

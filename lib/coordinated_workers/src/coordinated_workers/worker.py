@@ -75,6 +75,7 @@ class Worker(ops.Object):
         self.config = config
         self.cluster = ClusterRequirer(charm, config.cluster_endpoint)
         self._problems: list[Problem] = []
+        self._pebble_reachable: bool | None = None  # as this hook's reconcile found Pebble
         observe_reconcile_events(charm, self._on_reconcile_event)
         self.framework.observe(charm.on.remove, self._on_remove)
 
@@ -112,7 +113,10 @@ class Worker(ops.Object):
             problems.append(Problem.blocked(f"cluster: {self.cluster.problem}"))
         elif self.cluster.worker_config is None:
             problems.append(Problem.waiting("waiting for the coordinator to publish a config"))
-        if not self._charm.unit.get_container(self.config.container).can_connect():
+        reachable = self._pebble_reachable
+        if reachable is None:  # no reconcile in this hook: ask now
+            reachable = self._charm.unit.get_container(self.config.container).can_connect()
+        if not reachable:
             problems.append(Problem.waiting(f"waiting for the {self.config.container} container"))
         return problems
 
@@ -137,6 +141,7 @@ class Worker(ops.Object):
                 that must catch changes made behind our back.
         """
         self._problems.clear()
+        self._pebble_reachable = None
         roles = self.roles
         keep_last_good = self.cluster.problem is not None
         if self._charm.unit.is_leader():
@@ -183,28 +188,44 @@ class Worker(ops.Object):
 
     def _reconcile_workload(self, roles: frozenset[str]) -> None:
         container = self._charm.unit.get_container(self.config.container)
+        # No can_connect() first: it is a Pebble round trip of its own, and Pebble can go away
+        # between it and the next call anyway; the first call fails the same way.
+        try:
+            self._reconcile_container(container, roles)
+        except ops.pebble.ConnectionError as e:
+            logger.info("workload: Pebble is not reachable (%s); the next event retries", e)
+            self._pebble_reachable = False
+        else:
+            self._pebble_reachable = True
+
+    def _reconcile_container(self, container: ops.Container, roles: frozenset[str]) -> None:
         worker_config = self.cluster.worker_config
-        if not container.can_connect():
-            return
         if not roles or worker_config is None:
             _stop_all(container)
             return
         self._charm.unit.set_ports(*self.cluster.worker_ports)
         config_changed = _push_if_changed(container, self.config.config_path, worker_config)
-        layer_changed = self._apply_layer(container, roles)
-        self._apply_log_forwarding(container)
+        plan = container.get_plan()
+        layer_changed = self._apply_layer(container, roles, plan)
+        if layer_changed:
+            plan = container.get_plan()
+        if self._apply_log_forwarding(container, plan):
+            plan = container.get_plan()
         if config_changed:
             # The workload reads its config only at start: restart every service, once. Pebble
             # restarts with the current plan, so a layer added above is picked up too (and its
             # checks already run: Pebble starts checks when the plan changes).
-            services = list(container.get_plan().services)
+            services = list(plan.services)
             if services:
                 container.restart(*services)
         elif layer_changed:
             container.replan()
         self._check_readiness(container)
 
-    def _apply_layer(self, container: ops.Container, roles: frozenset[str]) -> bool:
+    def _apply_layer(
+        self, container: ops.Container, roles: frozenset[str], plan: ops.pebble.Plan
+    ) -> bool:
+        """Add the workload layer unless `plan` (the current one) has it; whether it was added."""
         context = WorkerContext(
             roles=roles,
             config_path=self.config.config_path,
@@ -222,25 +243,30 @@ class Worker(ops.Object):
             }
             layer = ops.pebble.LayerDict(**layer)
             layer["checks"] = checks
-        if _plan_contains(container.get_plan(), ops.pebble.Layer(layer)):
+        if _plan_contains(plan, ops.pebble.Layer(layer)):
             return False
         container.add_layer(_LAYER, layer, combine=True)
         return True
 
-    def _apply_log_forwarding(self, container: ops.Container) -> None:
-        plan = container.get_plan()
+    def _apply_log_forwarding(self, container: ops.Container, plan: ops.pebble.Plan) -> bool:
+        """Make Pebble forward every service's logs to the coordinator's Loki URLs, or nowhere.
+
+        Returns:
+            Whether a layer was added (the plan changed).
+        """
         services = sorted(plan.services)
         current = enabled_log_targets(plan)
         wanted = self.cluster.loki_endpoints
         if not services or (not wanted and not current):
-            return
+            return False
         layer = log_forwarding_layer(
             wanted, topology_labels(self._charm), services, current_targets=current
         )
         if _plan_contains(plan, ops.pebble.Layer(layer)):
-            return
+            return False
         container.add_layer(_LOGGING_LAYER, layer, combine=True)
         container.replan()
+        return True
 
     def _check_readiness(self, container: ops.Container) -> None:
         if not self.config.readiness_url:

@@ -1,7 +1,8 @@
 """Fixtures for the integration suite: packed charms, their resources, and the Juju gate.
 
 The suite needs a bootstrapped Juju controller on Kubernetes (CI gets one from
-`concierge prepare -p k8s`). Without one every test is skipped, and `-ra` prints why.
+`concierge prepare -p k8s`). Without one every test is skipped, and `-ra` prints why; with
+`REQUIRE_JUJU=1` (set by the CI workflow) that is an error instead.
 It never packs: run `tox -e pack` first, or point the `*_CHARM_PATH` variables at charms.
 """
 
@@ -44,12 +45,18 @@ def _why_no_controller(controller: str | None) -> str | None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Skip the whole suite, with the reason, when there is no controller to run against."""
+    """Skip the whole suite, with the reason, when there is no controller to run against.
+
+    Where a controller was promised (``REQUIRE_JUJU=1``, as in the CI workflow) its absence is
+    an error instead: an all-skipped run exits 0 and would pass for a green one.
+    """
     if not items:
         return
     reason = _why_no_controller(config.getoption("--juju-controller"))
     if reason is None:
         return
+    if os.environ.get("REQUIRE_JUJU") == "1":
+        raise pytest.UsageError(f"REQUIRE_JUJU=1 but no Juju controller is reachable: {reason}")
     skip = pytest.mark.skip(reason=f"no Juju controller reachable: {reason}")
     for item in items:
         item.add_marker(skip)

@@ -33,11 +33,14 @@ REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
 COORDINATOR = "coordinator-k8s"
 API_PORT = 8080
 WORKER_PORT = 8080
-# What a probe reports when the connection gave no HTTP response (refused, reset, closed, timed
-# out). ztunnel (L4 policies, and any caller outside the mesh) denies by closing the connection.
+# What a probe reports when the connection ended without an HTTP response (refused, reset,
+# closed). ztunnel (L4 policies, and any caller outside the mesh) denies by closing it.
 NO_RESPONSE = 0
 # What a probe reports when the name did not resolve: never a denial, always a broken test.
 NO_SUCH_HOST = -1
+# What a probe reports when nothing came back in time: a dead or unreachable pod, not a denial
+# (the mesh answers a denied caller at once).
+TIMED_OUT = -2
 # A waypoint (L7 policies on a Service) denies HTTP with this status and body instead.
 WAYPOINT_DENIED = (403, "RBAC: access denied")
 
@@ -125,8 +128,13 @@ for _ in range(count):
         statuses.append(error.code)
     except Exception as error:
         body = repr(error)
-        unresolved = isinstance(getattr(error, "reason", error), socket.gaierror)
-        statuses.append(-1 if unresolved else 0)
+        reason = getattr(error, "reason", error)
+        if isinstance(reason, socket.gaierror):
+            statuses.append(-1)
+        elif isinstance(reason, TimeoutError):
+            statuses.append(-2)
+        else:
+            statuses.append(0)
 print(",".join(map(str, statuses)))
 print(body)
 """
@@ -138,8 +146,9 @@ def http_get_many(
     """GET `url` `count` times from inside `unit`'s pod, in one `juju exec`.
 
     Returns:
-        The statuses (`NO_RESPONSE` where no response came back, `NO_SUCH_HOST` where the name
-        did not resolve) and the last response body (or the error).
+        The statuses (`NO_RESPONSE` where the connection ended without a response,
+        `NO_SUCH_HOST` where the name did not resolve, `TIMED_OUT` where nothing came back in
+        time) and the last response body (or the error).
     """
     command = f"python3 -c {shlex.quote(_PROBE)} {shlex.quote(url)} {timeout} {count}"
     task = juju.exec(command, unit=unit, wait=count * timeout + 60)
@@ -163,7 +172,7 @@ def is_mesh_denial(status: int, body: str) -> bool:
 
     ztunnel and out-of-mesh destinations close the connection (`NO_RESPONSE`); a waypoint
     answers HTTP 403 "RBAC: access denied", or closes the connection when it treats the port
-    as plain TCP. A name that does not resolve is not a denial.
+    as plain TCP. A name that does not resolve, or silence until the timeout, is not a denial.
     """
     return status == NO_RESPONSE or (status, body.strip()) == WAYPOINT_DENIED
 
@@ -190,15 +199,16 @@ def requests_served_by_app(juju: jubilant.Juju, via_unit: str, app: str) -> floa
 
 
 def eventually(check: Callable[[], T], *, timeout: float = 180, interval: float = 5) -> T:
-    """Call `check` until it stops raising AssertionError (or time runs out, then re-raise).
+    """Call `check` until it passes (or time runs out, then re-raise its last failure).
 
-    Mesh policies, pod labels and scrapes converge asynchronously after Juju settles.
+    Mesh policies, pod labels and scrapes converge asynchronously after Juju settles, and a
+    `juju exec` into a pod that is restarting (new labels roll the StatefulSet) fails too.
     """
     deadline = time.monotonic() + timeout
     while True:
         try:
             return check()
-        except AssertionError:
+        except (AssertionError, jubilant.CLIError, jubilant.TaskError, TimeoutError):
             if time.monotonic() >= deadline:
                 raise
         time.sleep(interval)

@@ -8,6 +8,7 @@ from upstream's on purpose, the expected sequence is derived from the vector and
 from __future__ import annotations
 
 import json
+import logging
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
@@ -415,3 +416,69 @@ def test_a_plain_text_404_from_an_older_api_server_also_means_no_crd():
         with pytest.raises(CRDMissingError):
             prm.reconcile([], MeshType.istio)
         assert prm.delete().changed is False
+
+
+# --- logging: one line per reconcile (under Juju each record is a `juju-log` process) ---------
+
+
+def _records(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name == "service_mesh._resource_manager"]
+
+
+def test_a_reconcile_logs_one_line_for_all_it_applied(
+    prm: PolicyResourceManager, policies: list[MeshPolicy], caplog: pytest.LogCaptureFixture
+):
+    with caplog.at_level(logging.INFO):
+        result = prm.reconcile(policies, MeshType.istio)
+
+    assert _records(caplog) == [
+        f"applied {len(policies)} AuthorizationPolicies: " + ", ".join(result.applied)
+    ]
+
+
+def test_a_reconcile_logs_one_line_for_all_it_deleted(
+    prm: PolicyResourceManager, policies: list[MeshPolicy], caplog: pytest.LogCaptureFixture
+):
+    prm.reconcile(policies, MeshType.istio)
+    caplog.clear()
+    with caplog.at_level(logging.INFO):
+        result = prm.reconcile(without_ingester(policies), MeshType.istio)
+
+    assert _records(caplog) == ["deleted 2 AuthorizationPolicies: " + ", ".join(result.deleted)]
+
+
+def test_a_large_reconcile_names_the_first_ten_and_counts_the_rest(
+    prm: PolicyResourceManager, caplog: pytest.LogCaptureFixture
+):
+    many = [
+        MeshPolicy(
+            source_namespace="cos",
+            source_app_name=f"worker-{n}",
+            target_namespace="cos",
+            target_app_name="tempo",
+        )
+        for n in range(25)
+    ]
+    with caplog.at_level(logging.INFO):
+        result = prm.reconcile(many, MeshType.istio)
+
+    (line,) = _records(caplog)
+    assert line == (
+        "applied 25 AuthorizationPolicies: " + ", ".join(result.applied[:10]) + " and 15 more"
+    )
+
+
+def test_what_was_applied_before_a_failure_is_still_logged(
+    fake: FakeKubernetes,
+    prm: PolicyResourceManager,
+    policies: list[MeshPolicy],
+    caplog: pytest.LogCaptureFixture,
+):
+    fake.fail(method="PATCH", path_contains="tempo-querier", status=500, times=None)
+
+    with caplog.at_level(logging.INFO), pytest.raises(KubernetesError):
+        prm.reconcile(policies, MeshType.istio)
+
+    (line,) = _records(caplog)
+    assert line.startswith(f"applied {len(policies) - 2} AuthorizationPolicies: ")
+    assert "tempo-querier" not in line

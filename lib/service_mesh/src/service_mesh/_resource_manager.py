@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 __all__ = ["PolicyResourceManager", "ReconcileResult"]
 
 _Key = tuple[str, str]  # (namespace, name)
+_NAMES_LOGGED = 10  # policies named in the one log line per reconcile; the rest are counted
 
 
 class _Named(Protocol):
@@ -222,11 +223,11 @@ class PolicyResourceManager:
             error = self._apply(manifest)
             if error is None:
                 applied.append(shown)
-                self._log.info("applied AuthorizationPolicy %s", shown)
                 continue
             failures.append((shown, error))
             if error.status_code is None:
                 break  # the API is unreachable: more attempts would only each wait for a timeout
+        self._log_changes("applied", applied)
         if failures:
             raise _combined(
                 failures,
@@ -262,14 +263,28 @@ class PolicyResourceManager:
             error = self._delete(key)
             if error is None:
                 deleted.append(_show(key))
-                self._log.info("deleted AuthorizationPolicy %s", _show(key))
             else:
                 failures.append((_show(key), error))
+        self._log_changes("deleted", deleted)
         if failures:
             raise _combined(
                 failures, f"{len(failures)} of {len(keys)} stale AuthorizationPolicies remain"
             )
         return deleted
+
+    def _log_changes(self, done: str, shown: list[str]) -> None:
+        """One line for all the policies a reconcile changed, naming the first few.
+
+        Not a line per policy: under Juju every log record is a `juju-log` process, and a first
+        reconcile of a large cluster applies hundreds of policies.
+        """
+        if not shown:
+            return
+        names = ", ".join(shown[:_NAMES_LOGGED])
+        more = len(shown) - _NAMES_LOGGED
+        if more > 0:
+            names += f" and {more} more"
+        self._log.info("%s %d AuthorizationPolicies: %s", done, len(shown), names)
 
     def _delete(self, key: _Key) -> KubernetesError | None:
         namespace, name = key

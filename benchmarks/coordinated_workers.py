@@ -391,6 +391,8 @@ def bench_coordinator(charm: Any) -> None:
             first_pebble = pebble.take()
             ctx.run(ctx.on.config_changed(), out)
             steady_pebble = pebble.take()
+            steady_imports = imports_kubernetes_client(ctx.run, ctx.on.config_changed(), out)
+            verify_imports = imports_kubernetes_client(ctx.run, ctx.on.update_status(), out)
     calls: dict[tuple[str, bool], int] = {}
     for without_lightkube in (True, False):
         for _cluster, ctx, state in coordinator_runs(charm, 2, 1):
@@ -478,6 +480,36 @@ def bench_coordinator(charm: Any) -> None:
     check("Kubernetes writes, steady", str(steady_writes), "0", steady_writes == 0)
     check("Kubernetes reads, steady", str(steady_reads), "<= 2", steady_reads <= 2)
     check("Pebble requests, first / steady", f"{first_pebble} / {steady_pebble}", "", None)
+    lightkube_ms = cold_import_ms("import lightkube") - cold_import_ms("pass")
+    check(
+        "imports lightkube: steady / update-status",
+        f"{'yes' if steady_imports else 'no'} / {'yes' if verify_imports else 'no'}",
+        f"(its cold import: {lightkube_ms:.0f} ms)",
+        None,
+    )
+
+
+KUBERNETES_CLIENT_PACKAGES = ("lightkube", "httpx2", "httpcore2", "h11")
+
+
+def imports_kubernetes_client(run: Callable[..., testing.State], *args: Any) -> bool:
+    """Whether ``run(*args)`` imports lightkube or its HTTP stack, as a fresh hook process would.
+
+    The packages are taken out of ``sys.modules`` for the run (and put back after), so an
+    ``import`` inside the charm loads them anew and shows up.
+    """
+
+    def loaded() -> list[str]:
+        return [m for m in sys.modules if m.split(".")[0] in KUBERNETES_CLIENT_PACKAGES]
+
+    saved = {name: sys.modules.pop(name) for name in loaded()}
+    try:
+        run(*args)
+        return bool(loaded())
+    finally:
+        for name in loaded():
+            del sys.modules[name]
+        sys.modules.update(saved)
 
 
 def bare_charm(charm: Any) -> type[ops.CharmBase]:

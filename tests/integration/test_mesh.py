@@ -8,6 +8,7 @@ applications integrated on `api`. Kubernetes is read with lightkube (see helpers
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING
 
 import jubilant
@@ -40,6 +41,8 @@ if TYPE_CHECKING:
 
 ISTIO = "istio-k8s"
 BEACON = "istio-beacon-k8s"
+# Track 2, stable (as Canonical's docs deploy it) unless ISTIO_CHANNEL says otherwise (2/edge).
+ISTIO_CHANNEL = os.environ.get("ISTIO_CHANNEL", "2/stable")
 WORKER_READ = "worker-read"
 WORKER_WRITE = "worker-write"
 WORKER_EXTRA = "worker-extra"
@@ -89,11 +92,11 @@ def test_deploy_mesh(juju: jubilant.Juju, istio_juju: jubilant.Juju):
     # `platform: ""`: Canonical Kubernetes needs no platform profile (some istio-k8s revisions
     # default to microk8s's); the workflow prepares its Cilium for Istio.
     istio_juju.deploy(
-        ISTIO, channel="2/edge", trust=True, config={"hardened-mode": True, "platform": ""}
+        ISTIO, channel=ISTIO_CHANNEL, trust=True, config={"hardened-mode": True, "platform": ""}
     )
     # The beacon's waypoint needs the Gateway API and Istio types that istio-k8s installs.
     wait_settled(istio_juju, ISTIO, timeout=20 * 60)
-    juju.deploy(BEACON, channel="2/edge", trust=True)
+    juju.deploy(BEACON, channel=ISTIO_CHANNEL, trust=True)
     wait_settled(juju, BEACON)
 
 

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, cast
 import crossplane  # pyright: ignore[reportMissingTypeStubs]
 import ops
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from ops import testing
 
@@ -914,4 +914,52 @@ _TREES = st.recursive(
 
 @given(st.lists(_TREES, max_size=4))
 def test_any_tree_builds_like_crossplane(tree: list[Any]):
+    assert build(tree) == _crossplane(tree)
+
+
+# The arguments crossplane quotes, and its quirks (a trailing escape counted twice, "${...}"
+# pairing), each against crossplane itself; then any argument at all.
+@pytest.mark.parametrize(
+    "arg",
+    [
+        "",
+        " ",
+        "a b",
+        "\\",
+        "$",
+        "a$",
+        "a\\",
+        "\\$",
+        "\\\\",
+        "a\\$",
+        "${",
+        "${x}",
+        "a${x}",
+        "a${x",
+        "a}b",
+        "a${x${y}}",
+        "$$",
+        "$\\",
+        "{",
+        "}",
+        ";",
+        "'",
+        '"',
+        "a;b",
+        '"$remote_addr - $request"',
+        "$http_x_forwarded_for",
+        "~*^/read(/.*)?$",
+        "\\x41",
+        "é ü",
+    ],
+)
+def test_arguments_are_quoted_as_crossplane_quotes_them(arg: str):
+    tree = [{"directive": "set", "args": [arg]}]
+    assert build(tree) == _crossplane(tree)
+
+
+@settings(max_examples=3000)
+@given(_ARGS)
+def test_any_argument_is_quoted_as_crossplane_quotes_it(arg: str):
+    tree = [{"directive": "set", "args": [arg]}]
     assert build(tree) == _crossplane(tree)

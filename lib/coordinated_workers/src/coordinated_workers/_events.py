@@ -37,19 +37,20 @@ def observe_reconcile_events(
     observing all ~80 events of a coordinator cost more than the rest of a steady-state hook.
     Without a dispatch path (an old Juju, a test harness) every eligible event is observed.
     """
-    events = charm.on.events()
     dispatched = _dispatched_event_name()
-    if dispatched is not None and dispatched in events:
-        events = {dispatched: events[dispatched]}
-    for bound in events.values():
+    named = getattr(charm.on, dispatched, None) if dispatched else None
+    # Listing every event builds ~80 bound events: only done when Juju did not name one.
+    candidates = [named] if isinstance(named, ops.BoundEvent) else charm.on.events().values()
+    for bound in candidates:
         event_type = bound.event_type
         if issubclass(event_type, ops.HookEvent) and not issubclass(event_type, _EXCLUDED):
             charm.framework.observe(bound, handler)
 
 
 def _dispatched_event_name() -> str | None:
-    """The ops event name of the hook Juju is running, as ops derives it; None if unknown."""
+    """The ops event name of the hook Juju is running, as ops derives it; None if unknown.
+
+    (``service_mesh`` has the same rule for its consumer's observers, privately.)
+    """
     path = os.environ.get("JUJU_DISPATCH_PATH", "")
-    if not path.startswith("hooks/"):
-        return None
-    return path.removeprefix("hooks/").replace("-", "_")
+    return path[len("hooks/") :].replace("-", "_") if path.startswith("hooks/") else None

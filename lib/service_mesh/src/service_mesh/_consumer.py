@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import ops
 import pydantic
 
 from ._databag import describe, update_changed
+from ._dispatch import observe_if_dispatched
 from ._endpoints import require_endpoints
 from ._k8s import kubernetes_client
 from ._labels import label_problem, reconcile_charm_labels, remove_charm_labels
@@ -25,7 +26,7 @@ from ._provider import POLICIES_KEY
 from .errors import KubernetesError
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping, Sequence
+    from collections.abc import Callable, Iterable, Mapping, Sequence
 
     import lightkube
 
@@ -108,7 +109,10 @@ class ServiceMeshConsumer(ops.Object):
         )
 
         on = charm.on
-        observe = self.framework.observe
+
+        def observe(event: ops.BoundEvent, handler: Callable[[Any], None]) -> None:
+            observe_if_dispatched(self.framework, event, handler)
+
         observe(on[mesh_relation_name].relation_created, self._on_policy_input_changed)
         observe(on[cross_model_mesh_provides_name].relation_changed, self._on_policy_input_changed)
         for name in policy_relations:

@@ -306,3 +306,24 @@ def test_http_transport_chatter_stays_out_of_juju_log(
         if "HTTP" in line.message or ".started" in line.message
     ]
     assert chatter == []
+
+
+def test_a_client_the_charm_set_is_used_and_left_open(
+    kubernetes: FakeKubernetes, ambient: dict[str, str], ambient_labels: dict[str, str]
+):
+    # Upstream's tests assign `_lightkube_client`; a client handed in is not ours to close.
+    from lightkube.resources.core_v1 import ConfigMap
+
+    relation = _mesh(ambient)
+    ctx = testing.Context(_Joining, meta=META, app_name="tempo")
+    state = testing.State(leader=True, model=testing.Model(name="cos"), relations=[relation])
+    client = kubernetes.client(namespace="cos", field_manager="tempo")
+    kubernetes.clear_requests()
+
+    with ctx(ctx.on.relation_changed(relation), state) as manager:
+        manager.charm.mesh._lightkube_client = client  # pyright: ignore[reportPrivateUsage]
+        manager.run()
+
+    assert ambient_labels.items() <= _pod_labels(kubernetes).items()
+    assert client.get(ConfigMap, RECORD, namespace="cos").data is not None  # still open
+    assert len(kubernetes.requests) > 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from typing import TYPE_CHECKING, Any
@@ -26,7 +27,7 @@ from ._provider import POLICIES_KEY
 from .errors import KubernetesError
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Mapping, Sequence
+    from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
 
     import lightkube
 
@@ -277,40 +278,45 @@ class ServiceMeshConsumer(ops.Object):
         if not self._charm.unit.is_leader():
             return
         try:
-            reconcile_charm_labels(
-                self.lightkube_client,
-                self._charm.app.name,
-                self._charm.model.name,
-                self._label_configmap_name,
-                labels,
-                force=force,
-            )
+            with self._label_client() as client:
+                reconcile_charm_labels(
+                    client,
+                    self._charm.app.name,
+                    self._charm.model.name,
+                    self._label_configmap_name,
+                    labels,
+                    force=force,
+                )
         except KubernetesError as error:
             self._record_kubernetes_problem(f"could not update the mesh labels: {error}")
-        finally:
-            self._close_client()
 
     def _remove_labels(self) -> None:
         """As leader, take off every label this object set, then forget the record."""
         if not self._charm.unit.is_leader():
             return
         try:
-            remove_charm_labels(
-                self.lightkube_client,
-                self._charm.app.name,
-                self._charm.model.name,
-                self._label_configmap_name,
-            )
+            with self._label_client() as client:
+                remove_charm_labels(
+                    client,
+                    self._charm.app.name,
+                    self._charm.model.name,
+                    self._label_configmap_name,
+                )
         except KubernetesError as error:
             self._record_kubernetes_problem(f"could not remove the mesh labels: {error}")
-        finally:
-            self._close_client()
 
-    def _close_client(self) -> None:
-        """End the connection once a hook's label work is done; the next use builds anew."""
+    @contextlib.contextmanager
+    def _label_client(self) -> Generator[lightkube.Client, None, None]:
+        """The client for one round of label work, closed after it if this round made it.
+
+        A client someone set (tests assign ``_lightkube_client``, as upstream's do) or took
+        from `lightkube_client` stays open: it is not this round's to close.
+        """
         if self._lightkube_client is not None:
-            self._lightkube_client.close()
-            self._lightkube_client = None
+            yield self._lightkube_client
+            return
+        with kubernetes_client(self._charm.model.name, self._charm.app.name) as client:
+            yield client
 
     def _record_kubernetes_problem(self, problem: str) -> None:
         logger.error(problem)

@@ -656,6 +656,7 @@ def bench_worker(charm: Any) -> None:
         first_pebble = pebble.take()
         pebble_ready(ctx, out)
         steady_pebble = pebble.take()
+        steady_imports = packages_imported(ctx.run, ctx.on.config_changed(), out)
     calls: dict[tuple[str, bool], int] = {}
     for without_lightkube in (True, False):
         with Cluster(WORKER) as cluster:
@@ -692,6 +693,7 @@ def bench_worker(charm: Any) -> None:
     check("Kubernetes writes, steady", str(steady_writes), "0", steady_writes == 0)
     check("Kubernetes reads, steady", str(steady_reads), "<= 2", steady_reads <= 2)
     check("Pebble requests, first / steady", f"{first_pebble} / {steady_pebble}", "", None)
+    check("lazy imports, steady config-changed", ", ".join(steady_imports) or "none", "", None)
 
 
 def main() -> int:

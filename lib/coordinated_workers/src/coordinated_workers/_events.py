@@ -34,7 +34,7 @@ def observe_reconcile_events(
     everything from scratch whichever event started it. So when Juju names the event
     (``JUJU_DISPATCH_PATH``, e.g. ``hooks/cluster-relation-changed``), only that one is
     observed: ``framework.observe`` inspects the handler's signature on every call, and
-    observing all ~80 events of a coordinator cost more than the rest of a steady-state hook.
+    observing all ~80 events of a coordinator cost about 6,000 function calls a hook.
     Without a dispatch path (an old Juju, a test harness) every eligible event is observed.
     """
     dispatched = _dispatched_event_name()

@@ -334,3 +334,19 @@ def test_status_without_a_reconcile_still_checks_pebble(ctx, kube):
     out = ctx.run(ctx.on.stop(), state(*workers(), containers=offline))
 
     assert out.unit_status == ops.WaitingStatus("waiting for the nginx container")
+
+
+def test_a_pebble_error_is_a_waiting_status_not_a_crash(ctx, kube, monkeypatch):
+    # Pebble answering with an error (a 5xx, a service that will not start) is not "away".
+    from scenario.mocking import _MockPebbleClient
+
+    def failing(*_args, **_kwargs):
+        raise ops.pebble.APIError({}, 500, "Internal Server Error", "plan unavailable")
+
+    monkeypatch.setattr(_MockPebbleClient, "get_plan", failing)
+
+    out = ctx.run(ctx.on.config_changed(), state(*workers()))
+
+    assert out.unit_status == ops.WaitingStatus(
+        "nginx: Pebble failed (plan unavailable); retrying on the next event"
+    )

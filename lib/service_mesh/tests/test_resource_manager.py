@@ -482,3 +482,21 @@ def test_what_was_applied_before_a_failure_is_still_logged(
     (line,) = _records(caplog)
     assert line.startswith(f"applied {len(policies) - 2} AuthorizationPolicies: ")
     assert "tempo-querier" not in line
+
+
+def test_the_transport_stays_quiet_with_a_client_built_elsewhere(
+    prm: PolicyResourceManager, policies: list[MeshPolicy], caplog: pytest.LogCaptureFixture
+):
+    # The fixture's client was not built by kubernetes_client(); each of its requests would
+    # still log httpx2's "HTTP Request" at INFO (a juju-log process under Juju) if let through.
+    transport = logging.getLogger("httpx2")
+    saved = transport.level
+    transport.setLevel(logging.NOTSET)
+    try:
+        with caplog.at_level(logging.DEBUG):
+            prm.reconcile(policies, MeshType.istio)
+    finally:
+        transport.setLevel(saved)
+
+    assert [r.getMessage() for r in caplog.records if r.name.startswith("httpx2")] == []
+    assert any(r.name == "service_mesh._resource_manager" for r in caplog.records)

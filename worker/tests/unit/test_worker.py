@@ -175,3 +175,19 @@ def test_workload_listens_on_the_port_it_opens_and_checks(ctx, kube):
     assert flags["bind"] == ":8080"
     assert out.opened_ports == {testing.TCPPort(8080)}
     assert container.plan.checks["ready"].http == {"url": "http://localhost:8080/metrics"}
+
+
+def test_a_pebble_error_is_a_waiting_status_not_a_crash(ctx, kube, monkeypatch):
+    # Pebble answering with an error (a 5xx, a service that will not start) is not "away".
+    from scenario.mocking import _MockPebbleClient
+
+    def failing(*_args, **_kwargs):
+        raise ops.pebble.APIError({}, 500, "Internal Server Error", "plan unavailable")
+
+    monkeypatch.setattr(_MockPebbleClient, "get_plan", failing)
+
+    out = ctx.run(ctx.on.config_changed(), state(coordinator_relation(published())))
+
+    assert out.unit_status == ops.WaitingStatus(
+        "workload: Pebble failed (plan unavailable); retrying on the next event"
+    )

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 # cos-coordinated-workers#159), secret removal/expiry concern only the secret's owner.
 _EXCLUDED: tuple[type[ops.EventBase], ...] = (
     ops.CollectStatusEvent,
+    ops.CollectMetricsEvent,  # a restricted context: no leadership, no relation data
     ops.PebbleCheckFailedEvent,
     ops.RemoveEvent,
     ops.StopEvent,

@@ -10,6 +10,7 @@ import ops
 from service_mesh.errors import CRDMissingError, KubernetesError
 
 Level = Literal["blocked", "waiting", "maintenance"]
+_DETAIL_LIMIT = 120  # characters of an error quoted in a status message
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,3 +71,14 @@ def kubernetes_problem(what: str, error: KubernetesError, app: str) -> Problem:
     else:
         cause = f"Kubernetes API {_CAUSES.get(code, 'error')} ({code})"
     return Problem.waiting(f"{what}: {cause}; retrying on the next event")
+
+
+def pebble_problem(container: str, error: ops.pebble.Error) -> Problem:
+    """Pebble answered, but with an error (a 5xx, a service that would not start): wait.
+
+    An unreachable Pebble is reported apart, as "waiting for the <container> container".
+    """
+    detail = str(error)
+    if len(detail) > _DETAIL_LIMIT:
+        detail = detail[: _DETAIL_LIMIT - 3] + "..."
+    return Problem.waiting(f"{container}: Pebble failed ({detail}); retrying on the next event")

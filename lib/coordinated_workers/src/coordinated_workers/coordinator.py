@@ -41,7 +41,7 @@ from service_mesh.errors import KubernetesError
 from . import _charm_tracing, _sync, mesh
 from ._cluster_data import ClusterDataError, ClusterProviderAppData, RemoteWriteEndpoint
 from ._events import observe_reconcile_events
-from ._status import Problem, kubernetes_problem
+from ._status import Problem, kubernetes_problem, pebble_problem
 from .cluster import ClusterProvider, WorkerApp
 from .nginx import (
     ExporterWorkload,
@@ -355,11 +355,18 @@ class Coordinator(ops.Object):
         except (NoNameserverError, NginxReloadError) as e:
             logger.error("nginx: %s", e)
             self._problems.append(Problem.blocked(f"nginx: {e}"))
-        self._pebble_reachable[exporter] = ExporterWorkload(
-            self._charm.unit.get_container(exporter)
-        ).reconcile(
-            exporter_layer(stub_status_url(self.config.status_port), self.config.exporter_port)
-        )
+        except ops.pebble.Error as e:
+            logger.error("%s: Pebble failed: %s", nginx, e)
+            self._problems.append(pebble_problem(nginx, e))
+        try:
+            self._pebble_reachable[exporter] = ExporterWorkload(
+                self._charm.unit.get_container(exporter)
+            ).reconcile(
+                exporter_layer(stub_status_url(self.config.status_port), self.config.exporter_port)
+            )
+        except ops.pebble.Error as e:
+            logger.error("%s: Pebble failed: %s", exporter, e)
+            self._problems.append(pebble_problem(exporter, e))
 
     def _nginx_inputs(self, workers: Sequence[WorkerApp], plan: ProxyPlan | None) -> NginxInputs:
         by_role: dict[str, list[str]] = {}
@@ -585,13 +592,18 @@ class Coordinator(ops.Object):
         """The last unit going away: delete our policies and our label record."""
         if not self._charm.unit.is_leader() or self.model.app.planned_units() > 0:
             return
-        self._kubernetes_step(
-            "cleanup of policies", lambda client: self._policy_manager(client).delete()
-        )
-        self._kubernetes_step(
-            "cleanup of pod labels",
-            lambda client: remove_charm_labels(
-                client, self.app_name, self.model.name, mesh.pod_labels_configmap(self.app_name)
-            ),
-        )
-        self._close_kubernetes()
+        try:
+            self._kubernetes_step(
+                "cleanup of policies", lambda client: self._policy_manager(client).delete()
+            )
+            self._kubernetes_step(
+                "cleanup of pod labels",
+                lambda client: remove_charm_labels(
+                    client,
+                    self.app_name,
+                    self.model.name,
+                    mesh.pod_labels_configmap(self.app_name),
+                ),
+            )
+        finally:
+            self._close_kubernetes()

@@ -21,7 +21,7 @@ from service_mesh.errors import KubernetesError
 from . import _charm_tracing, _sync, mesh
 from ._cluster_data import JujuTopology
 from ._events import observe_reconcile_events
-from ._status import Problem, kubernetes_problem
+from ._status import Problem, kubernetes_problem, pebble_problem
 from .cluster import ClusterRequirer
 from .nginx import service_host
 from .telemetry.loki_push_api import enabled_log_targets, log_forwarding_layer, topology_labels
@@ -195,6 +195,9 @@ class Worker(ops.Object):
         except ops.pebble.ConnectionError as e:
             logger.info("workload: Pebble is not reachable (%s); the next event retries", e)
             self._pebble_reachable = False
+        except ops.pebble.Error as e:
+            logger.error("workload: Pebble failed: %s", e)
+            self._problems.append(pebble_problem(self.config.container, e))
         else:
             self._pebble_reachable = True
 

@@ -13,7 +13,7 @@ import pydantic
 from ._databag import describe, update_changed
 from ._dispatch import observe_if_dispatched
 from ._endpoints import require_endpoints
-from ._k8s import kubernetes_client
+from ._k8s import kubernetes_client, new_client
 from ._labels import label_problem, reconcile_charm_labels, remove_charm_labels
 from ._models import AppPolicy, MeshPolicy, MeshType, ServiceMeshProviderAppData, UnitPolicy
 from ._policies import (
@@ -189,15 +189,13 @@ class ServiceMeshConsumer(ops.Object):
 
     @property
     def lightkube_client(self) -> lightkube.Client:
-        """Client for label reconciliation, created on first use so plain hooks don't pay.
+        """A client for this app's namespace, created on first use so plain hooks don't pay.
 
         Raises:
-            KubernetesError: there is no Kubernetes config (not in a pod, no kubeconfig).
+            lightkube.ConfigError: there is no Kubernetes config (as upstream's raises it).
         """
         if self._lightkube_client is None:
-            self._lightkube_client = kubernetes_client(
-                self._charm.model.name, self._charm.app.name
-            )
+            self._lightkube_client = new_client(self._charm.model.name, self._charm.app.name)
         return self._lightkube_client
 
     # Event handlers

@@ -36,6 +36,7 @@ def kubernetes_errors(doing: str, app_name: str) -> Generator[None, None, None]:
     """
     import httpx2  # lazily: lightkube (which brings httpx2) loads only when Kubernetes is used
 
+    quiet_transport()
     try:
         yield
     except httpx2.HTTPStatusError as e:
@@ -68,22 +69,43 @@ def _status_error(error: Exception, doing: str, app_name: str) -> KubernetesErro
     return KubernetesError(message, status_code=code)
 
 
+def quiet_transport() -> None:
+    """Silence the HTTP stack's per-request DEBUG/INFO records (see ``_TRANSPORT_LOGGERS``).
+
+    Called before every call this library makes, whoever built the client, and by
+    :func:`kubernetes_client`. Warnings and errors still pass; the library's own errors name
+    the status of any failed request.
+    """
+    for name in _TRANSPORT_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def new_client(namespace: str, field_manager: str) -> lightkube.Client:
+    """``lightkube.Client`` from the default config (in-cluster, else ``$KUBECONFIG``), quiet.
+
+    Raises:
+        lightkube.ConfigError: there is no config to build one from, as lightkube raises it.
+    """
+    import lightkube  # lazily: only hooks that talk to Kubernetes pay for the import
+
+    quiet_transport()
+    return lightkube.Client(namespace=namespace, field_manager=field_manager)
+
+
 def kubernetes_client(namespace: str, field_manager: str) -> lightkube.Client:
     """A client from the default config (in-cluster, else ``$KUBECONFIG``), quiet on the wire.
 
-    The transport's per-request debug chatter is silenced here because every log record of a
+    The transport's per-request debug chatter is silenced because every log record of a
     charm becomes a `juju-log` call (see ``_TRANSPORT_LOGGERS``).
 
     Raises:
         KubernetesError: there is no config to build one from (not in a pod, no kubeconfig),
             which for a charm is the same as an API that does not answer.
     """
-    import lightkube  # lazily: only hooks that talk to Kubernetes pay for the import
+    import lightkube
 
-    for name in _TRANSPORT_LOGGERS:
-        logging.getLogger(name).setLevel(logging.WARNING)
     try:
-        return lightkube.Client(namespace=namespace, field_manager=field_manager)
+        return new_client(namespace, field_manager)
     except lightkube.ConfigError as e:
         raise KubernetesError(f"no Kubernetes API to talk to ({e})") from e
 

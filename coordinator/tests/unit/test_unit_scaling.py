@@ -6,6 +6,7 @@ import dataclasses
 import json
 from typing import TYPE_CHECKING
 
+import ops
 from coordinator_scenario import MODEL, containers
 from ops import testing
 
@@ -89,3 +90,30 @@ def test_a_worker_app_joining_reloads_nginx_and_adds_its_policies(ctx, kube, tmp
     assert _reloads(ctx) == 1
     patched = [r["path"] for r in kube.clear_requests() if r["method"] == "PATCH"]
     assert sum("authorizationpolicies" in path for path in patched) == 2
+
+
+def test_a_config_pushed_but_never_reloaded_is_reloaded_by_the_next_hook(
+    ctx, kube, tmp_path, monkeypatch
+):
+    # Pebble fails between the push and the reload: the file already looks applied to the next
+    # hook, so only the coordinator's record of the pending reload gets nginx to load it.
+    from scenario.mocking import _MockPebbleClient
+
+    out = _settled(ctx, kube, tmp_path)
+    extra = worker_relation("worker-extra", ["read"], units=1, model=MODEL)
+    grown = dataclasses.replace(out, relations=[*out.relations, extra])
+    exec_ = _MockPebbleClient.exec
+
+    def lost(*_args, **_kwargs):
+        raise ops.pebble.ConnectionError("Pebble went away")
+
+    monkeypatch.setattr(_MockPebbleClient, "exec", lost)
+    out = ctx.run(ctx.on.relation_joined(extra, remote_unit=0), grown)
+    assert out.unit_status == ops.WaitingStatus("waiting for the nginx container")
+    assert _reloads(ctx) == 0
+
+    monkeypatch.setattr(_MockPebbleClient, "exec", exec_)
+    out = ctx.run(ctx.on.update_status(), out)
+    assert _reloads(ctx) == 1
+    ctx.run(ctx.on.update_status(), out)
+    assert _reloads(ctx) == 1, "once done, the reload is not repeated"

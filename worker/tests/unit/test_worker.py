@@ -191,3 +191,35 @@ def test_a_pebble_error_is_a_waiting_status_not_a_crash(ctx, kube, monkeypatch):
     assert out.unit_status == ops.WaitingStatus(
         "workload: Pebble failed (plan unavailable); retrying on the next event"
     )
+
+
+def test_a_config_pushed_but_never_restarted_is_restarted_by_the_next_hook(
+    ctx, kube, tmp_path, monkeypatch
+):
+    # Pebble fails between the push and the restart: the file already looks applied to the next
+    # hook, so only the worker's record of the pending restart gets the workload to read it.
+    from scenario.mocking import _MockPebbleClient
+
+    restarts: list[tuple[str, ...]] = []
+    restart = _MockPebbleClient.restart_services
+
+    def recording(self, services, *args, **kwargs):
+        restarts.append(tuple(services))
+        return restart(self, services, *args, **kwargs)
+
+    def lost(*_args, **_kwargs):
+        raise ops.pebble.ConnectionError("Pebble went away")
+
+    mounted = workload(mounts={"cfg": testing.Mount(location="/etc/worker", source=tmp_path)})
+    monkeypatch.setattr(_MockPebbleClient, "restart_services", lost)
+    out = ctx.run(
+        ctx.on.config_changed(), state(coordinator_relation(published()), containers=[mounted])
+    )
+    assert out.unit_status == ops.WaitingStatus("waiting for the workload container")
+    assert (tmp_path / "config.yaml").read_text() == CONFIG, "pushed before Pebble went away"
+
+    monkeypatch.setattr(_MockPebbleClient, "restart_services", recording)
+    out = ctx.run(ctx.on.update_status(), out)
+    assert restarts == [("workload",)]
+    ctx.run(ctx.on.update_status(), out)
+    assert restarts == [("workload",)], "once done, the restart is not repeated"

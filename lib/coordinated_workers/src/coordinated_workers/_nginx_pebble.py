@@ -61,14 +61,25 @@ def exporter_layer(status_url: str, listen_port: int = 9113) -> ops.pebble.Layer
 
 
 class NginxWorkload:
-    """Keeps the nginx container running `render_config`'s output."""
+    """Keeps the nginx container running `render_config`'s output.
+
+    After :meth:`reconcile`, `reload_pending` says whether nginx may still run a config other
+    than the file on disk: a push was not followed by a reload (Pebble failed in between).
+    The file then looks applied to the next hook, so the caller keeps the flag (in
+    ``StoredState``) and passes it back in to have that reload done.
+    """
 
     def __init__(self, container: ops.Container, config_path: str = NGINX_CONFIG_PATH):
         self._container = container
         self._config_path = config_path
+        self.reload_pending = False
 
-    def reconcile(self, config_text: str) -> bool:
+    def reconcile(self, config_text: str, *, reload_pending: bool = False) -> bool:
         """Push `config_text` and the layer if they changed; reload a running nginx on change.
+
+        Args:
+            config_text: the nginx.conf wanted.
+            reload_pending: an earlier push was never reloaded (see `reload_pending`).
 
         Returns:
             False when Pebble is unreachable (the caller reports waiting), else True.
@@ -77,17 +88,20 @@ class NginxWorkload:
             NginxReloadError: nginx rejected the config; the previous file was restored so the
                 next reconcile tries again.
         """
+        self.reload_pending = reload_pending
         # No can_connect() first: it is a Pebble round trip of its own, and Pebble can go away
         # between it and the next call anyway; the first call below fails the same way.
         try:
             previous = self._current_config()
-            changed = previous != config_text
-            if changed:
+            if previous != config_text:
+                self.reload_pending = True
                 self._container.push(self._config_path, config_text, make_dirs=True)
             running = _running_services(self._container)
             restarted = _ensure_started(self._container, nginx_layer(), running)
-            if changed and NGINX_SERVICE in running and not restarted:
+            # A start or restart (new layer, or nginx was down) reads the file afresh.
+            if self.reload_pending and NGINX_SERVICE in running and not restarted:
                 self._reload(previous)
+            self.reload_pending = False
         except ops.pebble.ConnectionError:
             return False
         return True
@@ -108,6 +122,7 @@ class NginxWorkload:
                 self._container.remove_path(self._config_path)
             else:
                 self._container.push(self._config_path, previous)
+            self.reload_pending = False  # the file is back to what nginx runs
             raise NginxReloadError(f"nginx rejected the new config: {e}") from e
 
 

@@ -149,7 +149,7 @@ class Coordinator(ops.Object):
 
     def __init__(self, charm: ops.CharmBase, config: CoordinatorConfig) -> None:
         super().__init__(charm, "coordinator")
-        self._applied.set_default(kubernetes="")
+        self._applied.set_default(kubernetes="", nginx_reload_pending=False)
         self._charm = charm
         self.config = config
         endpoints = config.endpoints
@@ -346,24 +346,36 @@ class Coordinator(ops.Object):
         )
 
     def _reconcile_nginx(self, workers: Sequence[WorkerApp], plan: ProxyPlan | None) -> None:
-        nginx, exporter = self.config.nginx_container, self.config.exporter_container
-        workload = NginxWorkload(self._charm.unit.get_container(nginx))
+        nginx = self.config.nginx_container
         try:
-            self._pebble_reachable[nginx] = workload.reconcile(
-                render_config(self._nginx_inputs(workers, plan))
-            )
-        except (NoNameserverError, NginxReloadError) as e:
+            config_text = render_config(self._nginx_inputs(workers, plan))
+        except NoNameserverError as e:
             logger.error("nginx: %s", e)
             self._problems.append(Problem.blocked(f"nginx: {e}"))
-        except ops.pebble.Error as e:
-            logger.error("%s: Pebble failed: %s", nginx, e)
-            self._problems.append(pebble_problem(nginx, e))
+        else:
+            workload = NginxWorkload(self._charm.unit.get_container(nginx))
+            pending = self._applied.nginx_reload_pending
+            try:
+                self._pebble_reachable[nginx] = workload.reconcile(
+                    config_text, reload_pending=pending
+                )
+            except NginxReloadError as e:
+                logger.error("nginx: %s", e)
+                self._problems.append(Problem.blocked(f"nginx: {e}"))
+            except ops.pebble.Error as e:
+                logger.error("%s: Pebble failed: %s", nginx, e)
+                self._problems.append(pebble_problem(nginx, e))
+            if workload.reload_pending != pending:  # stored state written only on a change
+                self._applied.nginx_reload_pending = workload.reload_pending
+        self._reconcile_exporter()
+
+    def _reconcile_exporter(self) -> None:
+        exporter = self.config.exporter_container
+        layer = exporter_layer(stub_status_url(self.config.status_port), self.config.exporter_port)
         try:
             self._pebble_reachable[exporter] = ExporterWorkload(
                 self._charm.unit.get_container(exporter)
-            ).reconcile(
-                exporter_layer(stub_status_url(self.config.status_port), self.config.exporter_port)
-            )
+            ).reconcile(layer)
         except ops.pebble.Error as e:
             logger.error("%s: Pebble failed: %s", exporter, e)
             self._problems.append(pebble_problem(exporter, e))

@@ -70,7 +70,7 @@ class Worker(ops.Object):
 
     def __init__(self, charm: ops.CharmBase, config: WorkerConfig) -> None:
         super().__init__(charm, "worker")
-        self._applied.set_default(labels="")
+        self._applied.set_default(labels="", restart_pending=False)
         self._charm = charm
         self.config = config
         self.cluster = ClusterRequirer(charm, config.cluster_endpoint)
@@ -207,20 +207,25 @@ class Worker(ops.Object):
             _stop_all(container)
             return
         self._charm.unit.set_ports(*self.cluster.worker_ports)
-        config_changed = _push_if_changed(container, self.config.config_path, worker_config)
+        if _differs_on_disk(container, self.config.config_path, worker_config):
+            # Recorded before the push: if Pebble fails between the push and the restart, the
+            # next hook finds the file as wanted and would otherwise never restart.
+            self._applied.restart_pending = True
+            container.push(self.config.config_path, worker_config, make_dirs=True)
         plan = container.get_plan()
         layer_changed = self._apply_layer(container, roles, plan)
         if layer_changed:
             plan = container.get_plan()
         if self._apply_log_forwarding(container, plan):
             plan = container.get_plan()
-        if config_changed:
+        if self._applied.restart_pending:
             # The workload reads its config only at start: restart every service, once. Pebble
             # restarts with the current plan, so a layer added above is picked up too (and its
             # checks already run: Pebble starts checks when the plan changes).
             services = list(plan.services)
             if services:
                 container.restart(*services)
+            self._applied.restart_pending = False
         elif layer_changed:
             container.replan()
         self._check_readiness(container)
@@ -308,15 +313,13 @@ class Worker(ops.Object):
         return kubernetes_client(self.model.name, self._charm.app.name)
 
 
-def _push_if_changed(container: ops.Container, path: str, text: str) -> bool:
+def _differs_on_disk(container: ops.Container, path: str, text: str) -> bool:
+    """Whether the file at `path` in the container is missing or other than `text`."""
     try:
         with container.pull(path) as current:
-            if current.read() == text:
-                return False
+            return current.read() != text
     except ops.pebble.PathError:
-        pass
-    container.push(path, text, make_dirs=True)
-    return True
+        return True
 
 
 def _plan_contains(plan: ops.pebble.Plan, layer: ops.pebble.Layer) -> bool:

@@ -207,27 +207,32 @@ class Worker(ops.Object):
             _stop_all(container)
             return
         self._charm.unit.set_ports(*self.cluster.worker_ports)
-        if _differs_on_disk(container, self.config.config_path, worker_config):
-            # Recorded before the push: if Pebble fails between the push and the restart, the
-            # next hook finds the file as wanted and would otherwise never restart.
-            self._applied.restart_pending = True
-            container.push(self.config.config_path, worker_config, make_dirs=True)
-        plan = container.get_plan()
-        layer_changed = self._apply_layer(container, roles, plan)
-        if layer_changed:
+        restart_pending = self._applied.restart_pending
+        try:
+            if _differs_on_disk(container, self.config.config_path, worker_config):
+                # If Pebble fails between the push and the restart, the next hook finds the
+                # file as wanted: only this record (kept below, whatever happens) restarts it.
+                restart_pending = True
+                container.push(self.config.config_path, worker_config, make_dirs=True)
             plan = container.get_plan()
-        if self._apply_log_forwarding(container, plan):
-            plan = container.get_plan()
-        if self._applied.restart_pending:
-            # The workload reads its config only at start: restart every service, once. Pebble
-            # restarts with the current plan, so a layer added above is picked up too (and its
-            # checks already run: Pebble starts checks when the plan changes).
-            services = list(plan.services)
-            if services:
-                container.restart(*services)
-            self._applied.restart_pending = False
-        elif layer_changed:
-            container.replan()
+            layer_changed = self._apply_layer(container, roles, plan)
+            if layer_changed:
+                plan = container.get_plan()
+            if self._apply_log_forwarding(container, plan):
+                plan = container.get_plan()
+            if restart_pending:
+                # The workload reads its config only at start: restart every service, once.
+                # Pebble restarts with the current plan, so a layer added above is picked up
+                # too (and its checks already run: Pebble starts them when the plan changes).
+                services = list(plan.services)
+                if services:
+                    container.restart(*services)
+                restart_pending = False
+            elif layer_changed:
+                container.replan()
+        finally:
+            if restart_pending != self._applied.restart_pending:  # written only on a change
+                self._applied.restart_pending = restart_pending
         self._check_readiness(container)
 
     def _apply_layer(

@@ -7,8 +7,8 @@ measured here is exactly that: a fresh interpreter started in ``<charm>/src`` im
 ``charm`` (which imports ops, the libraries and whatever they import at module level), and
 nothing else: no ops.testing, no pytest. Bytecode is precompiled first
 (``compileall`` on the libraries and charms, ``PYTHONDONTWRITEBYTECODE`` removed), as in a
-packed charm's venv. Each figure is the median of 10 fresh processes, all in the same run,
-so the ratio to ``import ops`` cancels most of the machine's speed.
+packed charm's venv. Each figure is the median of 15 fresh processes, the chains taking
+turns in the same run, so the ratio to ``import ops`` cancels most of the machine's speed.
 
 The script also lists, for each chain, the third-party packages it loads (pydantic,
 lightkube, yaml, crossplane, ops.testing...), taken from ``sys.modules`` of a fresh process.
@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-RUNS = 10
+RUNS = 15
 TARGET_RATIO = 1.2
 UPSTREAM_RATIO = 1.8  # upstream coordinated_workers.coordinator chain vs ops (toolchain.md)
 WATCHED = ("pydantic", "lightkube", "httpx2", "yaml", "crossplane", "scenario", "ops.testing")
@@ -47,16 +47,21 @@ def precompile() -> None:
     )
 
 
-def cold_import_ms(statement: str, cwd: Path) -> float:
-    """Median wall time of a fresh interpreter running `statement` in `cwd`."""
-    command = [sys.executable, "-c", statement]
-    subprocess.run(command, env=_env(), cwd=cwd, check=True)  # warm-up: writes any missing .pyc
-    times = []
+def cold_import_ms(chains: dict[str, tuple[str, Path]]) -> dict[str, float]:
+    """Median wall time of a fresh interpreter running each statement in its directory.
+
+    The chains take turns, one run each per round, so that the machine's drift (these VMs
+    swing by a third) falls on all of them alike and the ratios stay put.
+    """
+    times: dict[str, list[float]] = {label: [] for label in chains}
+    for statement, cwd in chains.values():  # warm-up: writes any missing .pyc
+        subprocess.run([sys.executable, "-c", statement], env=_env(), cwd=cwd, check=True)
     for _ in range(RUNS):
-        start = time.perf_counter()
-        subprocess.run(command, env=_env(), cwd=cwd, check=True)
-        times.append((time.perf_counter() - start) * 1000)
-    return statistics.median(times)
+        for label, (statement, cwd) in chains.items():
+            start = time.perf_counter()
+            subprocess.run([sys.executable, "-c", statement], env=_env(), cwd=cwd, check=True)
+            times[label].append((time.perf_counter() - start) * 1000)
+    return {label: statistics.median(runs) for label, runs in times.items()}
 
 
 def loaded_packages(statement: str, cwd: Path) -> list[str]:
@@ -83,8 +88,8 @@ def main() -> int:
         "coordinator charm chain": ("import charm", ROOT / "coordinator/src"),
         "worker charm chain": ("import charm", ROOT / "worker/src"),
     }
-    print(f"cold import, median of {RUNS} fresh processes (bytecode precompiled):")
-    results = {label: cold_import_ms(statement, cwd) for label, (statement, cwd) in chains.items()}
+    print(f"cold import, median of {RUNS} fresh processes, interleaved (bytecode precompiled):")
+    results = cold_import_ms(chains)
     ops_ms = results["import ops"]
     failed = 0
     for label, ms in results.items():

@@ -22,6 +22,11 @@ and each worker announces itself and reads its configuration::
 Charm tests build cluster relations with :mod:`coordinated_workers.testing`.
 """
 
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from ._cluster_data import (
     ClusterDataError,
     ClusterProviderAppData,
@@ -31,31 +36,76 @@ from ._cluster_data import (
     RemoteWriteEndpoint,
 )
 from ._status import Problem
-from .cluster import ClusterProvider, ClusterRequirer, WorkerApp, WorkerUnit
-from .nginx import (
-    ExporterWorkload,
-    NginxInputs,
-    NginxReloadError,
-    NginxWorkload,
-    NoNameserverError,
-    RoleRoute,
-    exporter_layer,
-    nginx_layer,
-    render_config,
-    resolver_from_resolv_conf,
-    service_host,
-    stub_status_url,
-)
+from .cluster import ClusterProvider, ClusterRequirer, WorkerApp, WorkerUnit, service_host
 from .roles import ClusterRolesConfig, ClusterRolesConfigError, UnknownRolesError
-from .telemetry_proxy import (
-    ProxyPlan,
-    ProxyRoute,
-    SkippedTarget,
-    TelemetryTargets,
-    WorkerTelemetryProxyConfig,
-    plan_proxy,
-    worker_metrics_path,
-)
+
+if TYPE_CHECKING:
+    from .nginx import (
+        ExporterWorkload,
+        NginxInputs,
+        NginxReloadError,
+        NginxWorkload,
+        NoNameserverError,
+        RoleRoute,
+        exporter_layer,
+        nginx_layer,
+        render_config,
+        resolver_from_resolv_conf,
+        stub_status_url,
+    )
+    from .telemetry_proxy import (
+        ProxyPlan,
+        ProxyRoute,
+        SkippedTarget,
+        TelemetryTargets,
+        WorkerTelemetryProxyConfig,
+        plan_proxy,
+        worker_metrics_path,
+    )
+
+# Only the coordinator needs nginx and the telemetry proxy: a worker charm, which imports this
+# package on every hook, does not load them (about 15 ms) until a name from them is used.
+_LAZY = {
+    **dict.fromkeys(
+        (
+            "ExporterWorkload",
+            "NginxInputs",
+            "NginxReloadError",
+            "NginxWorkload",
+            "NoNameserverError",
+            "RoleRoute",
+            "exporter_layer",
+            "nginx_layer",
+            "render_config",
+            "resolver_from_resolv_conf",
+            "stub_status_url",
+        ),
+        "nginx",
+    ),
+    **dict.fromkeys(
+        (
+            "ProxyPlan",
+            "ProxyRoute",
+            "SkippedTarget",
+            "TelemetryTargets",
+            "WorkerTelemetryProxyConfig",
+            "plan_proxy",
+            "worker_metrics_path",
+        ),
+        "telemetry_proxy",
+    ),
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Import the module behind a lazily exported name on first use (PEP 562)."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "ClusterDataError",

@@ -37,7 +37,7 @@ from .roles import ClusterRolesConfig, UnknownRolesError
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping, MutableMapping, Sequence
 
-__all__ = ["ClusterProvider", "ClusterRequirer", "WorkerApp", "WorkerUnit"]
+__all__ = ["ClusterProvider", "ClusterRequirer", "WorkerApp", "WorkerUnit", "service_host"]
 
 logger = logging.getLogger(__name__)
 
@@ -352,3 +352,12 @@ class ClusterRequirer:
             # Juju refuses relation data writes before the unit is fully set up (install).
             logger.warning("cannot publish to cluster relation %d: %s", relation.id, e)
             return False
+
+
+def service_host(app: str, model: str) -> str:
+    """FQDN of an app's headless Service, which resolves to all its pods.
+
+    A unit's own address is ``<app>-<n>.<service_host>``; nginx resolves the Service name to
+    reach every worker of an app.
+    """
+    return f"{app}-endpoints.{model}.svc.cluster.local"

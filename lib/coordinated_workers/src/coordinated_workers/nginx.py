@@ -37,6 +37,7 @@ from ._nginx_pebble import (
 from ._nginx_text import Directive as _Directive
 from ._nginx_text import build as _build
 from ._nginx_text import directive as _d
+from .cluster import service_host
 from .telemetry_proxy import JUJU_APP_NAME, WORKER_METRICS_LOCATION
 
 if TYPE_CHECKING:
@@ -159,11 +160,6 @@ def resolver_from_resolv_conf(text: str) -> str:
             continue
         return f"[{ip}]" if ip.version == 6 else str(ip)
     raise NoNameserverError("no nameserver in resolv.conf")
-
-
-def service_host(app: str, model: str) -> str:
-    """FQDN of a worker app's headless Service, which resolves to all its pods."""
-    return f"{app}-endpoints.{model}.svc.cluster.local"
 
 
 def stub_status_url(status_port: int = 8082) -> str:

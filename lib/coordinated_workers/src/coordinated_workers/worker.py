@@ -22,8 +22,7 @@ from . import _charm_tracing, _sync, mesh
 from ._cluster_data import JujuTopology
 from ._events import observe_reconcile_events
 from ._status import Problem, kubernetes_problem, pebble_problem
-from .cluster import ClusterRequirer
-from .nginx import service_host
+from .cluster import ClusterRequirer, service_host
 from .telemetry.loki_push_api import enabled_log_targets, log_forwarding_layer, topology_labels
 
 if TYPE_CHECKING:

@@ -25,7 +25,6 @@ import logging
 from typing import TYPE_CHECKING
 
 from coordinated_workers.telemetry import _databag
-from coordinated_workers.telemetry_proxy import worker_metrics_path
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
@@ -77,6 +76,9 @@ def scrape_jobs(
         Jobs sorted by worker (application, unit number) then coordinator unit, so the
         published JSON is the same whatever order the inputs came in.
     """
+    # Here, not at import: workers import this package too and never build scrape jobs.
+    from coordinated_workers.telemetry_proxy import worker_metrics_path
+
     jobs: list[ScrapeJob] = []
     for app in sorted(workers, key=lambda a: a.name):
         for unit in sorted(app.units, key=lambda u: _unit_sort_key(u.name)):

@@ -77,7 +77,9 @@ def quiet_transport() -> None:
     the status of any failed request.
     """
     for name in _TRANSPORT_LOGGERS:
-        logging.getLogger(name).setLevel(logging.WARNING)
+        transport = logging.getLogger(name)
+        if transport.level != logging.WARNING:  # setLevel clears every logger's level cache
+            transport.setLevel(logging.WARNING)
 
 
 def new_client(namespace: str, field_manager: str) -> lightkube.Client:

@@ -65,46 +65,19 @@ if TYPE_CHECKING:
 
 # Only the coordinator needs nginx and the telemetry proxy: a worker charm, which imports this
 # package on every hook, does not load them (about 15 ms) until a name from them is used.
-_LAZY = {
-    **dict.fromkeys(
-        (
-            "ExporterWorkload",
-            "NginxInputs",
-            "NginxReloadError",
-            "NginxWorkload",
-            "NoNameserverError",
-            "RoleRoute",
-            "exporter_layer",
-            "nginx_layer",
-            "render_config",
-            "resolver_from_resolv_conf",
-            "stub_status_url",
-        ),
-        "nginx",
-    ),
-    **dict.fromkeys(
-        (
-            "ProxyPlan",
-            "ProxyRoute",
-            "SkippedTarget",
-            "TelemetryTargets",
-            "WorkerTelemetryProxyConfig",
-            "plan_proxy",
-            "worker_metrics_path",
-        ),
-        "telemetry_proxy",
-    ),
-}
+_LAZY_MODULES = ("nginx", "telemetry_proxy")
 
 
 def __getattr__(name: str) -> Any:
     """Import the module behind a lazily exported name on first use (PEP 562)."""
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
+    if name in __all__:
+        for module_name in _LAZY_MODULES:
+            module = importlib.import_module(f"{__name__}.{module_name}")
+            if hasattr(module, name):
+                value = getattr(module, name)
+                globals()[name] = value
+                return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = [

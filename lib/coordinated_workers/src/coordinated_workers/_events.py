@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from typing import TYPE_CHECKING
 
 import ops
+
+# The same rule as the mesh consumer's observers: one implementation of how ops names a hook.
+from service_mesh._dispatch import dispatched_event_name
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -38,7 +40,7 @@ def observe_reconcile_events(
     observing all ~80 events of a coordinator cost about 6,000 function calls a hook.
     Without a dispatch path (an old Juju, a test harness) every eligible event is observed.
     """
-    dispatched = _dispatched_event_name()
+    dispatched = dispatched_event_name()
     named = getattr(charm.on, dispatched, None) if dispatched else None
     # Listing every event builds ~80 bound events: only done when Juju did not name one.
     candidates = [named] if isinstance(named, ops.BoundEvent) else charm.on.events().values()
@@ -47,11 +49,3 @@ def observe_reconcile_events(
         if issubclass(event_type, ops.HookEvent) and not issubclass(event_type, _EXCLUDED):
             charm.framework.observe(bound, handler)
 
-
-def _dispatched_event_name() -> str | None:
-    """The ops event name of the hook Juju is running, as ops derives it; None if unknown.
-
-    (``service_mesh`` has the same rule for its consumer's observers, privately.)
-    """
-    path = os.environ.get("JUJU_DISPATCH_PATH", "")
-    return path[len("hooks/") :].replace("-", "_") if path.startswith("hooks/") else None

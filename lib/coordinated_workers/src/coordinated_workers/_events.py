@@ -48,4 +48,3 @@ def observe_reconcile_events(
         event_type = bound.event_type
         if issubclass(event_type, ops.HookEvent) and not issubclass(event_type, _EXCLUDED):
             charm.framework.observe(bound, handler)
-

@@ -21,6 +21,7 @@ from coordinated_workers.telemetry import (
 )
 from coordinated_workers.telemetry.loki_push_api import log_target_name, push_url
 from tests.support import hostile_data, interface_schemas
+from tests.support.charm_hook import run_in_hook
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -56,20 +57,7 @@ def _logging(units: dict[int, dict[str, str]], app: str = "loki", **kw: Any) -> 
 
 
 def _run(state: testing.State, action: Callable[[ops.CharmBase], Any]) -> Any:
-    class Charm(ops.CharmBase):
-        result: Any
-
-        def __init__(self, framework: ops.Framework):
-            super().__init__(framework)
-            framework.observe(self.on.update_status, self._on_update_status)
-
-        def _on_update_status(self, _: ops.EventBase):
-            self.result = action(self)
-
-    ctx = testing.Context(Charm, meta=META)
-    with ctx(ctx.on.update_status(), state) as manager:
-        manager.run()
-        return manager.charm.result
+    return run_in_hook(META, state, action)[1]
 
 
 def _push_urls(*relations: testing.Relation) -> Reading[dict[str, str]]:

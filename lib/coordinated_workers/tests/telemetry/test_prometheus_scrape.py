@@ -13,6 +13,7 @@ from coordinated_workers.cluster import WorkerApp, WorkerUnit
 from coordinated_workers.telemetry import MetricsEndpointProvider, scrape_jobs
 from coordinated_workers.telemetry_proxy import worker_metrics_path
 from tests.support import interface_schemas
+from tests.support.charm_hook import run_in_hook
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -165,20 +166,7 @@ ADDRESS = COORDINATORS["coordinator-k8s/0"]
 def _run(
     state: testing.State, action: Callable[[ops.CharmBase], bool]
 ) -> tuple[testing.State, bool]:
-    class Charm(ops.CharmBase):
-        result: bool
-
-        def __init__(self, framework: ops.Framework):
-            super().__init__(framework)
-            framework.observe(self.on.update_status, self._on_update_status)
-
-        def _on_update_status(self, _: ops.EventBase):
-            self.result = action(self)
-
-    ctx = testing.Context(Charm, meta=META)
-    with ctx(ctx.on.update_status(), state) as manager:
-        out = manager.run()
-        return out, manager.charm.result
+    return run_in_hook(META, state, action)
 
 
 def _publish(**kwargs: Any) -> Callable[[ops.CharmBase], bool]:

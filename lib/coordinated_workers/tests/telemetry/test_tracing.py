@@ -14,6 +14,7 @@ from ops import testing
 from coordinated_workers.telemetry import DatabagError, Reading, TracingRequirer
 from coordinated_workers.telemetry.tracing import receivers_from_bag
 from tests.support import hostile_data, interface_schemas
+from tests.support.charm_hook import run_in_hook
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -49,20 +50,7 @@ def _tracing(endpoint: str = "charm-tracing", **fields: Any) -> testing.Relation
 def _run(
     state: testing.State, action: Callable[[ops.CharmBase], Any]
 ) -> tuple[testing.State, Any]:
-    class Charm(ops.CharmBase):
-        result: Any
-
-        def __init__(self, framework: ops.Framework):
-            super().__init__(framework)
-            framework.observe(self.on.update_status, self._on_update_status)
-
-        def _on_update_status(self, _: ops.EventBase):
-            self.result = action(self)
-
-    ctx = testing.Context(Charm, meta=META)
-    with ctx(ctx.on.update_status(), state) as manager:
-        out = manager.run()
-        return out, manager.charm.result
+    return run_in_hook(META, state, action)
 
 
 def _request(

@@ -23,7 +23,7 @@ from service_mesh import (
 )
 
 if TYPE_CHECKING:
-    import pathlib
+    pass
 
 META: dict[str, Any] = {
     "name": "tempo",
@@ -55,30 +55,6 @@ class _Tempo(ops.CharmBase):
         self.mesh = ServiceMeshConsumer(self, policies=POLICIES, auto_join=False)
 
 
-@pytest.fixture
-def vector(vectors_dir: pathlib.Path) -> dict[str, Any]:
-    return json.loads((vectors_dir / "consumer-databag-tempo.json").read_text())
-
-
-@pytest.fixture
-def provider_vector(vectors_dir: pathlib.Path) -> dict[str, Any]:
-    return json.loads((vectors_dir / "provider-databag-istio-beacon.json").read_text())
-
-
-@pytest.fixture
-def bag_writes(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, str]]:
-    """Every relation-set the charm makes (ops funnels all databag writes through update)."""
-    writes: list[dict[str, str]] = []
-    original = ops.RelationDataContent.update
-
-    def recording_update(self: ops.RelationDataContent, data: Any = (), /, **kwargs: str) -> None:
-        writes.append(dict(data, **kwargs))
-        original(self, data, **kwargs)
-
-    monkeypatch.setattr(ops.RelationDataContent, "update", recording_update)
-    return writes
-
-
 def _context() -> testing.Context[_Tempo]:
     return testing.Context(_Tempo, meta=META, app_name="tempo")
 
@@ -97,17 +73,17 @@ def _vector_relations() -> list[testing.Relation]:
     ]
 
 
-def test_policies_bag_is_byte_identical_to_upstream(vector: dict[str, Any]):
+def test_policies_bag_is_byte_identical_to_upstream(consumer_vector: dict[str, Any]):
     mesh, *others = _vector_relations()
     ctx = _context()
 
     out = ctx.run(ctx.on.relation_created(mesh), _state(mesh, *others))
 
-    assert out.get_relation(mesh.id).local_app_data == vector["databag"]
+    assert out.get_relation(mesh.id).local_app_data == consumer_vector["databag"]
 
 
-def test_cross_model_bag_is_byte_identical_to_upstream(vector: dict[str, Any]):
-    variant = vector["cross_model_variant"]
+def test_cross_model_bag_is_byte_identical_to_upstream(consumer_vector: dict[str, Any]):
+    variant = consumer_vector["cross_model_variant"]
     mesh = testing.Relation("service-mesh", remote_app_name="istio-beacon-k8s")
     cmr = testing.Relation(
         "provide-cmr-mesh",
@@ -122,14 +98,15 @@ def test_cross_model_bag_is_byte_identical_to_upstream(vector: dict[str, Any]):
     assert out.get_relation(mesh.id).local_app_data == variant["databag"]
 
 
-def test_cmr_data_bag_is_byte_identical_to_upstream(vector: dict[str, Any]):
+def test_cmr_data_bag_is_byte_identical_to_upstream(consumer_vector: dict[str, Any]):
     require = testing.Relation("require-cmr-mesh", remote_app_name="grafana")
     ctx = _context()
 
     out = ctx.run(ctx.on.relation_created(require), _state(require))
 
     assert (
-        out.get_relation(require.id).local_app_data == vector["require_cmr_mesh_local_app_databag"]
+        out.get_relation(require.id).local_app_data
+        == consumer_vector["require_cmr_mesh_local_app_databag"]
     )
 
 
@@ -153,14 +130,16 @@ def test_cmr_data_bag_is_byte_identical_to_upstream(vector: dict[str, Any]):
     ],
 )
 def test_non_leader_writes_nothing_and_raises_nothing(
-    vector: dict[str, Any], event_of: Any, bag_writes: list[dict[str, str]]
+    consumer_vector: dict[str, Any], event_of: Any, bag_writes: list[dict[str, str]]
 ):
     relations = [
         *_vector_relations(),
         testing.Relation(
             "provide-cmr-mesh",
             remote_app_name="grafana",
-            remote_app_data=vector["cross_model_variant"]["provide_cmr_mesh_remote_app_databag"],
+            remote_app_data=consumer_vector["cross_model_variant"][
+                "provide_cmr_mesh_remote_app_databag"
+            ],
         ),
         testing.Relation("require-cmr-mesh", remote_app_name="loki"),
     ]
@@ -170,7 +149,7 @@ def test_non_leader_writes_nothing_and_raises_nothing(
 
     assert bag_writes == []
     for relation in out.relations:
-        assert relation.local_app_data == vector["non_leader_databag"]
+        assert relation.local_app_data == consumer_vector["non_leader_databag"]
 
 
 def test_update_service_mesh_on_non_leader_is_a_no_op(bag_writes: list[dict[str, str]]):
@@ -183,11 +162,13 @@ def test_update_service_mesh_on_non_leader_is_a_no_op(bag_writes: list[dict[str,
 
 
 def test_unchanged_policies_are_not_rewritten(
-    vector: dict[str, Any], bag_writes: list[dict[str, str]]
+    consumer_vector: dict[str, Any], bag_writes: list[dict[str, str]]
 ):
     mesh, *others = _vector_relations()
     mesh = testing.Relation(
-        "service-mesh", remote_app_name="istio-beacon-k8s", local_app_data=vector["databag"]
+        "service-mesh",
+        remote_app_name="istio-beacon-k8s",
+        local_app_data=consumer_vector["databag"],
     )
     ctx = _context()
 
@@ -196,28 +177,30 @@ def test_unchanged_policies_are_not_rewritten(
     assert bag_writes == []
 
 
-def test_departed_application_loses_its_policy(vector: dict[str, Any]):
+def test_departed_application_loses_its_policy(consumer_vector: dict[str, Any]):
     mesh, api, source, metrics = _vector_relations()
     mesh = testing.Relation(
-        "service-mesh", remote_app_name="istio-beacon-k8s", local_app_data=vector["databag"]
+        "service-mesh",
+        remote_app_name="istio-beacon-k8s",
+        local_app_data=consumer_vector["databag"],
     )
     ctx = _context()
 
     out = ctx.run(ctx.on.relation_broken(metrics), _state(mesh, api, source, metrics))
 
     remaining = json.loads(out.get_relation(mesh.id).local_app_data["policies"])
-    assert remaining == vector["decoded_policies"][:2]
+    assert remaining == consumer_vector["decoded_policies"][:2]
 
 
-def test_new_leader_republishes_policies_and_cmr_data(vector: dict[str, Any]):
+def test_new_leader_republishes_policies_and_cmr_data(consumer_vector: dict[str, Any]):
     mesh, *others = _vector_relations()
     require = testing.Relation("require-cmr-mesh", remote_app_name="grafana")
     ctx = _context()
 
     out = ctx.run(ctx.on.leader_elected(), _state(mesh, require, *others))
 
-    assert out.get_relation(mesh.id).local_app_data == vector["databag"]
-    expected_cmr = vector["require_cmr_mesh_local_app_databag"]
+    assert out.get_relation(mesh.id).local_app_data == consumer_vector["databag"]
+    expected_cmr = consumer_vector["require_cmr_mesh_local_app_databag"]
     assert out.get_relation(require.id).local_app_data == expected_cmr
 
 
@@ -390,7 +373,7 @@ def test_only_the_dispatched_event_is_observed(monkeypatch: pytest.MonkeyPatch):
     ]
 
 
-def test_the_dispatched_event_still_reaches_the_consumer(vector: dict[str, Any]):
+def test_the_dispatched_event_still_reaches_the_consumer(consumer_vector: dict[str, Any]):
     # relation-created of a policy relation publishes the policies: the one observer works.
     relation = testing.Relation("tempo-api", remote_app_name="grafana")
     mesh = testing.Relation("service-mesh", remote_app_name="istio-beacon-k8s")

@@ -54,9 +54,8 @@ def kubernetes(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeKubernetes]:
 
 
 @pytest.fixture
-def ambient(vectors_dir: pathlib.Path) -> dict[str, str]:
-    vector = json.loads((vectors_dir / "provider-databag-istio-beacon.json").read_text())
-    return vector["databag_ambient"]
+def ambient(provider_vector: dict[str, Any]) -> dict[str, str]:
+    return provider_vector["databag_ambient"]
 
 
 @pytest.fixture

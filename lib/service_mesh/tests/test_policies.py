@@ -23,7 +23,7 @@ from service_mesh import (
 from service_mesh._policies import encode_policies
 
 if TYPE_CHECKING:
-    import pathlib
+    pass
 
 META: dict[str, Any] = {
     "name": "tempo",
@@ -47,11 +47,6 @@ VECTOR_POLICIES = [
 
 class _Charm(ops.CharmBase):
     pass
-
-
-@pytest.fixture
-def consumer_vector(vectors_dir: pathlib.Path) -> dict[str, Any]:
-    return json.loads((vectors_dir / "consumer-databag-tempo.json").read_text())
 
 
 def _model_of(*relations: testing.Relation) -> ops.Model:

@@ -12,7 +12,7 @@ from ops import testing
 from service_mesh import MeshPolicy, MeshType, MissingEndpointError, ServiceMeshProvider
 
 if TYPE_CHECKING:
-    import pathlib
+    pass
 
 META: dict[str, Any] = {
     "name": "istio-beacon-k8s",
@@ -35,30 +35,6 @@ class _Beacon(ops.CharmBase):
 
 class _OnMeshBeacon(_Beacon):
     labels: dict[str, str] = {}  # noqa: RUF012
-
-
-@pytest.fixture
-def provider_vector(vectors_dir: pathlib.Path) -> dict[str, Any]:
-    return json.loads((vectors_dir / "provider-databag-istio-beacon.json").read_text())
-
-
-@pytest.fixture
-def consumer_vector(vectors_dir: pathlib.Path) -> dict[str, Any]:
-    return json.loads((vectors_dir / "consumer-databag-tempo.json").read_text())
-
-
-@pytest.fixture
-def bag_writes(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, str]]:
-    """Every relation-set the charm makes (ops funnels all databag writes through update)."""
-    writes: list[dict[str, str]] = []
-    original = ops.RelationDataContent.update
-
-    def recording_update(self: ops.RelationDataContent, data: Any = (), /, **kwargs: str) -> None:
-        writes.append(dict(data, **kwargs))
-        original(self, data, **kwargs)
-
-    monkeypatch.setattr(ops.RelationDataContent, "update", recording_update)
-    return writes
 
 
 def _run(

@@ -27,6 +27,7 @@ from __future__ import annotations
 import collections
 import cProfile
 import dataclasses
+import functools
 import importlib.util
 import json
 import os
@@ -331,6 +332,27 @@ class PebbleCounter:
         return call
 
 
+def first_and_steady_calls(
+    run: Callable[[testing.State], testing.State], state: testing.State, without_lightkube: bool
+) -> tuple[int, int]:
+    """Function calls of `run` on `state` (a first hook), then on its output (steady)."""
+    first, out = profiled_calls(run, state, without_lightkube=without_lightkube)
+    steady, _ = profiled_calls(run, out, without_lightkube=without_lightkube)
+    return first, steady
+
+
+def check_requests(
+    first: list[WireRequest], steady: list[WireRequest], upstream: str, pebble: tuple[int, int]
+) -> None:
+    """The Kubernetes requests of a first and a steady hook, and their Pebble requests."""
+    check("Kubernetes requests, first", f"{len(first)} ({describe(first)})", upstream, None)
+    steady_writes = len(writes(steady))
+    steady_reads = len(steady) - steady_writes
+    check("Kubernetes writes, steady", str(steady_writes), "0", steady_writes == 0)
+    check("Kubernetes reads, steady", str(steady_reads), "<= 2", steady_reads <= 2)
+    check("Pebble requests, first / steady", "{} / {}".format(*pebble), "", None)
+
+
 def describe(requests: list[WireRequest]) -> str:
     counts = collections.Counter(r["method"] for r in requests)
     return ", ".join(f"{n} {m}" for m, n in sorted(counts.items())) or "none"
@@ -396,14 +418,11 @@ def bench_coordinator(charm: Any) -> None:
     calls: dict[tuple[str, bool], int] = {}
     for without_lightkube in (True, False):
         for _cluster, ctx, state in coordinator_runs(charm, 2, 1):
-            count, out = profiled_calls(
-                ctx.run, ctx.on.config_changed(), state, without_lightkube=without_lightkube
+            calls["first", without_lightkube], calls["steady", without_lightkube] = (
+                first_and_steady_calls(
+                    functools.partial(ctx.run, ctx.on.config_changed()), state, without_lightkube
+                )
             )
-            calls["first", without_lightkube] = count
-            count, _ = profiled_calls(
-                ctx.run, ctx.on.config_changed(), out, without_lightkube=without_lightkube
-            )
-            calls["steady", without_lightkube] = count
     for _cluster, _ctx, state in coordinator_runs(charm, 2, 1):
         bare_ctx = testing.Context(bare, app_name=COORDINATOR)
         floor_calls, _ = profiled_calls(bare_ctx.run, bare_ctx.on.config_changed(), state)
@@ -469,17 +488,9 @@ def bench_coordinator(charm: Any) -> None:
         "",
         None,
     )
-    check(
-        "Kubernetes requests, first",
-        f"{len(first_requests)} ({describe(first_requests)})",
-        "(upstream: 13 every hook)",
-        None,
+    check_requests(
+        first_requests, steady_requests, "(upstream: 13 every hook)", (first_pebble, steady_pebble)
     )
-    steady_writes = len(writes(steady_requests))
-    steady_reads = len(steady_requests) - steady_writes
-    check("Kubernetes writes, steady", str(steady_writes), "0", steady_writes == 0)
-    check("Kubernetes reads, steady", str(steady_reads), "<= 2", steady_reads <= 2)
-    check("Pebble requests, first / steady", f"{first_pebble} / {steady_pebble}", "", None)
     lightkube_ms = cold_import_ms("import lightkube") - cold_import_ms("pass")
     check(
         "lazy imports, steady hook",
@@ -661,12 +672,11 @@ def bench_worker(charm: Any) -> None:
     for without_lightkube in (True, False):
         with Cluster(WORKER) as cluster:
             ctx = testing.Context(charm.WorkerCharm, app_name=WORKER)
-            count, out = profiled_calls(
-                pebble_ready, ctx, state(cluster), without_lightkube=without_lightkube
+            calls["first", without_lightkube], calls["steady", without_lightkube] = (
+                first_and_steady_calls(
+                    functools.partial(pebble_ready, ctx), state(cluster), without_lightkube
+                )
             )
-            calls["first", without_lightkube] = count
-            count, _ = profiled_calls(pebble_ready, ctx, out, without_lightkube=without_lightkube)
-            calls["steady", without_lightkube] = count
 
     first, steady = statistics.median(first_ms), statistics.median(steady_ms)
     check(
@@ -682,17 +692,9 @@ def bench_worker(charm: Any) -> None:
         None,
     )
     check("function calls, first with lightkube", f"{calls['first', False]:,}", "", None)
-    check(
-        "Kubernetes requests, first",
-        f"{len(first_requests)} ({describe(first_requests)})",
-        "(upstream 7 every hook)",
-        None,
+    check_requests(
+        first_requests, steady_requests, "(upstream 7 every hook)", (first_pebble, steady_pebble)
     )
-    steady_writes = len(writes(steady_requests))
-    steady_reads = len(steady_requests) - steady_writes
-    check("Kubernetes writes, steady", str(steady_writes), "0", steady_writes == 0)
-    check("Kubernetes reads, steady", str(steady_reads), "<= 2", steady_reads <= 2)
-    check("Pebble requests, first / steady", f"{first_pebble} / {steady_pebble}", "", None)
     check("lazy imports, steady config-changed", ", ".join(steady_imports) or "none", "", None)
 
 

@@ -1,4 +1,4 @@
-"""Fixtures shared by the service_mesh tests: upstream's golden databags, and databag writes."""
+"""Fixtures shared by the service_mesh tests: golden databags, databag writes, a fake cluster."""
 
 from __future__ import annotations
 
@@ -8,8 +8,13 @@ from typing import TYPE_CHECKING, Any
 import ops
 import pytest
 
+from service_mesh.testing import FakeKubernetes
+
 if TYPE_CHECKING:
     import pathlib
+    from collections.abc import Iterator
+
+    import lightkube
 
 
 @pytest.fixture
@@ -36,3 +41,19 @@ def bag_writes(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, str]]:
 
     monkeypatch.setattr(ops.RelationDataContent, "update", recording_update)
     return writes
+
+
+@pytest.fixture
+def fake() -> FakeKubernetes:
+    """A cluster holding Juju's StatefulSet and Service for app ``tempo`` in namespace ``cos``."""
+    fake = FakeKubernetes()
+    fake.add_juju_app("tempo", namespace="cos")
+    return fake
+
+
+@pytest.fixture
+def client(fake: FakeKubernetes) -> Iterator[lightkube.Client]:
+    """A real lightkube client on `fake`; field manager ``tempo``, as upstream's consumer uses."""
+    client = fake.client(namespace="cos", field_manager="tempo")
+    yield client
+    client.close()

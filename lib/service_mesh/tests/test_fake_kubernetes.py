@@ -16,25 +16,11 @@ from lightkube.types import PatchType
 from service_mesh.testing import FakeKubernetes
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    pass
 
 AuthorizationPolicy = create_namespaced_resource(
     "security.istio.io", "v1", "AuthorizationPolicy", "authorizationpolicies"
 )
-
-
-@pytest.fixture
-def fake() -> FakeKubernetes:
-    fake = FakeKubernetes()
-    fake.add_juju_app("tempo", namespace="cos")
-    return fake
-
-
-@pytest.fixture
-def client(fake: FakeKubernetes) -> Iterator[lightkube.Client]:
-    client = fake.client(namespace="cos", field_manager="tempo")
-    yield client
-    client.close()
 
 
 def _policy(name: str, namespace: str = "cos", **labels: str) -> dict[str, Any]:

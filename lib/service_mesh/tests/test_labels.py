@@ -24,7 +24,6 @@ from service_mesh import (
 from service_mesh.testing import FakeKubernetes, WireRequest
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
     from pathlib import Path
 
     import lightkube
@@ -40,21 +39,6 @@ MESH_LABELS = {
 @pytest.fixture
 def vector(vectors_dir: Path) -> dict[str, Any]:
     return json.loads((vectors_dir / "reconcile-charm-labels-wire.json").read_text())
-
-
-@pytest.fixture
-def fake() -> FakeKubernetes:
-    fake = FakeKubernetes()
-    fake.add_juju_app("tempo", namespace="cos")
-    return fake
-
-
-@pytest.fixture
-def client(fake: FakeKubernetes) -> Iterator[lightkube.Client]:
-    # Upstream's consumer uses field_manager=<app>, as in the vector.
-    client = fake.client(namespace="cos", field_manager="tempo")
-    yield client
-    client.close()
 
 
 def reconcile(client: lightkube.Client, labels: dict[str, str], **kwargs: Any) -> bool:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import httpx2
 import lightkube
@@ -14,9 +14,6 @@ from lightkube.resources.core_v1 import ConfigMap, Service
 from lightkube.types import PatchType
 
 from service_mesh.testing import FakeKubernetes
-
-if TYPE_CHECKING:
-    pass
 
 AuthorizationPolicy = create_namespaced_resource(
     "security.istio.io", "v1", "AuthorizationPolicy", "authorizationpolicies"

@@ -6,8 +6,8 @@ from typing import TYPE_CHECKING
 
 import ops
 
-# The same rule as the mesh consumer's observers: one implementation of how ops names a hook.
-from service_mesh._dispatch import dispatched_event_name
+# The mesh consumer's rule too: one implementation of how ops names the dispatched hook.
+from service_mesh import dispatched_event_name
 
 if TYPE_CHECKING:
     from collections.abc import Callable

@@ -29,6 +29,7 @@ The charm needs the endpoints ``service-mesh`` (``service_mesh``, ``limit: 1``),
 """
 
 from ._consumer import ServiceMeshConsumer, label_configmap_name_template
+from ._dispatch import dispatched_event_name
 from ._endpoints import MissingEndpointError
 from ._k8s import kubernetes_client
 from ._labels import label_problem, reconcile_charm_labels, remove_charm_labels
@@ -77,6 +78,7 @@ __all__ = [
     "ServiceMeshProviderAppData",
     "UnitPolicy",
     "build_mesh_policies",
+    "dispatched_event_name",
     "get_data_from_cmr_relation",
     "kubernetes_client",
     "label_configmap_name_template",

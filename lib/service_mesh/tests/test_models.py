@@ -8,7 +8,7 @@ import pytest
 
 from service_mesh import Endpoint, MeshPolicy, Method, PolicyTargetType
 
-VECTORS = pathlib.Path(__file__).parents[3].parent / "shared" / "vectors"
+VECTORS = pathlib.Path(__file__).parents[3] / "tests" / "vectors"
 
 
 def _cluster_internal_cases() -> list[dict[str, object]]:

@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import pydantic
 
+from service_mesh import safe_text
+
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
 
@@ -98,17 +100,12 @@ def _describe(error: pydantic.ValidationError) -> str:
     """Summarise validation errors without echoing the (possibly huge) offending input."""
     details = error.errors(include_url=False, include_input=False, include_context=False)
     parts = [
-        f"{'.'.join(_shorten(str(loc)) for loc in detail['loc'])}: {detail['msg']}"
+        f"{'.'.join(safe_text(str(loc), 40) for loc in detail['loc'])}: {detail['msg']}"
         for detail in details[:_MAX_REPORTED_ERRORS]
     ]
     if len(details) > _MAX_REPORTED_ERRORS:
         parts.append(f"and {len(details) - _MAX_REPORTED_ERRORS} more errors")
     return "; ".join(parts)
-
-
-def _shorten(text: str, limit: int = 40) -> str:
-    """Cut remote-controlled text (a mapping key in an error location) to a printable size."""
-    return text if len(text) <= limit else f"{text[:limit]}..."
 
 
 def _is_host(value: str) -> bool:

@@ -13,6 +13,8 @@ import re
 import types
 from typing import TYPE_CHECKING
 
+from service_mesh import safe_text
+
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
 
@@ -33,17 +35,13 @@ class UnknownRolesError(ValueError):
     def __init__(self, unknown: Iterable[str]) -> None:
         self.unknown: frozenset[str] = frozenset(unknown)
         # Names may come from a remote app: show a few, shortened, never all of them.
-        shown = [_shorten(name) for name in sorted(self.unknown)[:_MAX_SHOWN]]
+        shown = [safe_text(name, 40) for name in sorted(self.unknown)[:_MAX_SHOWN]]
         if len(self.unknown) > _MAX_SHOWN:
             shown.append(f"and {len(self.unknown) - _MAX_SHOWN} more")
         super().__init__(f"unknown role(s): {', '.join(shown)}")
 
 
 _MAX_SHOWN = 5
-
-
-def _shorten(name: str, limit: int = 40) -> str:
-    return name if len(name) <= limit else f"{name[:limit]}..."
 
 
 @dataclasses.dataclass(frozen=True)

@@ -48,6 +48,7 @@ from ._models import (
 from ._policies import build_mesh_policies, get_data_from_cmr_relation
 from ._provider import ServiceMeshProvider
 from ._resource_manager import PolicyResourceManager, ReconcileResult
+from ._text import STATUS_LIMIT, safe_text
 from .errors import (
     ConflictError,
     CRDMissingError,
@@ -57,6 +58,7 @@ from .errors import (
 )
 
 __all__ = [
+    "STATUS_LIMIT",
     "AppPolicy",
     "CMRData",
     "CRDMissingError",
@@ -85,4 +87,5 @@ __all__ = [
     "label_problem",
     "reconcile_charm_labels",
     "remove_charm_labels",
+    "safe_text",
 ]

@@ -31,6 +31,7 @@ import re
 from typing import TYPE_CHECKING, Any, cast
 
 from ._k8s import kubernetes_errors, patch
+from ._text import safe_text
 from .errors import KubernetesError
 
 if TYPE_CHECKING:
@@ -60,16 +61,13 @@ def label_problem(key: str, value: str) -> str | None:
         return f"{key!r} is Juju's pod selector label"
     prefix, _, name = key.rpartition("/")
     if prefix and (len(prefix) > 253 or not _DNS_SUBDOMAIN.fullmatch(prefix)):
-        return f"label key {_shorten(key)!r}: the prefix is not a DNS subdomain"
+        return f"label key {safe_text(key, 70)!r}: the prefix is not a DNS subdomain"
     if not _LABEL_NAME.fullmatch(name):
-        return f"label key {_shorten(key)!r} is not a valid Kubernetes label name"
+        return f"label key {safe_text(key, 70)!r} is not a valid Kubernetes label name"
     if value and not _LABEL_NAME.fullmatch(value):
-        return f"label {_shorten(key)!r}: value {_shorten(value)!r} is not a valid label value"
+        shown = f"{safe_text(key, 70)!r}: value {safe_text(value, 70)!r}"
+        return f"label {shown} is not a valid label value"
     return None
-
-
-def _shorten(text: str, limit: int = 70) -> str:
-    return text if len(text) <= limit else f"{text[:limit]}..."
 
 
 class _Record:

@@ -125,7 +125,8 @@ def test_worker_removed_deletes_only_its_policies(
     result = prm.reconcile(without_ingester(policies), MeshType.istio)
 
     # Upstream re-applies the 3 unchanged policies; we skip them (they are already as wanted)
-    # and delete in listing order (namespace, name) rather than its reverse creation order.
+    # and delete in listing order (namespace, name); upstream deletes in Python set order,
+    # which the vector records sorted by path.
     expected = [upstream[0], *sorted(upstream_deletes, key=lambda r: r["path"])]
     assert fake.requests == expected
     assert len(result.deleted) == 2

@@ -70,6 +70,7 @@ def report(title: str, fake: FakeKubernetes) -> None:
 
 
 def main() -> None:
+    print("figures only, no targets: the speed targets are checked by coordinated_workers.py")
     print(f"cold import, median of {RUNS} fresh processes (bytecode precompiled):")
     for label, statement in (
         ("python -c pass", "pass"),

@@ -51,7 +51,19 @@ class Figures:
         lines.append(
             f"{'total':<{width}}  {total.cases:>7}  {total.uncaught:>8}  {total.kept:>14}"
         )
-        return lines
+        return [*lines, *LEGEND]
+
+
+LEGEND = (
+    "endpoint: the relation whose remote databag was replaced by hostile data (the pure parser",
+    "  the charm calls and whole charm hooks through ops.testing are both counted under it)",
+    "cases: hostile databags tried (one parser call or one hook each)",
+    "uncaught: exceptions that escaped the parser or the hook (must be 0: any fails its test)",
+    "last good kept: cases after which the parser had returned or raised only its documented",
+    "  error, or the hook had raised nothing and left pod labels, policies and the workload as",
+    "  they were. Data that turned out usable is acted upon, as it should be, and counted in",
+    "  cases only, so cases - kept = the usable ones (a case that failed stops its test)",
+)
 
 
 FIGURES = Figures()

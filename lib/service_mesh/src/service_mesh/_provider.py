@@ -96,7 +96,8 @@ class ServiceMeshProvider(ops.Object):
         for relation in relations:
             raw = relation.data[relation.app].get(POLICIES_KEY)
             if raw is None:
-                # The consumer hasn't written yet (upstream #122): nothing requested so far.
+                # The consumer hasn't written yet (canonical/istio-beacon-k8s-operator#122):
+                # nothing requested so far.
                 continue
             decoded, relation_problems = decode_policies(raw, relation.app.name)
             policies.extend(decoded)

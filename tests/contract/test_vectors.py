@@ -63,6 +63,6 @@ def test_the_generator_normalises_upstreams_set_ordered_deletes():
 
     get = {"method": "GET", "path": "/x", "query": {}, "content_type": None, "body": None}
 
-    ordered = generate._deletes_sorted([get, delete("/b"), delete("/a"), get, delete("/d")])
+    ordered = generate.deletes_sorted([get, delete("/b"), delete("/a"), get, delete("/d")])
 
     assert [r["path"] for r in ordered] == ["/x", "/a", "/b", "/x", "/d"]

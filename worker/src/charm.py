@@ -7,23 +7,38 @@ coordinator through the ``coordinated_workers`` library.
 
 from __future__ import annotations
 
+import shlex
+
 import ops
 
 from coordinated_workers.worker import Worker, WorkerConfig, WorkerContext
 
 CONTAINER = "workload"
 PORT = 8080
+BINARY = "/bin/prometheus-example-app"
+
+
+def workload_command(roles: str) -> str:
+    """The service command: a start-up line on stdout, then the app in the shell's place.
+
+    prometheus-example-app itself logs nothing (not even per request), so without this line a
+    worker would have no log for Pebble to forward. The image is busybox-based: /bin/sh exists.
+    """
+    banner = f"prometheus-example-app starting on :{PORT}, roles {roles}"
+    script = f"echo {shlex.quote(banner)}; exec {BINARY} --bind=:{PORT}"
+    return shlex.join(["/bin/sh", "-c", script])
 
 
 def workload_layer(context: WorkerContext) -> ops.pebble.LayerDict:
     """Run prometheus-example-app, which answers every path and serves `/metrics`."""
+    roles = ", ".join(sorted(context.roles))
     return {
         "summary": "worker workload",
         "services": {
             CONTAINER: {
                 "override": "replace",
-                "summary": f"example app serving roles {', '.join(sorted(context.roles))}",
-                "command": f"/bin/prometheus-example-app --bind=:{PORT}",
+                "summary": f"example app serving roles {roles}",
+                "command": workload_command(roles),
                 "startup": "enabled",
             }
         },

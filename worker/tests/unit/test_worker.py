@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import shlex
+import subprocess
 
 import ops
 from ops import testing
@@ -165,16 +167,38 @@ def test_unchanged_labels_need_no_kubernetes_request_until_update_status(ctx, ku
 EXAMPLE_APP_FLAGS = {"bind", "h2c"}
 
 
+def _workload_script(container: testing.Container) -> str:
+    """The shell script the workload service runs (`/bin/sh -c <script>`)."""
+    shell, option, script = shlex.split(container.plan.services["workload"].command)
+    assert (shell, option) == ("/bin/sh", "-c")
+    return script
+
+
 def test_workload_listens_on_the_port_it_opens_and_checks(ctx, kube):
     out = ctx.run(ctx.on.config_changed(), state(coordinator_relation(published())))
     container = out.get_container("workload")
-    binary, *args = container.plan.services["workload"].command.split()
+    exec_line = _workload_script(container).rpartition(";")[2]
+    exec_, binary, *args = shlex.split(exec_line)
     flags = dict(arg.lstrip("-").partition("=")[::2] for arg in args)
-    assert binary == "/bin/prometheus-example-app"
+    assert (exec_, binary) == ("exec", "/bin/prometheus-example-app")
     assert set(flags) <= EXAMPLE_APP_FLAGS
     assert flags["bind"] == ":8080"
     assert out.opened_ports == {testing.TCPPort(8080)}
     assert container.plan.checks["ready"].http == {"url": "http://localhost:8080/metrics"}
+
+
+def test_workload_prints_a_start_up_line_before_it_runs_the_app(ctx, kube):
+    # The app logs nothing itself: the start-up line is the worker's log that Loki receives.
+    out = ctx.run(ctx.on.config_changed(), state(coordinator_relation(published())))
+    script = _workload_script(out.get_container("workload"))
+    # A real shell runs the script, with `echo` standing in for the app (not in this image).
+    stand_in = script.replace("exec /bin/prometheus-example-app", "exec echo app:")
+    result = subprocess.run(
+        ["/bin/sh", "-c", stand_in], capture_output=True, text=True, check=True, timeout=10
+    )
+    banner, app = result.stdout.splitlines()
+    assert banner.startswith("prometheus-example-app starting on :8080, roles ")
+    assert app == "app: --bind=:8080"
 
 
 def test_a_pebble_error_is_a_waiting_status_not_a_crash(ctx, kube, monkeypatch):

@@ -41,6 +41,7 @@ from service_mesh.errors import KubernetesError
 from . import _charm_tracing, _sync, mesh
 from ._cluster_data import ClusterDataError, ClusterProviderAppData, RemoteWriteEndpoint
 from ._events import observe_reconcile_events
+from ._ipv6 import pod_has_ipv6
 from ._status import Problem, kubernetes_problem, pebble_problem
 from .cluster import ClusterProvider, WorkerApp
 from .nginx import (
@@ -140,6 +141,7 @@ class CoordinatorConfig:
     exporter_port: int = 9113
     status_port: int = 8082
     ipv6: bool = True
+    """Also listen on ``[::]`` where the pod has IPv6 (probed on every render); False: never."""
 
 
 class Coordinator(ops.Object):
@@ -397,7 +399,7 @@ class Coordinator(ops.Object):
             proxy=plan,
             worker_apps=[worker.name for worker in workers],
             worker_metrics_port=self.config.worker_metrics_port,
-            ipv6=self.config.ipv6,
+            ipv6=self.config.ipv6 and pod_has_ipv6(),
         )
 
     def _resolver(self) -> str:

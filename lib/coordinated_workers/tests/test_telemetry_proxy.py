@@ -375,13 +375,12 @@ def test_a_label_still_taken_after_the_full_hash_skips_that_url_only():
 
 
 @given(
-    labels=st.lists(
-        st.from_regex(r"prom(-[0-9a-f]{8})?", fullmatch=True), min_size=1, max_size=6
-    ),
+    labels=st.lists(st.from_regex(r"prom(-[0-9a-f]{8})?", fullmatch=True), min_size=1, max_size=6),
     zones=st.lists(st.sampled_from(["a", "b", "c"]), min_size=1, max_size=6),
 )
 def test_remote_write_locations_are_always_unique(labels: list[str], zones: list[str]):
-    urls = [f"http://{label}.{zone}.svc:9090/w" for label, zone in zip(labels, zones)]
+    pairs = zip(labels, zones, strict=False)
+    urls = [f"http://{label}.{zone}.svc:9090/w" for label, zone in pairs]
     plan = _plan(TelemetryTargets(remote_write_urls=urls))
     locations = [r.location for r in plan.routes]
     assert len(set(locations)) == len(locations)

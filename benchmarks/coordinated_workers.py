@@ -197,7 +197,7 @@ def coordinator_state(cluster: Cluster, relations: list[testing.Relation]) -> te
             testing.Container(
                 "nginx",
                 can_connect=True,
-                execs={testing.Exec(["nginx", "-s", "reload"])},
+                execs={testing.Exec(["nginx", "-t"]), testing.Exec(["nginx", "-s", "reload"])},
                 mounts={"config": cluster.mount("/etc/nginx")},
             ),
             testing.Container("nginx-prometheus-exporter", can_connect=True),

@@ -72,7 +72,9 @@ def new_kubernetes() -> FakeKubernetes:
 def coordinator_containers() -> list[testing.Container]:
     return [
         testing.Container(
-            "nginx", can_connect=True, execs={testing.Exec(["nginx", "-s", "reload"])}
+            "nginx",
+            can_connect=True,
+            execs={testing.Exec(["nginx", "-t"]), testing.Exec(["nginx", "-s", "reload"])},
         ),
         testing.Container("nginx-prometheus-exporter", can_connect=True),
     ]

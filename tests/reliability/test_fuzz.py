@@ -8,6 +8,13 @@ Two layers per endpoint, both counted in the printed figures:
   when the data is unusable the last good state is kept: pod labels and policies in Kubernetes
   unchanged, and (worker) the workload still running.
 
+Issue 11's kinds are generated on purpose: IPv6 zone ids in every telemetry URL, remote-write
+URL sets whose labels collide, lone surrogates and control characters in remote text, and
+keys of hundreds of kilobytes. Every charm hook must leave a status and log records that
+``status-set`` and ``juju-log`` can take (escaped, at most ``STATUS_LIMIT`` long), and the
+first distinct nginx.conf files rendered per endpoint are checked with the host's real
+``nginx -t`` (every one must be accepted; the counts are printed after the figures).
+
 ``HYPOTHESIS_PROFILE=long`` (``tox -e fuzz``) multiplies the counts: 10,000 cases per parser
 and 1,250 charm runs per endpoint.
 """
@@ -15,10 +22,16 @@ and 1,250 charm runs per endpoint.
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
 import os
+import shutil
+import subprocess
+import tempfile
 from typing import Any
 
 import ops
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from ops import testing
@@ -26,6 +39,7 @@ from reliability_charms import (
     COORDINATOR,
     WORKERS,
     cluster_to_coordinator,
+    coordinator_charm,
     coordinator_context,
     coordinator_state,
     mesh_relation,
@@ -46,10 +60,13 @@ from coordinated_workers._cluster_data import (
     ClusterRequirerAppData,
     ClusterRequirerUnitData,
 )
+from coordinated_workers.nginx import NginxInputs, render
 from coordinated_workers.telemetry._databag import DatabagError
 from coordinated_workers.telemetry.loki_push_api import push_url
 from coordinated_workers.telemetry.remote_write import remote_write_url
 from coordinated_workers.telemetry.tracing import receivers_from_bag
+from coordinated_workers.telemetry_proxy import TelemetryTargets, plan_proxy
+from service_mesh import STATUS_LIMIT
 from service_mesh._consumer import decode_provider_data
 from service_mesh._policies import get_data_from_cmr_relation_with_problems
 from tests.support import hostile_data as hostile
@@ -70,10 +87,53 @@ metrics_settings = settings(charm_settings, max_examples=max(CHARM_CASES, 200))
 
 # ----- near-valid values per key, so the deeper branches of each reader run -----------------
 
-_urls = hostile.url_like
-_labels = st.dictionaries(st.text(max_size=20), st.text(max_size=20) | st.integers(), max_size=4)
+# ----- issue 11's kinds: each defect, generated ------------------------------------------------
+
+# Remote text a hook tool cannot take: lone surrogates (pure ASCII on the wire as "\ud800"),
+# control characters, and sizes far beyond any status.
+_unprintable = st.characters(categories=["Cs", "Cc", "Zl", "Zp"])
+_remote_text = st.one_of(
+    st.text(max_size=20),
+    st.text(st.one_of(st.characters(), _unprintable), min_size=1, max_size=20),
+    st.integers(100_000, 250_000).map(lambda n: "k" * n),
+)
+# URLs whose host is an IPv6 literal with a zone id, which Python's ipaddress accepts whatever
+# its text (``%25$evil``), in every place a telemetry URL can be published.
+_zone_ids = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789$%{}._~-", min_size=1)
+_zone_id_urls = st.builds(
+    lambda zone, path: f"http://[fe80::1%25{zone}]:3100{path}",
+    _zone_ids,
+    st.sampled_from(["/loki/api/v1/push", "/api/v1/write", "", "/"]),
+)
+_urls = hostile.url_like | _zone_id_urls
+_labels = st.dictionaries(_remote_text, st.text(max_size=20) | st.integers(), max_size=4)
+
+
+def _hash8(url: str) -> str:
+    return hashlib.sha256(url.encode()).hexdigest()[:8]
+
+
+# Remote-write URL sets whose first DNS labels collide, including a host named like another
+# URL's hash-suffixed label (``prom-<first 8 hex of sha256 of that URL>``).
+_remote_write_sets = st.lists(
+    st.sampled_from(["a", "b", "c", "d"]), min_size=1, max_size=4, unique=True
+).flatmap(
+    lambda zones: st.builds(
+        lambda first, named_like: [
+            first,
+            *(f"http://prom.{zone}.svc:9090/api/v1/write" for zone in zones),
+            *([f"http://prom-{_hash8(first)}.x.svc:9090/api/v1/write"] if named_like else []),
+        ],
+        st.just("http://prom.first.svc:9090/api/v1/write"),
+        st.booleans(),
+    )
+)
+
 _NEAR = {
-    "role": st.text(max_size=20) | st.just("read,write") | st.just("all"),
+    "role": st.text(max_size=20)
+    | st.just("read,write")
+    | st.just("all")
+    | _remote_text.map(lambda text: "read," + text),
     "address": st.text(max_size=30) | st.just("worker-0.worker-endpoints.rel.svc"),
     "juju_topology": st.fixed_dictionaries(
         {"application": st.text(max_size=10), "unit": st.text(max_size=10)},
@@ -83,6 +143,9 @@ _NEAR = {
     "worker_labels": _labels,
     "worker_ports": st.lists(st.integers(-5, 70000), max_size=3),
     "loki_endpoints": st.dictionaries(st.text(max_size=8), _urls, max_size=2),
+    "charm_tracing_receivers": st.dictionaries(
+        st.sampled_from(["otlp_http", "zipkin"]), _urls | _remote_text, max_size=2
+    ),
     "remote_write_endpoints": st.lists(st.fixed_dictionaries({"url": _urls}), max_size=2),
     "labels": _labels,
     "mesh_type": st.sampled_from(["istio", "linkerd", "", "ISTIO"]) | st.integers(),
@@ -185,7 +248,136 @@ def test_parser_tracing(bag):
     _parse("tracing", receivers_from_bag, bag, (DatabagError,))
 
 
+# ----- nginx.conf: the renderer on fuzzed telemetry, and the real nginx -t on a sample --------
+
+NGINX_T_SAMPLE = 400 if LONG else 30
+"""Distinct rendered configs per endpoint that the real ``nginx -t`` checks."""
+
+
+class _NginxT:
+    """Runs the host's nginx -t on the first distinct configs of each endpoint, and counts."""
+
+    def __init__(self) -> None:
+        self.binary = shutil.which("nginx") or next(
+            (p for p in ("/usr/sbin/nginx", "/usr/local/sbin/nginx") if os.access(p, os.X_OK)),
+            None,
+        )
+        self.seen: dict[str, set[str]] = {}
+        self.accepted: dict[str, int] = {}
+
+    def check(self, endpoint: str, config: str) -> None:
+        seen = self.seen.setdefault(endpoint, set())
+        self.accepted.setdefault(endpoint, 0)
+        digest = hashlib.sha256(config.encode()).hexdigest()
+        if digest in seen or len(seen) >= NGINX_T_SAMPLE:
+            return
+        if self.binary is None:
+            if os.environ.get("REQUIRE_NGINX") == "1":
+                pytest.fail(
+                    "nginx is not installed, so configs cannot be checked (REQUIRE_NGINX=1)"
+                )
+            return
+        seen.add(digest)
+        with tempfile.TemporaryDirectory() as prefix:
+            path = os.path.join(prefix, "nginx.conf")
+            with open(path, "w", encoding="utf-8") as file:
+                file.write(config)
+            result = subprocess.run(
+                [self.binary, "-t", "-q", "-e", "stderr", "-p", prefix, "-c", path],
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=False,
+            )
+        assert result.returncode == 0, f"nginx -t refused a rendered config: {result.stderr}"
+        self.accepted[endpoint] += 1
+
+    def report(self) -> list[str]:
+        if self.binary is None:
+            return ["nginx -t: not run (nginx is not installed; REQUIRE_NGINX=1 makes it fail)"]
+        width = max(len(name) for name in self.seen)
+        lines = [f"{'endpoint':<{width}}  {'configs checked by nginx -t':>27}  {'accepted':>8}"]
+        lines += [
+            f"{name:<{width}}  {len(self.seen[name]):>27}  {self.accepted[name]:>8}"
+            for name in sorted(self.seen)
+        ]
+        total = sum(len(seen) for seen in self.seen.values())
+        accepted = sum(self.accepted.values())
+        lines.append(f"{'total':<{width}}  {total:>27}  {accepted:>8}")
+        return lines
+
+
+NGINX_T = _NginxT()
+
+
+class _NginxTReport:
+    """Prints `NGINX_T`'s counts after the fuzz figures (a plugin registered by the fixture)."""
+
+    def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
+        if NGINX_T.seen:
+            terminalreporter.write_sep("=", "rendered configs checked by the real nginx -t")
+            for line in NGINX_T.report():
+                terminalreporter.write_line(line)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _nginx_t_report(request: pytest.FixtureRequest) -> None:
+    plugins = request.config.pluginmanager
+    if plugins.get_plugin("fuzz-nginx-t-report") is None:
+        plugins.register(_NginxTReport(), "fuzz-nginx-t-report")
+
+
+@parser_settings
+@given(
+    loki=st.dictionaries(st.sampled_from(["loki/0", "loki/1", "Loki/2"]), _urls, max_size=3),
+    remote_write=st.lists(_urls, max_size=3) | _remote_write_sets,
+    tracing=st.dictionaries(st.sampled_from(["otlp_http", "zipkin", "otlp_grpc"]), _urls),
+)
+def test_parser_nginx_renderer(loki, remote_write, tracing):
+    """Fuzzed telemetry through plan_proxy and the renderer: the grammar alone keeps nginx safe."""
+    endpoint = "nginx.conf (renderer)"
+    with FIGURES.case(endpoint) as tally:
+        targets = TelemetryTargets(
+            loki_push_urls=loki,
+            remote_write_urls=remote_write,
+            charm_tracing=tracing,
+            workload_tracing=tracing,
+        )
+        plan = plan_proxy(targets, f"{COORDINATOR}.rel.svc.cluster.local", 8081)
+        rendered = render(
+            NginxInputs(
+                model="rel",
+                api_port=8080,
+                routes=coordinator_charm.ROUTES,
+                workers_by_role={"read": [WORKERS[0]], "write": [WORKERS[1]]},
+                resolver="10.152.183.10",
+                proxy_port=8081,
+                proxy=plan,
+                worker_apps=list(WORKERS),
+            )
+        )
+        # The final check found nothing to refuse: plan_proxy's grammar had kept it all out.
+        assert rendered.refused == ()
+        tally.kept += 1
+    NGINX_T.check(endpoint, rendered.text)
+
+
 # ----- the charms ---------------------------------------------------------------------------
+
+
+def _assert_hook_tools_can_take_it(ctx: testing.Context, out: testing.State) -> None:
+    """``juju-log`` and ``status-set`` take argv: encodable text, and a status of bounded size."""
+    for record in ctx.juju_log:
+        record.message.encode("utf-8")
+    message = out.unit_status.message
+    assert message.isprintable(), message
+    assert len(message) <= STATUS_LIMIT
+
+
+def _checked_config(ctx: testing.Context, out: testing.State, endpoint: str) -> None:
+    config = out.get_container("nginx").get_filesystem(ctx) / "etc/nginx/nginx.conf"
+    if config.exists():
+        NGINX_T.check(endpoint, config.read_text())
 
 
 def _kept(kube, good: tuple[dict, dict]) -> bool:
@@ -214,8 +406,10 @@ def _coordinator_case(kube, endpoint: str, build) -> None:
     with FIGURES.case(endpoint) as tally:
         out = ctx.run(event, state)
         assert not isinstance(out.unit_status, ops.ErrorStatus)
+        _assert_hook_tools_can_take_it(ctx, out)
         assert _kept(kube, good), "hostile data changed labels or policies"
         tally.kept += 1
+    _checked_config(ctx, out, endpoint)
 
 
 def _swap_remote(endpoint: str, app_bag=None, unit_bag=None, remote_app="remote"):
@@ -262,7 +456,8 @@ def test_charm_coordinator_service_mesh(kube, bag):
         old = relation_by_endpoint(healthy, "service-mesh")
         new = mesh_relation(id=old.id, remote_app_data=bag, local_app_data=old.local_app_data)
         with FIGURES.case("service-mesh"):
-            ctx.run(ctx.on.relation_changed(new), replace_relation(healthy, old, new))
+            out = ctx.run(ctx.on.relation_changed(new), replace_relation(healthy, old, new))
+            _assert_hook_tools_can_take_it(ctx, out)
         # update-status always checks the cluster: `healthy` remembers applying the healthy
         # state, which the run above (whose output is dropped) has just changed behind its back.
         ctx.run(ctx.on.update_status(), healthy)
@@ -303,6 +498,23 @@ def test_charm_coordinator_remote_write(kube, unit):
 
 
 @charm_settings
+@given(urls=_remote_write_sets)
+def test_charm_coordinator_remote_write_label_collisions(kube, urls):
+    def build(ctx, healthy):
+        relation = testing.Relation(
+            "send-remote-write",
+            remote_app_name="prometheus",
+            remote_units_data={
+                n: {"remote_write": json.dumps({"url": url})} for n, url in enumerate(urls)
+            },
+        )
+        event = ctx.on.relation_changed(relation, remote_unit=0)
+        return event, with_relations(healthy, relation)
+
+    _coordinator_case(kube, "send-remote-write", build)
+
+
+@charm_settings
 @given(app=bags("receivers"), endpoint=st.sampled_from(["charm-tracing", "workload-tracing"]))
 def test_charm_coordinator_tracing(kube, app, endpoint):
     _coordinator_case(kube, "tracing", _swap_remote(endpoint, app_bag=app))
@@ -330,6 +542,7 @@ def test_charm_worker_cluster(kube, bag):
     state = replace_relation(healthy, old, hostile_coordinator)
     with FIGURES.case("cluster (worker side)") as tally:
         out = ctx.run(ctx.on.relation_changed(hostile_coordinator), state)
+        _assert_hook_tools_can_take_it(ctx, out)
         if not usable:
             assert pod_labels(kube, WORKERS[0]) == good
             services = out.get_container("workload").service_statuses

@@ -219,9 +219,10 @@ def _container(name: str, files: pathlib.Path, *mounted: str, **kwargs: Any) -> 
 
 
 def _coordinator_containers(files: pathlib.Path) -> list[testing.Container]:
+    check = testing.Exec(["nginx", "-t"])
     reload = testing.Exec(["nginx", "-s", "reload"])
     return [
-        _container("nginx", files, "/etc/nginx", execs={reload}),
+        _container("nginx", files, "/etc/nginx", execs={check, reload}),
         _container("nginx-prometheus-exporter", files),
     ]
 

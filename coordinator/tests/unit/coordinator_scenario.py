@@ -31,7 +31,9 @@ def containers() -> list[testing.Container]:
     """The nginx and exporter containers, reachable, with the execs the charm may run."""
     return [
         testing.Container(
-            "nginx", can_connect=True, execs={testing.Exec(["nginx", "-s", "reload"])}
+            "nginx",
+            can_connect=True,
+            execs={testing.Exec(["nginx", "-t"]), testing.Exec(["nginx", "-s", "reload"])},
         ),
         testing.Container("nginx-prometheus-exporter", can_connect=True),
     ]

@@ -77,7 +77,9 @@ def _run(*relations: testing.RelationBase) -> tuple[testing.State, str]:
         model=testing.Model(name=MODEL),
         containers=[
             testing.Container(
-                "nginx", can_connect=True, execs={testing.Exec(["nginx", "-s", "reload"])}
+                "nginx",
+                can_connect=True,
+                execs={testing.Exec(["nginx", "-t"]), testing.Exec(["nginx", "-s", "reload"])},
             ),
             testing.Container("nginx-prometheus-exporter", can_connect=True),
         ],

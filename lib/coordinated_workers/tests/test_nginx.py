@@ -22,9 +22,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from ops import testing
 
+from coordinated_workers._nginx_check import check_tree
 from coordinated_workers._nginx_text import build
+from coordinated_workers._nginx_text import directive as nginx_directive
 from coordinated_workers.nginx import (
     ExporterWorkload,
+    NginxConfigError,
+    NginxConfigRejectedError,
     NginxInputs,
     NginxReloadError,
     NginxWorkload,
@@ -33,12 +37,14 @@ from coordinated_workers.nginx import (
     config_tree,
     exporter_layer,
     nginx_layer,
+    render,
     render_config,
     resolver_from_resolv_conf,
     stub_status_url,
 )
 from coordinated_workers.telemetry_proxy import (
     ProxyPlan,
+    ProxyRoute,
     TelemetryTargets,
     plan_proxy,
     worker_metrics_path,
@@ -709,6 +715,7 @@ _META = {
 }
 _CONFIG = {"options": {"nginx-config": {"type": "string", "default": ""}}}
 RELOAD = ("nginx", "-s", "reload")
+CHECK = ("nginx", "-t", "-c", "/etc/nginx/nginx.conf.candidate")
 NEW = "events {}\n# new\n"
 OLD = "events {}\n# old\n"
 
@@ -723,6 +730,7 @@ def _nginx(
     running: bool,
     can_connect: bool = True,
     reload: testing.Exec | None = None,
+    check: testing.Exec | None = None,
 ) -> testing.Container:
     source = tmp_path / "nginx.conf"
     if on_disk is not None:
@@ -733,7 +741,7 @@ def _nginx(
         mounts={"config": testing.Mount(location="/etc/nginx/nginx.conf", source=source)},
         layers={"base": ops.pebble.Layer(nginx_layer())} if running else {},
         service_statuses={"nginx": ops.pebble.ServiceStatus.ACTIVE} if running else {},
-        execs={reload or testing.Exec(list(RELOAD))},
+        execs={reload or testing.Exec(list(RELOAD)), check or testing.Exec(list(CHECK))},
     )
 
 
@@ -761,7 +769,11 @@ def _run(
 
 
 def _reloads(ctx: testing.Context[_CoordinatorCharm]) -> list[tuple[str, ...]]:
-    return [tuple(e.command) for e in ctx.exec_history.get("nginx", [])]
+    return [tuple(e.command) for e in ctx.exec_history.get("nginx", []) if e.command[1] == "-s"]
+
+
+def _checks(ctx: testing.Context[_CoordinatorCharm]) -> list[tuple[str, ...]]:
+    return [tuple(e.command) for e in ctx.exec_history.get("nginx", []) if e.command[1] == "-t"]
 
 
 def test_first_reconcile_pushes_adds_layers_and_starts_without_reload(tmp_path: pathlib.Path):
@@ -963,3 +975,133 @@ def test_arguments_are_quoted_as_crossplane_quotes_them(arg: str):
 def test_any_argument_is_quoted_as_crossplane_quotes_it(arg: str):
     tree = [{"directive": "set", "args": [arg]}]
     assert build(tree) == _crossplane(tree)
+
+
+# --- issue 11: the final tree is checked; nginx -t runs before a config replaces another -------
+
+
+def _hostile_plan(*routes: ProxyRoute) -> ProxyPlan:
+    good = plan_proxy(TARGETS, "coordinator.test.svc.cluster.local", 8081)
+    return ProxyPlan(published=good.published, routes=(*good.routes, *routes))
+
+
+def test_a_telemetry_route_with_a_dollar_it_did_not_place_is_refused_alone(
+    nginx_binary: str, tmp_path: pathlib.Path
+):
+    # What a zone id "%25$evil" produced before plan_proxy refused it: `set $backend` with an
+    # unknown variable, which nginx -t refuses for the whole file.
+    evil = ProxyRoute("/proxy/loki/loki-9/push", True, "http://[fe80::1%25$evil]:3100", "/push")
+    inputs = _inputs(proxy_port=8081, proxy=_hostile_plan(evil))
+
+    rendered = render(inputs)
+
+    assert "$evil" not in rendered.text
+    assert [(r.key, r.reason) for r in rendered.refused] == [
+        ("/proxy/loki/loki-9/push", "a '$' in its location, destination or path")
+    ]
+    # Every other route is still served, and nginx accepts the file.
+    assert "/proxy/loki/loki-0/push" in rendered.text
+    _nginx_test(nginx_binary, _write(inputs, tmp_path))
+
+
+def test_a_dollar_in_a_path_is_refused_even_when_it_names_a_known_variable():
+    sneaky = ProxyRoute("/proxy/x/", False, "http://x:1", "/$backend")
+    rendered = render(_inputs(proxy_port=8081, proxy=_hostile_plan(sneaky)))
+    assert [r.key for r in rendered.refused] == ["/proxy/x/"]
+    assert "/$backend" not in rendered.text
+
+
+def test_a_duplicate_telemetry_location_is_refused_and_the_first_kept(
+    nginx_binary: str, tmp_path: pathlib.Path
+):
+    plan = _hostile_plan()
+    twin = dataclasses.replace(plan.routes[0], upstream="http://elsewhere:9")
+    inputs = _inputs(proxy_port=8081, proxy=_hostile_plan(twin))
+
+    rendered = render(inputs)
+
+    assert [(r.key, r.reason) for r in rendered.refused] == [
+        (twin.location, "another location has the same path")
+    ]
+    assert "elsewhere" not in rendered.text
+    _nginx_test(nginx_binary, _write(inputs, tmp_path))
+
+
+def test_a_telemetry_location_may_not_take_a_role_route_s_place():
+    clash = ProxyRoute("/read/", False, "http://x:1", "")
+    rendered = render(_inputs(proxy_port=8080, proxy=_hostile_plan(clash)))
+    assert [r.key for r in rendered.refused] == ["/read/"]
+
+
+@pytest.mark.parametrize(
+    "arg",
+    ["http://h$evil:1", "${evil}", "$backendx", "a$", "$"],
+)
+def test_the_final_check_refuses_any_variable_the_renderer_does_not_write(arg: str):
+    tree = config_tree(_inputs())
+    tree[-1]["block"].append(nginx_directive("set", "$backend", arg))
+    with pytest.raises(NginxConfigError, match="refers to a variable"):
+        check_tree(tree, frozenset({"backend"}))
+
+
+def test_the_final_check_refuses_duplicate_locations():
+    tree = config_tree(_inputs())
+    http = tree[-1]["block"]
+    server = next(node for node in http if node["directive"] == "server")
+    server["block"].append(nginx_directive("location", "/read/", block=[]))
+    with pytest.raises(NginxConfigError, match="duplicate location '/read/'"):
+        check_tree(tree, frozenset())
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_every_case_passes_the_final_check(case: str):
+    assert render(CASES[case]).refused == ()
+
+
+def test_an_accepted_config_is_checked_by_nginx_before_it_replaces_the_running_one(
+    tmp_path: pathlib.Path,
+):
+    ctx = _ctx()
+    _run(ctx, NEW, _nginx(tmp_path, OLD, running=True), _exporter())
+
+    assert [tuple(e.command) for e in ctx.exec_history["nginx"]] == [CHECK, RELOAD]
+    assert (tmp_path / "nginx.conf").read_text() == NEW
+
+
+def test_an_unchanged_config_is_not_checked_again(tmp_path: pathlib.Path):
+    ctx = _ctx()
+    _run(ctx, NEW, _nginx(tmp_path, NEW, running=True), _exporter())
+    assert _checks(ctx) == []
+
+
+def test_a_config_nginx_t_refuses_never_replaces_the_running_one(tmp_path: pathlib.Path):
+    ctx = _ctx()
+    refusing = testing.Exec(
+        list(CHECK), return_code=1, stderr='nginx: [emerg] unknown "evil" variable'
+    )
+    nginx = _nginx(tmp_path, OLD, running=True, check=refusing)
+
+    with pytest.raises(testing.errors.UncaughtCharmError) as raised:
+        _run(ctx, NEW, nginx, _exporter())
+
+    assert isinstance(raised.value.__cause__, NginxConfigRejectedError)
+    assert 'unknown "evil" variable' in str(raised.value.__cause__)
+    assert (tmp_path / "nginx.conf").read_text() == OLD  # the last good config stays
+    assert _reloads(ctx) == []
+
+
+def test_a_fresh_container_does_not_start_nginx_on_a_refused_config(tmp_path: pathlib.Path):
+    ctx = _ctx()
+    refusing = testing.Exec(list(CHECK), return_code=1, stderr="nginx: [emerg] bad")
+    nginx = _nginx(tmp_path, None, running=False, check=refusing)
+    state = testing.State(
+        config={"nginx-config": NEW},
+        containers={nginx, _exporter(running=False)},
+        model=testing.Model(name="test"),
+    )
+
+    with pytest.raises(testing.errors.UncaughtCharmError):
+        ctx.run(ctx.on.config_changed(), state)
+
+    assert not (tmp_path / "nginx.conf").exists()
+    assert _checks(ctx) == [CHECK]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import itertools
 import re
 
 import pytest
@@ -294,3 +296,92 @@ def test_generated_hosts_give_valid_locations(host: str):
     assert plan.skipped == ()
     (route,) = plan.routes
     assert re.fullmatch(r"/proxy/remote-write/[a-z0-9]([a-z0-9-]*[a-z0-9])?/write", route.location)
+
+
+# --- issue 11: nothing remote reaches nginx.conf outside a strict grammar --------------------
+
+ZONE_ID_URLS = (
+    "http://[fe80::1%25$evil]:3100/loki/api/v1/push",
+    "http://[fe80::1%eth0]:3100/loki/api/v1/push",
+    "http://[fe80::1%251]:3100/loki/api/v1/push",
+)
+
+
+@pytest.mark.parametrize("url", ZONE_ID_URLS)
+def test_an_ipv6_zone_id_is_not_a_host_nginx_may_see(url: str):
+    # ipaddress accepts any zone text, and "$evil" in `set $backend` failed nginx -t.
+    plan = _plan(
+        TelemetryTargets(
+            loki_push_urls={"loki/0": url},
+            remote_write_urls=[url],
+            charm_tracing={"otlp_http": url},
+            workload_tracing={"otlp_http": url},
+        )
+    )
+    assert plan.routes == ()
+    assert plan.published == TelemetryTargets()
+    assert [s.kind for s in plan.skipped] == [
+        "loki",
+        "remote-write",
+        "charm-tracing",
+        "workload-tracing",
+    ]
+    assert all("zone id" in s.reason for s in plan.skipped)
+
+
+def test_an_ipv6_literal_without_a_zone_id_is_still_proxied():
+    plan = _plan(TelemetryTargets(loki_push_urls={"loki/0": "http://[fe80::1]:3100/push"}))
+    assert plan.skipped == ()
+    assert plan.routes[0].upstream == "http://[fe80::1]:3100"
+
+
+def _hash8(url: str) -> str:
+    return hashlib.sha256(url.encode()).hexdigest()[:8]
+
+
+def test_a_host_named_like_another_url_s_suffixed_label_gets_no_duplicate_location():
+    first = "http://prom.a.svc:9090/api/v1/write"
+    urls = [
+        first,
+        "http://prom.b.svc:9090/api/v1/write",
+        f"http://prom-{_hash8(first)}.c.svc:9090/api/v1/write",
+    ]
+    plan = _plan(TelemetryTargets(remote_write_urls=urls))
+
+    locations = [r.location for r in plan.routes]
+    assert len(locations) == 3
+    assert len(set(locations)) == 3
+    assert plan.skipped == ()
+    assert len(set(plan.published.remote_write_urls)) == 3
+    # Deterministic: any order of the same URLs gives the same labels.
+    for order in itertools.permutations(urls):
+        assert _plan(TelemetryTargets(remote_write_urls=list(order))).routes == plan.routes
+
+
+def test_a_label_still_taken_after_the_full_hash_skips_that_url_only():
+    first = "http://prom.a.svc:9090/api/v1/write"
+    second = "http://prom.b.svc:9090/api/v1/write"
+    third = f"http://prom-{_hash8(first)}.c.svc:9090/api/v1/write"
+    full = hashlib.sha256(first.encode()).hexdigest()
+    # Hosts named like every suffix `first` could be given: 8, 16 and 64 hex digits.
+    urls = [first, second, third] + [
+        f"http://prom-{full[:n]}.d{n}.svc:9090/api/v1/write" for n in (16, 64)
+    ]
+    plan = _plan(TelemetryTargets(remote_write_urls=urls))
+
+    locations = [r.location for r in plan.routes]
+    assert len(set(locations)) == len(locations)
+    assert len(locations) + len(plan.skipped) == len(urls)
+
+
+@given(
+    labels=st.lists(st.from_regex(r"prom(-[0-9a-f]{8})?", fullmatch=True), min_size=1, max_size=6),
+    zones=st.lists(st.sampled_from(["a", "b", "c"]), min_size=1, max_size=6),
+)
+def test_remote_write_locations_are_always_unique(labels: list[str], zones: list[str]):
+    pairs = zip(labels, zones, strict=False)
+    urls = [f"http://{label}.{zone}.svc:9090/w" for label, zone in pairs]
+    plan = _plan(TelemetryTargets(remote_write_urls=urls))
+    locations = [r.location for r in plan.routes]
+    assert len(set(locations)) == len(locations)
+    assert len(locations) + len(plan.skipped) == len(set(urls))

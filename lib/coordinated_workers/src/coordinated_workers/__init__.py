@@ -42,6 +42,8 @@ from .roles import ClusterRolesConfig, ClusterRolesConfigError, UnknownRolesErro
 if TYPE_CHECKING:
     from .nginx import (
         ExporterWorkload,
+        NginxConfigError,
+        NginxConfigRejectedError,
         NginxInputs,
         NginxReloadError,
         NginxWorkload,
@@ -91,6 +93,8 @@ __all__ = [
     "ClusterRolesConfigError",
     "ExporterWorkload",
     "JujuTopology",
+    "NginxConfigError",
+    "NginxConfigRejectedError",
     "NginxInputs",
     "NginxReloadError",
     "NginxWorkload",

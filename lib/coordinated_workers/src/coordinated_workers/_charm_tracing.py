@@ -22,6 +22,8 @@ import urllib.parse
 
 import ops
 
+from service_mesh import safe_text
+
 OTLP_HTTP = "otlp_http"
 """The receiver protocol charm traces are sent with."""
 
@@ -41,7 +43,8 @@ def traces_url(receiver: str) -> str:
     """
     parts = urllib.parse.urlsplit(receiver)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"charm tracing receiver {receiver!r} is not an http(s) URL")
+        shown = safe_text(receiver, 80)
+        raise ValueError(f"charm tracing receiver {shown!r} is not an http(s) URL")
     path = f"{parts.path.rstrip('/')}/{TRACES_PATH}"
     return urllib.parse.urlunsplit(parts._replace(path=path))
 

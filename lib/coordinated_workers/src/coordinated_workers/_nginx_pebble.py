@@ -3,19 +3,32 @@
 Both reconcilers write only what changed: nginx.conf is pushed when it differs from the file on
 disk, a layer is added when the plan differs, and a running nginx is reloaded (never restarted)
 when its configuration changed.
+
+nginx always has a config it accepts: a changed config is first written next to the live one
+and checked in the container with ``nginx -t -c <candidate>``; only a config nginx accepts
+replaces the live file, so a refused one never reaches a reload, nor a start after a pod
+restart. The last good config stays in place.
 """
 
 from __future__ import annotations
 
 import ops
 
+from service_mesh import safe_text
+
 NGINX_CONFIG_PATH = "/etc/nginx/nginx.conf"
+CANDIDATE_SUFFIX = ".candidate"
+"""The config to check is written to the live path plus this suffix, then tested there."""
 NGINX_SERVICE = "nginx"
 EXPORTER_SERVICE = "nginx-prometheus-exporter"
 
 
 class NginxReloadError(Exception):
     """nginx refused the new config on reload; the previous file was put back."""
+
+
+class NginxConfigRejectedError(Exception):
+    """``nginx -t`` refused the new config; the live file (the last good one) was not touched."""
 
 
 def nginx_layer() -> ops.pebble.LayerDict:
@@ -85,6 +98,8 @@ class NginxWorkload:
             False when Pebble is unreachable (the caller reports waiting), else True.
 
         Raises:
+            NginxConfigRejectedError: ``nginx -t`` refused `config_text`; nothing was replaced,
+                started or reloaded, and the next reconcile tries again.
             NginxReloadError: nginx rejected the config; the previous file was restored so the
                 next reconcile tries again.
         """
@@ -94,6 +109,7 @@ class NginxWorkload:
         try:
             previous = self._current_config()
             if previous != config_text:
+                self._check(config_text)
                 self.reload_pending = True
                 self._container.push(self._config_path, config_text, make_dirs=True)
             running = _running_services(self._container)
@@ -113,6 +129,18 @@ class NginxWorkload:
         except ops.pebble.PathError:
             return None
 
+    def _check(self, config_text: str) -> None:
+        """Have the container's nginx test `config_text` before it may replace the live file."""
+        candidate = self._config_path + CANDIDATE_SUFFIX
+        self._container.push(candidate, config_text, make_dirs=True)
+        process = self._container.exec(["nginx", "-t", "-c", candidate])
+        try:
+            process.wait_output()
+        except ops.pebble.ExecError as e:  # pyright: ignore[reportUnknownVariableType]
+            # nginx quotes the offending text, which may come from a remote app.
+            detail = safe_text(str(e), 300)  # pyright: ignore[reportUnknownArgumentType]
+            raise NginxConfigRejectedError(f"nginx -t refused the new config: {detail}") from e
+
     def _reload(self, previous: str | None) -> None:
         process = self._container.exec(["nginx", "-s", "reload"])
         try:
@@ -123,7 +151,8 @@ class NginxWorkload:
             else:
                 self._container.push(self._config_path, previous)
             self.reload_pending = False  # the file is back to what nginx runs
-            raise NginxReloadError(f"nginx rejected the new config: {e}") from e
+            detail = safe_text(str(e), 300)  # pyright: ignore[reportUnknownArgumentType]
+            raise NginxReloadError(f"nginx rejected the new config: {detail}") from e
 
 
 class ExporterWorkload:

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 from typing import Literal
 
 import ops
 
+from service_mesh import STATUS_LIMIT, safe_text
 from service_mesh.errors import CRDMissingError, KubernetesError
+
+logger = logging.getLogger(__name__)
 
 Level = Literal["blocked", "waiting", "maintenance"]
 _DETAIL_LIMIT = 120  # characters of an error quoted in a status message
+_ROOM_FOR_COUNT = 32  # what safe_text appends to a cut text: "... (<n> more characters)"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,12 +36,24 @@ class Problem:
         return cls("waiting", message)
 
     def status(self) -> ops.StatusBase:
-        """The unit status for this problem, for ``CollectStatusEvent.add_status``."""
+        """The unit status for this problem, for ``CollectStatusEvent.add_status``.
+
+        The message is escaped and capped at ``STATUS_LIMIT`` characters, since ``status-set``
+        fails the hook on a surrogate or an argument the kernel finds too long; a message that
+        had to be cut is logged in full (escaped) at DEBUG.
+        """
+        message = self.message
+        if len(message) > STATUS_LIMIT or not message.isprintable():
+            escaped = safe_text(message, len(message))
+            if len(escaped) > STATUS_LIMIT:
+                logger.debug("status message in full: %s", escaped)
+                escaped = safe_text(escaped, STATUS_LIMIT - _ROOM_FOR_COUNT)
+            message = escaped
         if self.level == "blocked":
-            return ops.BlockedStatus(self.message)
+            return ops.BlockedStatus(message)
         if self.level == "waiting":
-            return ops.WaitingStatus(self.message)
-        return ops.MaintenanceStatus(self.message)
+            return ops.WaitingStatus(message)
+        return ops.MaintenanceStatus(message)
 
 
 _CAUSES = {
@@ -78,7 +95,5 @@ def pebble_problem(container: str, error: ops.pebble.Error) -> Problem:
 
     An unreachable Pebble is reported apart, as "waiting for the <container> container".
     """
-    detail = str(error)
-    if len(detail) > _DETAIL_LIMIT:
-        detail = detail[: _DETAIL_LIMIT - 3] + "..."
+    detail = safe_text(str(error), _DETAIL_LIMIT)
     return Problem.waiting(f"{container}: Pebble failed ({detail}); retrying on the next event")

@@ -35,6 +35,7 @@ from service_mesh import (
     kubernetes_client,
     reconcile_charm_labels,
     remove_charm_labels,
+    safe_text,
 )
 from service_mesh.errors import KubernetesError
 
@@ -46,13 +47,15 @@ from ._status import Problem, kubernetes_problem, pebble_problem
 from .cluster import ClusterProvider, WorkerApp
 from .nginx import (
     ExporterWorkload,
+    NginxConfigError,
+    NginxConfigRejectedError,
     NginxInputs,
     NginxReloadError,
     NginxWorkload,
     NoNameserverError,
     RoleRoute,
     exporter_layer,
-    render_config,
+    render,
     resolver_from_resolv_conf,
     service_host,
     stub_status_url,
@@ -350,26 +353,33 @@ class Coordinator(ops.Object):
     def _reconcile_nginx(self, workers: Sequence[WorkerApp], plan: ProxyPlan | None) -> None:
         nginx = self.config.nginx_container
         try:
-            config_text = render_config(self._nginx_inputs(workers, plan))
-        except NoNameserverError as e:
-            logger.error("nginx: %s", e)
-            self._problems.append(Problem.blocked(f"nginx: {e}"))
+            rendered = render(self._nginx_inputs(workers, plan))
+        except (NoNameserverError, NginxConfigError) as e:
+            # Nothing is pushed: nginx keeps running the last config it accepted.
+            self._nginx_problem(f"nginx: {e}")
         else:
+            for refused in rendered.refused:
+                self._problems.append(
+                    Problem.blocked(f"nginx: refused {refused.key}: {refused.reason}")
+                )
             workload = NginxWorkload(self._charm.unit.get_container(nginx))
             pending = self._applied.nginx_reload_pending
             try:
                 self._pebble_reachable[nginx] = workload.reconcile(
-                    config_text, reload_pending=pending
+                    rendered.text, reload_pending=pending
                 )
-            except NginxReloadError as e:
-                logger.error("nginx: %s", e)
-                self._problems.append(Problem.blocked(f"nginx: {e}"))
+            except (NginxConfigRejectedError, NginxReloadError) as e:
+                self._nginx_problem(f"nginx: {e}")
             except ops.pebble.Error as e:
-                logger.error("%s: Pebble failed: %s", nginx, e)
+                logger.error("%s: Pebble failed: %s", nginx, safe_text(str(e), 500))
                 self._problems.append(pebble_problem(nginx, e))
             if workload.reload_pending != pending:  # stored state written only on a change
                 self._applied.nginx_reload_pending = workload.reload_pending
         self._reconcile_exporter()
+
+    def _nginx_problem(self, message: str) -> None:
+        logger.error("%s", safe_text(message, 2000))
+        self._problems.append(Problem.blocked(message))
 
     def _reconcile_exporter(self) -> None:
         exporter = self.config.exporter_container
@@ -379,7 +389,7 @@ class Coordinator(ops.Object):
                 self._charm.unit.get_container(exporter)
             ).reconcile(layer)
         except ops.pebble.Error as e:
-            logger.error("%s: Pebble failed: %s", exporter, e)
+            logger.error("%s: Pebble failed: %s", exporter, safe_text(str(e), 500))
             self._problems.append(pebble_problem(exporter, e))
 
     def _nginx_inputs(self, workers: Sequence[WorkerApp], plan: ProxyPlan | None) -> NginxInputs:
@@ -520,21 +530,27 @@ class Coordinator(ops.Object):
         try:
             _charm_tracing.set_destination(targets.charm_tracing.get(_charm_tracing.OTLP_HTTP))
         except ValueError as e:
-            logger.warning("charm-tracing: %s", e)
-            self._problems.append(Problem.blocked(f"charm-tracing: {e}"))
+            message = f"charm-tracing: {safe_text(str(e), 300)}"
+            logger.warning("%s", message)
+            self._problems.append(Problem.blocked(message))
 
     def _read(self, what: str, reading: Reading[_T]) -> _T:
+        """The usable part of a reading; what it ignored (the reader logs it) goes in a status."""
         for problem in reading.problems:
-            logger.warning("%s: %s", what, problem)
+            self._problems.append(Problem.blocked(f"{what}: {safe_text(str(problem), 300)}"))
         return reading.value
 
     def _proxy_plan(self, targets: TelemetryTargets) -> ProxyPlan | None:
+        """The proxy's routes; each target it cannot serve (logged there) goes in a status."""
         port = self.proxy_port
         if port is None:
             return None
         plan = plan_proxy(targets, self.host, port)
         for skipped in plan.skipped:
-            logger.warning("not proxying %s %s: %s", skipped.kind, skipped.key, skipped.reason)
+            key = safe_text(skipped.key, 80)
+            self._problems.append(
+                Problem.blocked(f"not proxying {skipped.kind} {key}: {skipped.reason}")
+            )
         return plan
 
     def _reconcile_telemetry_relations(self, workers: Sequence[WorkerApp]) -> None:
@@ -585,7 +601,7 @@ class Coordinator(ops.Object):
         try:
             step(self._kubernetes())
         except KubernetesError as e:
-            logger.error("%s: %s", what, e)
+            logger.error("%s: %s", what, safe_text(str(e), 1000))
             self._kubernetes_failed = True
             self._problems.append(kubernetes_problem(what, e, self.app_name))
 

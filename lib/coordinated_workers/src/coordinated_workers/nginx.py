@@ -12,6 +12,11 @@ So pod restarts and worker-unit scaling need no reload; only worker apps joining
 change nginx.conf. (Upstream relies on ``server ... resolve`` in ``upstream`` blocks, which
 needs nginx >= 1.27.3; this works on any nginx, including Debian's 1.22.)
 
+Remote data reaches the tree only through strict grammars, and `render` checks the final tree
+once more (``_nginx_check``) before anything is pushed: a telemetry location holding a ``$`` its
+template did not place, or repeating another location, is left out and reported in
+`RenderedConfig.refused`, never failing the rest; anything else wrong raises `NginxConfigError`.
+
 `NginxWorkload` and `ExporterWorkload` (from ``_nginx_pebble``, re-exported here) push that
 text and their Pebble layers to containers, writing and reloading only on change.
 """
@@ -24,11 +29,15 @@ import logging
 import re
 from typing import TYPE_CHECKING
 
+from service_mesh import safe_text
+
+from ._nginx_check import NginxConfigError, check_tree, dollar_count, location_key
 from ._nginx_pebble import (
     EXPORTER_SERVICE,
     NGINX_CONFIG_PATH,
     NGINX_SERVICE,
     ExporterWorkload,
+    NginxConfigRejectedError,
     NginxReloadError,
     NginxWorkload,
     exporter_layer,
@@ -38,26 +47,30 @@ from ._nginx_text import Directive as _Directive
 from ._nginx_text import build as _build
 from ._nginx_text import directive as _d
 from .cluster import service_host
-from .telemetry_proxy import JUJU_APP_NAME, WORKER_METRICS_LOCATION
+from .telemetry_proxy import JUJU_APP_NAME, WORKER_METRICS_LOCATION, ProxyRoute, SkippedTarget
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
 
-    from .telemetry_proxy import ProxyPlan, ProxyRoute
+    from .telemetry_proxy import ProxyPlan
 
 __all__ = [
     "EXPORTER_SERVICE",
     "NGINX_CONFIG_PATH",
     "NGINX_SERVICE",
     "ExporterWorkload",
+    "NginxConfigError",
+    "NginxConfigRejectedError",
     "NginxInputs",
     "NginxReloadError",
     "NginxWorkload",
     "NoNameserverError",
+    "RenderedConfig",
     "RoleRoute",
     "config_tree",
     "exporter_layer",
     "nginx_layer",
+    "render",
     "render_config",
     "resolver_from_resolv_conf",
     "service_host",
@@ -71,6 +84,17 @@ _PATH_PREFIX = re.compile(r"^/([A-Za-z0-9._~-]+/?)*$")
 _MODEL = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
 # Words `map` treats as parameters; a source value spelled like one needs a backslash.
 _MAP_KEYWORDS = frozenset({"default", "hostnames", "include", "volatile"})
+# Every variable the renderer writes, except the per-role ones (see `_variables`).
+_VARIABLES = frozenset(
+    {
+        *("1", "backend", "loggable", "request_id", "status"),
+        *("worker_app", "worker_unit", "worker_metrics_allowed"),
+        *("remote_addr", "remote_user", "time_local", "request", "body_bytes_sent"),
+        *("http_referer", "http_user_agent", "request_time", "upstream_addr"),
+    }
+)
+# Stands in for remote text in a telemetry location, to count the `$` its template places.
+_INERT_ROUTE = {"location": "/x", "upstream": "http://x:1", "path": "/x"}
 
 
 class NoNameserverError(ValueError):
@@ -167,29 +191,65 @@ def stub_status_url(status_port: int = 8082) -> str:
     return f"http://127.0.0.1:{status_port}/status"
 
 
+@dataclasses.dataclass(frozen=True)
+class RenderedConfig:
+    """nginx.conf text, and the telemetry routes left out of it because they were unsafe."""
+
+    text: str
+    refused: tuple[SkippedTarget, ...] = ()
+    """Each refused route, by location; the rest of the config is unaffected."""
+
+
+def render(inputs: NginxInputs) -> RenderedConfig:
+    """Render nginx.conf for `inputs` and check the final tree before anyone pushes it.
+
+    Raises:
+        NginxConfigError: the tree holds a ``$`` the renderer did not place or a duplicate
+            location outside the telemetry routes (which are refused one by one instead).
+    """
+    tree, refused = _tree(inputs)
+    check_tree(tree, _variables(inputs))
+    return RenderedConfig(_build(tree) + "\n", refused)
+
+
 def render_config(inputs: NginxInputs) -> str:
-    """Render nginx.conf for `inputs`: `config_tree` written out as crossplane would."""
-    return _build(config_tree(inputs)) + "\n"
+    """nginx.conf for `inputs`: `config_tree` written out as crossplane would, checked.
+
+    Raises:
+        NginxConfigError: see `render`.
+    """
+    return render(inputs).text
 
 
 def config_tree(inputs: NginxInputs) -> list[_Directive]:
-    """nginx.conf for `inputs` as a crossplane directive tree.
+    """nginx.conf for `inputs` as a crossplane directive tree (unsafe telemetry routes left out).
 
     Worker app names that are not valid Juju app names are dropped (with a warning): they
     come from relation data and end up in hostnames and ``map`` keys.
     """
+    return _tree(inputs)[0]
+
+
+def _variables(inputs: NginxInputs) -> frozenset[str]:
+    roles = {_role_variable(route.role)[1:] for route in inputs.routes}
+    return _VARIABLES | roles
+
+
+def _tree(inputs: NginxInputs) -> tuple[list[_Directive], tuple[SkippedTarget, ...]]:
     http: list[_Directive] = [
         *_http_settings(inputs),
         *_role_selectors(inputs),
     ]
     servers: dict[int, list[_Directive]] = {inputs.api_port: _api_locations(inputs)}
+    refused: list[SkippedTarget] = []
     if inputs.proxy_port is not None:
         http.append(_worker_metrics_allowlist(_valid_apps(inputs.worker_apps)))
-        servers.setdefault(inputs.proxy_port, []).extend(_proxy_locations(inputs))
+        server = servers.setdefault(inputs.proxy_port, [])
+        server.extend(_proxy_locations(inputs, server, refused))
     for port, locations in sorted(servers.items()):
         http.append(_server(_listen(port, inputs.ipv6), locations))
     http.append(_server([_d("listen", f"127.0.0.1:{inputs.status_port}")], [_status_location()]))
-    return [
+    tree = [
         _d("worker_processes", "5"),
         _d("worker_rlimit_nofile", "8192"),
         _d("error_log", "/dev/stderr", "error"),
@@ -197,6 +257,7 @@ def config_tree(inputs: NginxInputs) -> list[_Directive]:
         _d("events", block=[_d("worker_connections", "4096")]),
         _d("http", block=http),
     ]
+    return tree, tuple(refused)
 
 
 def _http_settings(inputs: NginxInputs) -> list[_Directive]:
@@ -234,7 +295,7 @@ def _valid_apps(apps: Iterable[str]) -> list[str]:
         if JUJU_APP_NAME.match(app):
             valid.add(app)
         else:
-            logger.warning("ignoring invalid worker app name %r", app)
+            logger.warning("ignoring invalid worker app name %r", safe_text(app, 60))
     return sorted(valid)
 
 
@@ -315,9 +376,31 @@ def _proxy_block(backend: str, rewrites: list[_Directive]) -> list[_Directive]:
     return block
 
 
-def _proxy_locations(inputs: NginxInputs) -> list[_Directive]:
+def _proxy_locations(
+    inputs: NginxInputs, server: list[_Directive], refused: list[SkippedTarget]
+) -> list[_Directive]:
+    """The telemetry locations and the worker-metrics one, for the server already holding `server`.
+
+    A telemetry location whose arguments hold a ``$`` its template does not place, or that
+    repeats a location of the same server, is left out and added to `refused`.
+    """
     routes = inputs.proxy.routes if inputs.proxy else ()
-    locations = [_telemetry_location(route) for route in sorted(routes, key=lambda r: r.location)]
+    taken = {location_key(location) for location in server}
+    locations: list[_Directive] = []
+    for route in sorted(routes, key=lambda r: r.location):
+        location = _telemetry_location(route)
+        inert = ProxyRoute(exact=route.exact, **_INERT_ROUTE)
+        if dollar_count(location) != dollar_count(_telemetry_location(inert)):
+            reason = "a '$' in its location, destination or path"
+        elif location_key(location) in taken:
+            reason = "another location has the same path"
+        else:
+            taken.add(location_key(location))
+            locations.append(location)
+            continue
+        skip = SkippedTarget("nginx", safe_text(route.location, 80), reason)
+        logger.warning("nginx: telemetry location %s refused: %s", skip.key, reason)
+        refused.append(skip)
     locations.append(_worker_metrics_location(inputs))
     return locations
 

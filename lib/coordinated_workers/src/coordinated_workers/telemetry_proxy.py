@@ -20,6 +20,7 @@ the upstream coordinated-workers library, so workers and scrapers see the same p
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import hashlib
 import ipaddress
@@ -27,6 +28,8 @@ import logging
 import re
 import urllib.parse
 from typing import TYPE_CHECKING
+
+from service_mesh import safe_text
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -202,7 +205,9 @@ def plan_proxy(
             tracing[kind][protocol] = base + location
 
     for skip in skipped:
-        logger.warning("telemetry proxy skips %s %r: %s", skip.kind, skip.key, skip.reason)
+        logger.warning(
+            "telemetry proxy skips %s %r: %s", skip.kind, safe_text(skip.key), skip.reason
+        )
     published = TelemetryTargets(
         loki_push_urls=loki,
         remote_write_urls=tuple(sorted(remote_write)),
@@ -219,26 +224,33 @@ def plan_proxy(
 def _dashed_unit(unit_name: str) -> str:
     match = _UNIT_NAME.match(unit_name)
     if not match:
-        raise _InvalidTargetError(f"{unit_name!r} is not a Juju unit name")
+        raise _InvalidTargetError(f"{safe_text(unit_name, 60)!r} is not a Juju unit name")
     return f"{match['app']}-{match['n']}"
 
 
 def _parse_http_url(url: str) -> _Target:
-    """Split an http(s) URL into origin and path, refusing anything nginx could misread."""
+    """Split an http(s) URL into origin and path, refusing anything nginx could misread.
+
+    The host must be a DNS name or an IP literal without a zone id: Python's `ipaddress`
+    accepts any zone text (``fe80::1%$evil``), and nginx would read a ``$`` in it as a
+    variable. The path is limited to `_SAFE_PATH`.
+    """
     try:
         parsed = urllib.parse.urlsplit(url)
         port = parsed.port
-    except ValueError as e:
-        raise _InvalidTargetError(f"malformed URL: {e}") from None
+    except ValueError:
+        raise _InvalidTargetError("malformed URL") from None
     if parsed.scheme not in _DEFAULT_PORTS:
-        raise _InvalidTargetError(f"scheme {parsed.scheme!r} is not http or https")
+        raise _InvalidTargetError(f"scheme {safe_text(parsed.scheme, 20)!r} is not http or https")
     host = parsed.hostname or ""
-    if not _is_ip(host) and not _HOSTNAME.match(host):
-        raise _InvalidTargetError(f"invalid host {host!r}")
+    if not _is_ip(host) and not _HOSTNAME.fullmatch(host):
+        raise _InvalidTargetError(
+            f"invalid host {safe_text(host, 60)!r}: not a DNS name or an IP without a zone id"
+        )
     if parsed.username is not None or parsed.query or parsed.fragment:
         raise _InvalidTargetError("credentials, query strings and fragments cannot be proxied")
-    if not _SAFE_PATH.match(parsed.path):
-        raise _InvalidTargetError(f"unsupported characters in path {parsed.path!r}")
+    if not _SAFE_PATH.fullmatch(parsed.path):
+        raise _InvalidTargetError(f"unsupported characters in path {safe_text(parsed.path, 60)!r}")
     netloc_host = f"[{host}]" if ":" in host else host
     upstream = f"{parsed.scheme}://{netloc_host}:{port or _DEFAULT_PORTS[parsed.scheme]}"
     return _Target(upstream=upstream, host=host, path=parsed.path or "/")
@@ -246,21 +258,22 @@ def _parse_http_url(url: str) -> _Target:
 
 def _parse_tracing_receiver(protocol: str, url: str) -> _Target:
     if not _PROTOCOL.match(protocol):
-        raise _InvalidTargetError(f"invalid protocol name {protocol!r}")
+        raise _InvalidTargetError(f"invalid protocol name {safe_text(protocol, 40)!r}")
     if "grpc" in protocol:
         raise _InvalidTargetError("gRPC receivers cannot be proxied over HTTP/1.1")
     if "://" not in url:
         # Tempo publishes gRPC receivers as bare host:port.
-        raise _InvalidTargetError(f"{url!r} has no scheme (a gRPC receiver?)")
+        raise _InvalidTargetError(f"{safe_text(url, 60)!r} has no scheme (a gRPC receiver?)")
     return _parse_http_url(url)
 
 
 def _is_ip(host: str) -> bool:
+    """Whether `host` is an IP literal without a zone id (``%eth0``), which nginx cannot use."""
     try:
-        ipaddress.ip_address(host)
+        ip = ipaddress.ip_address(host)
     except ValueError:
         return False
-    return True
+    return not isinstance(ip, ipaddress.IPv6Address) or ip.scope_id is None
 
 
 def _host_label(host: str) -> str:
@@ -270,25 +283,45 @@ def _host_label(host: str) -> str:
 
 
 def _remote_write_labels(urls: Sequence[str], skipped: list[SkippedTarget]) -> dict[str, str]:
-    """Map each valid remote-write URL to its path label.
+    """Map each valid remote-write URL to its path label, every label different.
 
     Upstream uses the first DNS label alone, so two targets sharing it (two models' Prometheus
     ``prometheus-0``, or one host on two ports) collide. Colliding URLs all get a suffix derived
-    from the URL itself, which keeps every label stable whatever the other URLs are.
+    from the URL itself, which keeps every label stable whatever the other URLs are. A host may
+    itself be named like another URL's suffixed label (``prom-<8 hex>``): labels still shared
+    get longer suffixes, and a URL whose label is still taken after the full hash is skipped.
+    The result depends only on the set of URLs, never on their order.
     """
-    by_label: dict[str, list[str]] = {}
+    bases: dict[str, str] = {}
     for url in sorted(set(urls)):
         try:
             host = _parse_http_url(url).host
         except _InvalidTargetError as e:
             skipped.append(SkippedTarget("remote-write", url, str(e)))
             continue
-        by_label.setdefault(_host_label(host), []).append(url)
-    labels: dict[str, str] = {}
-    for label, group in by_label.items():
-        for url in group:
-            if len(group) == 1:
-                labels[url] = label
-            else:
-                labels[url] = f"{label}-{hashlib.sha256(url.encode()).hexdigest()[:8]}"
+        bases[url] = _host_label(host)
+    counts = collections.Counter(bases.values())
+    labels = {
+        url: base if counts[base] == 1 else _suffixed(base, url, 8) for url, base in bases.items()
+    }
+    for digits in (16, 64):
+        for url in _sharing_a_label(labels):
+            labels[url] = _suffixed(bases[url], url, digits)
+    taken: set[str] = set()
+    for url in sorted(labels):
+        if labels[url] in taken:
+            skipped.append(SkippedTarget("remote-write", url, "its path label is taken"))
+            del labels[url]
+        else:
+            taken.add(labels[url])
     return labels
+
+
+def _suffixed(label: str, url: str, digits: int) -> str:
+    return f"{label}-{hashlib.sha256(url.encode()).hexdigest()[:digits]}"
+
+
+def _sharing_a_label(labels: Mapping[str, str]) -> list[str]:
+    """The URLs whose label another URL has too, sorted."""
+    counts = collections.Counter(labels.values())
+    return sorted(url for url, label in labels.items() if counts[label] > 1)

@@ -15,7 +15,12 @@ from typing import TYPE_CHECKING
 
 import ops
 
-from service_mesh import kubernetes_client, reconcile_charm_labels, remove_charm_labels
+from service_mesh import (
+    kubernetes_client,
+    reconcile_charm_labels,
+    remove_charm_labels,
+    safe_text,
+)
 from service_mesh.errors import KubernetesError
 
 from . import _charm_tracing, _sync, mesh
@@ -170,7 +175,7 @@ class Worker(ops.Object):
                     force=force,
                 )
         except KubernetesError as e:
-            logger.error("pod labels: %s", e)
+            logger.error("pod labels: %s", safe_text(str(e), 1000))
             self._problems.append(kubernetes_problem("pod labels", e, self._charm.app.name))
             return
         self._applied.labels = desired
@@ -182,8 +187,9 @@ class Worker(ops.Object):
         try:
             _charm_tracing.set_destination(receiver, ca=data.ca_cert if data else None)
         except ValueError as e:
-            logger.warning("cluster: %s", e)
-            self._problems.append(Problem.blocked(f"cluster: {e}"))
+            message = f"cluster: {safe_text(str(e), 300)}"
+            logger.warning("%s", message)
+            self._problems.append(Problem.blocked(message))
 
     def _reconcile_workload(self, roles: frozenset[str]) -> None:
         container = self._charm.unit.get_container(self.config.container)
@@ -195,7 +201,7 @@ class Worker(ops.Object):
             logger.info("workload: Pebble is not reachable (%s); the next event retries", e)
             self._pebble_reachable = False
         except ops.pebble.Error as e:
-            logger.error("workload: Pebble failed: %s", e)
+            logger.error("workload: Pebble failed: %s", safe_text(str(e), 500))
             self._problems.append(pebble_problem(self.config.container, e))
         else:
             self._pebble_reachable = True
@@ -303,7 +309,7 @@ class Worker(ops.Object):
                     mesh.pod_labels_configmap(self._charm.app.name),
                 )
         except KubernetesError as e:
-            logger.error("cleanup of pod labels: %s", e)
+            logger.error("cleanup of pod labels: %s", safe_text(str(e), 1000))
             self._problems.append(
                 kubernetes_problem("cleanup of pod labels", e, self._charm.app.name)
             )

@@ -24,6 +24,7 @@ from ._policies import (
     get_data_from_cmr_relation_with_problems,
 )
 from ._provider import POLICIES_KEY
+from ._text import STATUS_LIMIT, safe_text
 from .errors import KubernetesError
 
 if TYPE_CHECKING:
@@ -32,6 +33,8 @@ if TYPE_CHECKING:
     import lightkube
 
 logger = logging.getLogger(__name__)
+
+_ROOM_FOR_COUNT = 32  # what safe_text appends to a cut text: "... (<n> more characters)"
 
 label_configmap_name_template = "juju-service-mesh-{app_name}-labels"
 """Name of the ConfigMap recording which mesh labels the consumer put on its pods."""
@@ -161,16 +164,19 @@ class ServiceMeshConsumer(ops.Object):
         leaves pods in the wrong state; otherwise the latest problem found in the remote
         data (the provider's bag, a cross-model ``cmr_data``, or a policy that could not be
         built). None means nothing is wrong. Reading it re-evaluates the relation data.
+
+        It is escaped and at most ``STATUS_LIMIT`` characters long, so a charm can put it in a
+        status as it is; a longer one is logged in full at DEBUG.
         """
         if self._kubernetes_problem:
-            return self._kubernetes_problem
+            return _status_sized(self._kubernetes_problem)
         problems: list[str] = []
         _, provider_problem = self._provider_data()
         if provider_problem:
             problems.append(provider_problem)
         if self._relation is not None:
             problems.extend(self._build_policies()[1])
-        return problems[-1] if problems else None
+        return _status_sized(problems[-1]) if problems else None
 
     def update_service_mesh(self) -> None:
         """Publish the policies for the current relations; a no-op without mesh or leadership.
@@ -317,8 +323,18 @@ class ServiceMeshConsumer(ops.Object):
             yield client
 
     def _record_kubernetes_problem(self, problem: str) -> None:
-        logger.error(problem)
-        self._kubernetes_problem = problem
+        # The API server's message may quote remote text (a label from the provider).
+        self._kubernetes_problem = safe_text(problem, len(problem))
+        logger.error("%s", self._kubernetes_problem)
+
+
+def _status_sized(problem: str) -> str:
+    """`problem` escaped and cut to ``STATUS_LIMIT`` characters; a cut one is logged in full."""
+    escaped = safe_text(problem, len(problem))
+    if len(escaped) <= STATUS_LIMIT:
+        return escaped
+    logger.debug("mesh problem in full: %s", escaped)
+    return safe_text(escaped, STATUS_LIMIT - _ROOM_FOR_COUNT)
 
 
 def decode_provider_data(

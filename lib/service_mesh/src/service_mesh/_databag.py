@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ._text import safe_text
+
 if TYPE_CHECKING:
     from collections.abc import Mapping, MutableMapping
 
@@ -23,7 +25,11 @@ def update_changed(bag: MutableMapping[str, str], data: Mapping[str, str]) -> bo
 
 
 def describe(error: pydantic.ValidationError) -> str:
-    """Summarise a validation error in one line a charm can put in a status message."""
+    """Summarise a validation error in one line a charm can put in a status message.
+
+    The location may hold remote text (a mapping key of any length and content), so each part
+    goes through `safe_text`.
+    """
     first = error.errors(include_url=False, include_input=False)[0]
-    location = ".".join(str(part) for part in first["loc"])
+    location = ".".join(safe_text(str(part), 60) for part in first["loc"])
     return f"{location}: {first['msg']}" if location else first["msg"]

@@ -149,7 +149,9 @@ def test_coordinator_listens_on_ipv6_only_where_the_pod_has_it(kube, configured:
         model=testing.Model(name=MODEL),
         containers=[
             testing.Container(
-                "nginx", can_connect=True, execs={testing.Exec(["nginx", "-s", "reload"])}
+                "nginx",
+                can_connect=True,
+                execs={testing.Exec(["nginx", "-t"]), testing.Exec(["nginx", "-s", "reload"])},
             ),
             testing.Container("nginx-prometheus-exporter", can_connect=True),
         ],

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import pathlib
 import re
-import tempfile
 from typing import TYPE_CHECKING, Any
 
 from coordinated_workers import ClusterDataError, ClusterProviderAppData, mesh
@@ -21,7 +19,7 @@ from service_mesh import MeshPolicy, istio
 
 from . import charms
 from .allow_matrix import Allow, Service, Workload, allow_matrix
-from .simulate import simulate
+from .simulate import scratch_directory, simulate
 
 if TYPE_CHECKING:
     from .simulate import Simulation
@@ -81,8 +79,8 @@ class Footprint:
 
 def plan(topology: Topology) -> Footprint:
     """Run ``topology``'s charms to a fixed point and read the footprint they leave."""
-    with tempfile.TemporaryDirectory(prefix="tools-plan-") as files:
-        return collect(simulate(topology, pathlib.Path(files)))
+    with scratch_directory() as files:
+        return collect(simulate(topology, files))
 
 
 def collect(sim: Simulation) -> Footprint:

@@ -46,6 +46,8 @@ class Footprint:
     """The deployment's footprint on the cluster and on the wire."""
 
     model: str
+    coordinator: str
+    """``<namespace>/<app>`` of the coordinator."""
     rounds: int
     steady: bool
     units: dict[str, int]
@@ -75,6 +77,25 @@ class Footprint:
     def policies(self) -> list[Manifest]:
         """Every AuthorizationPolicy in the cluster."""
         return [*self.cluster_policies, *self.beacon_policies, *self.other_policies]
+
+    @property
+    def problems(self) -> list[str]:
+        """What went wrong, in words: a plan with problems is not one to deploy as it is."""
+        found = [
+            f"{s.unit} ended {s.name}" + (f": {s.message}" if s.message else "")
+            for s in self.statuses
+            if s.name != "active"
+        ]
+        if not self.steady:
+            found.append("a final update-status still wrote to a databag or to Kubernetes")
+        if not self.nginx_units_agree:
+            found.append("the coordinator units rendered different nginx.conf files")
+        if self.other_policies:
+            found.append(
+                f"{len(self.other_policies)} AuthorizationPolicies are owned by neither the "
+                "coordinator nor the beacon"
+            )
+        return found
 
 
 def plan(topology: Topology) -> Footprint:
@@ -117,6 +138,7 @@ def collect(sim: Simulation) -> Footprint:
     confs = [_nginx_conf(actor) for actor in sim.actors if actor.app == coordinator]
     return Footprint(
         model=topology.model,
+        coordinator=f"{topology.model}/{coordinator}",
         rounds=sim.rounds,
         steady=sim.steady,
         units=_units(sim),
@@ -159,8 +181,14 @@ def _internal_reason(policy: Manifest) -> str:
 
 
 def _related_on(relations: Any, model: str) -> dict[str, list[str]]:
-    """Source ``<namespace>/<app>`` -> the coordinator endpoints it is related on."""
-    skip = {"peers", "cluster", "service-mesh", "provide-cmr-mesh", "require-cmr-mesh"}
+    """Source ``<namespace>/<app>`` -> the coordinator endpoints that may let it in.
+
+    Only endpoints the coordinator *provides* (``api``, ``metrics-endpoint``) serve the related
+    app; on the ones it requires (``logging``, ``send-remote-write``...) the coordinator is the
+    client, so they grant the related app nothing.
+    """
+    provided = set(charms.charm_meta("coordinator").get("provides", {}))
+    skip = {"cluster", "provide-cmr-mesh"}
     real: dict[str, str] = {}
     for relation in relations:
         if relation.endpoint == "provide-cmr-mesh" and "cmr_data" in relation.remote_app_data:
@@ -168,7 +196,7 @@ def _related_on(relations: Any, model: str) -> dict[str, list[str]]:
             real[relation.remote_app_name] = f"{data['juju_model_name']}/{data['app_name']}"
     related: dict[str, list[str]] = {}
     for relation in sorted(relations, key=lambda r: r.id):
-        if relation.endpoint in skip:
+        if relation.endpoint not in provided or relation.endpoint in skip:
             continue
         source = real.get(relation.remote_app_name, f"{model}/{relation.remote_app_name}")
         related.setdefault(source, []).append(relation.endpoint)
@@ -183,6 +211,7 @@ def _units(sim: Simulation) -> dict[str, int]:
         units[f"{topology.beacon_model}/{topology.mesh.beacon}"] = 1
     for backend in topology.backends().values():
         units[f"{topology.backend_model(backend)}/{backend.app}"] = backend.units
+    units |= {f"{topology.model}/{c.app}": c.units for c in topology.api_clients}
     units |= {f"{s.model}/{s.app}": 1 for s in topology.cross_model_sources}
     return units
 

@@ -55,6 +55,8 @@ class Actor:
     links: dict[int, Link]
     ran: bool = False
     inputs: object = None
+    hooks: int = 0
+    """How many hooks the unit ran (a unit runs a few, however big the deployment)."""
 
     @property
     def unit(self) -> str:
@@ -152,6 +154,7 @@ def _juju_apps(topology: Topology) -> list[tuple[str, str]]:
     if topology.mesh.enabled:
         apps.append((topology.beacon_model, topology.mesh.beacon))
     apps += [(topology.backend_model(b), b.app) for b in topology.backends().values()]
+    apps += [(topology.model, client.app) for client in topology.api_clients]
     apps += [(source.model, source.app) for source in topology.cross_model_sources]
     return apps
 
@@ -298,6 +301,7 @@ def _run(actor: Actor, bus: Bus, *, final: bool = False) -> bool:
     state = dataclasses.replace(actor.state, relations=relations)
     for make_event in _events(actor, changed, final=final):
         state = actor.ctx.run(make_event(state), state)
+        actor.hooks += 1
         actor.state = state
         _harvest(actor, bus)
     actor.ran, actor.inputs = True, inputs

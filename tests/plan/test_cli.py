@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from tools.plan import render, topology
+from tools.plan import footprint, render, simulate, topology
 from tools.plan.__main__ import main
 
 ALL_TITLES = (
@@ -50,7 +50,7 @@ def test_default_plan_opens_with_the_summary_then_the_matrix_only(capsys):
     assert "3 related apps (demo/api-client, demo/loki, demo/prometheus)" in flat
     assert "8 AuthorizationPolicies: 5 cluster-internal" in flat
     assert "3 beacon (applied by demo/istio-beacon-k8s for the 3 policies" in flat
-    assert "14 rows of the allow matrix" in flat
+    assert "14 flows (one per source, target, ports and operation) among 5 applications" in flat
     assert "6 of 6 active" in flat
     assert lines[-1] == "warnings       none"
 
@@ -125,8 +125,8 @@ def test_counts_of_one_are_singular(capsys, write_topology):
     flat = " ".join(out.split())
     assert "(1 unit)" in flat
     assert "1 AuthorizationPolicy:" in flat
-    assert "1 row of the allow matrix" in flat
-    assert not re.search(r"\b1 (units|rounds|rows|applications|AuthorizationPolicies)\b", flat)
+    assert "1 flow (one per" in flat
+    assert not re.search(r"\b1 (units|rounds|flows|applications|AuthorizationPolicies)\b", flat)
     assert render.plural(1, "round") == "1 round"
     assert render.plural(2, "round") == "2 rounds"
     assert render.plural(1, "policy", "policies") == "1 policy"
@@ -134,9 +134,8 @@ def test_counts_of_one_are_singular(capsys, write_topology):
 
 def test_the_coordinator_runs_a_few_hooks_however_many_workers(write_topology):
     """Juju's relation-created per relation made the coordinator reconcile n times over n
-    workers: the plan grew with the square of the worker apps. Now every unit runs a handful."""
-    from tools.plan import simulate
-
+    workers: the plan grew with the square of the worker apps. Now every unit runs a handful,
+    and the allow matrix (n * n flows among n members) is printed one row per rule."""
     data = {
         "model": "demo",
         "workers": [{"app": f"worker-w{i}", "roles": ["all"]} for i in range(8)],
@@ -144,10 +143,19 @@ def test_the_coordinator_runs_a_few_hooks_however_many_workers(write_topology):
     }
     with simulate.scratch_directory() as files:
         sim = simulate.simulate(topology.load(write_topology("eight.yaml", data)), files)
+        result = footprint.collect(sim)
     assert sim.steady
     hooks = {actor.unit: actor.hooks for actor in sim.actors}
     assert hooks["coordinator/0"] <= 4, hooks
     assert max(hooks.values()) <= 4, hooks
+
+    assert result.flow_count == len(result.matrix) == 9 * 9 + 8
+    text = render.text(result, "eight")
+    group = "pods labelled app.kubernetes.io/part-of=coordinator (9 apps)"
+    matrix = text.split("## Allow matrix", 1)[1]
+    assert matrix.count(group) == 9  # one row per member, not 9 * 9
+    assert "demo/worker-w3    demo/worker-w5" not in matrix
+    assert f"{9 * 9 + 8} flows" in " ".join(text.split())
 
 
 def bad(tmp_path: pathlib.Path, content: bytes | str) -> str:

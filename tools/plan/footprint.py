@@ -9,6 +9,7 @@ Server-assigned fields (uid, resourceVersion, timestamps) are dropped so output 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import re
 from typing import TYPE_CHECKING, Any
@@ -18,7 +19,7 @@ from coordinated_workers.nginx import NGINX_CONFIG_PATH
 from service_mesh import MeshPolicy, istio
 
 from . import charms
-from .allow_matrix import Allow, Service, Workload, allow_matrix
+from .allow_matrix import Allow, Rule, Service, Workload, allow_rules
 from .simulate import scratch_directory, simulate
 
 if TYPE_CHECKING:
@@ -63,7 +64,8 @@ class Footprint:
     beacon_policies: list[Manifest]
     other_policies: list[Manifest]
     """AuthorizationPolicies owned by neither (none, unless something is wrong)."""
-    matrix: list[Allow]
+    rules: list[Rule]
+    """What the policies allow, one row per policy rule, source and operation."""
     nginx_conf: str | None
     """The coordinator leader's nginx.conf with the resolver address replaced."""
     nginx_units_agree: bool
@@ -77,6 +79,16 @@ class Footprint:
     def policies(self) -> list[Manifest]:
         """Every AuthorizationPolicy in the cluster."""
         return [*self.cluster_policies, *self.beacon_policies, *self.other_policies]
+
+    @functools.cached_property
+    def matrix(self) -> list[Allow]:
+        """Every allowed flow, one row per source, target and operation (n * n for n members)."""
+        return sorted({flow for rule in self.rules for flow in rule.flows()})
+
+    @property
+    def flow_count(self) -> int:
+        """``len(self.matrix)``, without building it."""
+        return sum(len(rule.targets) for rule in self.rules)
 
     @property
     def problems(self) -> list[str]:
@@ -151,7 +163,7 @@ def collect(sim: Simulation) -> Footprint:
         else None,
         beacon_policies=beacon,
         other_policies=other,
-        matrix=allow_matrix(policies, workloads, services),
+        rules=allow_rules(policies, workloads, services),
         nginx_conf=confs[0],
         nginx_units_agree=len(set(confs)) == 1,
         worker_data=_worker_data(leader.state.relations),

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import yaml
 
-from .allow_matrix import ANY, unprotected
+from .allow_matrix import ANY, Allow, unprotected
 from .footprint import RESOLVER_PLACEHOLDER
 
 if TYPE_CHECKING:
@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from coordinated_workers import ClusterProviderAppData
     from service_mesh import Endpoint, MeshPolicy
 
-    from .allow_matrix import Allow
+    from .allow_matrix import Rule
     from .footprint import Footprint, Manifest
 
 CLUSTER_FILE = "cluster-internal-authorizationpolicies.yaml"
@@ -37,6 +37,9 @@ SECTIONS: dict[str, str] = {
 }
 """The text report's sections, in the order they are printed."""
 DEFAULT_SECTIONS = ("summary", "matrix")
+GROUP_ABOVE = 5
+"""A rule reaching more applications than this is one row (its selector and a count), so the
+matrix of n cluster members has about 2n rows rather than n * n."""
 
 
 def text(footprint: Footprint, title: str, show: Iterable[str] = DEFAULT_SECTIONS) -> str:
@@ -136,21 +139,26 @@ def _policies_line(footprint: Footprint) -> str:
 
 
 def _flows_line(footprint: Footprint) -> str:
-    matrix = footprint.matrix
-    if not matrix:
+    rules = footprint.rules
+    if not rules:
         return "no AuthorizationPolicy, so the mesh restricts nothing"
-    apps = {row.source for row in matrix} | {row.target for row in matrix}
+    apps = {rule.source for rule in rules}
+    seen: set[tuple[str, ...]] = set()
+    for rule in rules:
+        if rule.targets not in seen:
+            seen.add(rule.targets)
+            apps.update(rule.targets)
     apps.discard(ANY)
     return (
-        f"{plural(len(matrix), 'row')} of the allow matrix (source, target, ports, operation), "
-        f"among {plural(len(apps), 'application')}"
+        f"{plural(footprint.flow_count, 'flow')} (one per source, target, ports and "
+        f"operation) among {plural(len(apps), 'application')}"
     )
 
 
 def _unprotected_line(footprint: Footprint) -> str:
     if footprint.beacon is None:
         return "every application: there is no service mesh"
-    open_apps = unprotected(footprint.workloads, footprint.matrix)
+    open_apps = unprotected(footprint.workloads, footprint.rules)
     if not open_apps:
         return "none: a policy selects every application"
     return f"{plural(len(open_apps), 'application')} no policy selects: {', '.join(open_apps)}"
@@ -211,15 +219,30 @@ _SECTION_RENDERERS: dict[str, Callable[[Footprint], str]] = {
 
 
 def mermaid(footprint: Footprint) -> str:
-    """The allowed flows as a mermaid flowchart: one arrow per source, target and restriction."""
-    nodes = sorted(
-        {row.source for row in footprint.matrix} | {row.target for row in footprint.matrix}
-    )
+    """The allowed flows as a mermaid flowchart: one arrow per source, target and restriction.
+
+    A rule reaching more than :data:`GROUP_ABOVE` applications points at one node for them all.
+    """
+    rows = display_rows(footprint.rules)
+    nodes = sorted({row.source for row in rows} | {row.target for row in rows})
     lines = ["flowchart LR"]
     lines += [f'    {_node_id(node)}["{node}"]' for node in nodes]
-    edges = sorted({(row.source, row.target, _restriction(row)) for row in footprint.matrix})
+    edges = sorted({(row.source, row.target, _restriction(row)) for row in rows})
     lines += [f'    {_node_id(s)} -->|"{label}"| {_node_id(t)}' for s, t, label in edges]
     return "\n".join(lines) + "\n"
+
+
+def display_rows(rules: Iterable[Rule]) -> list[Allow]:
+    """The allow matrix as printed: one row per flow, or per rule when it reaches many apps."""
+    rows: set[Allow] = set()
+    for rule in rules:
+        if len(rule.targets) > GROUP_ABOVE:
+            target = f"{rule.selector} ({len(rule.targets)} apps)"
+            operation = (rule.ports, rule.methods, rule.paths, rule.hosts)
+            rows.add(Allow(rule.source, target, rule.via, *operation, policy=rule.policy))
+        else:
+            rows.update(rule.flows())
+    return sorted(rows)
 
 
 def write_manifests(footprint: Footprint, directory: pathlib.Path) -> list[pathlib.Path]:
@@ -318,7 +341,7 @@ def _matrix(footprint: Footprint) -> str:
             ",".join(row.ports) or "any",
             l7(row),
         )
-        for row in footprint.matrix
+        for row in display_rows(footprint.rules)
     ]
     if not rows:
         table = "(no AuthorizationPolicy: nothing is restricted by the mesh)"
@@ -330,7 +353,7 @@ def _matrix(footprint: Footprint) -> str:
         "`via pods` rules are enforced by ztunnel on the target's pods (L4); `via service`",
         "rules by the waypoint, for traffic addressed to that Service (L7).",
     ]
-    open_apps = unprotected(footprint.workloads, footprint.matrix)
+    open_apps = unprotected(footprint.workloads, footprint.rules)
     if open_apps and footprint.beacon is not None:
         notes += [
             "No policy selects these applications, so the mesh lets anyone reach them unless",
@@ -339,7 +362,7 @@ def _matrix(footprint: Footprint) -> str:
     return table + "\n".join(notes)
 
 
-def l7(row: Allow) -> str:
+def l7(row: Allow | Rule) -> str:
     """The L7 restrictions of a flow (methods, paths, hosts), or ``any``."""
     parts = [
         ",".join(row.methods),

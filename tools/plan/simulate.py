@@ -107,8 +107,13 @@ def simulate(topology: Topology, files: pathlib.Path) -> Simulation:
         kube.add_juju_app(app, namespace=model)
     actors = _actors(topology, files)
     bus = Bus()
+    # The beacon runs first in each round: the mesh labels it publishes then reach the
+    # coordinator, and through it the workers, in the round they start, so each worker labels
+    # its pods once instead of twice.
+    beacon = topology.mesh.beacon if topology.mesh.enabled else None
+    order = sorted(actors, key=lambda actor: actor.app != beacon)
     with kube.serve_to_environment(namespace=topology.model):
-        rounds = _converge(actors, bus, kube)
+        rounds = _converge(order, bus, kube)
         before = (dict(bus.app), dict(bus.unit))
         for actor in actors:
             _run(actor, bus, final=True)

@@ -226,7 +226,7 @@ def test_too_many_units_is_refused_before_running(tmp_path, capsys):
     ("argv", "expected"),
     [
         (["--diff", "{default}", "--format", "mermaid"], "cannot be combined with --format"),
-        (["--show", "sumary"], "unknown section 'sumary'; did you mean 'summary'?"),
+        (["--show", "summery"], "unknown section 'summery'; did you mean 'summary'?"),
         (["--show", "status", "--format", "mermaid"], "--show chooses sections"),
         (["--output", "{file}"], "exists and is not a directory"),
         (["--output", "{file}/sub"], "cannot create it"),

@@ -243,3 +243,11 @@ def test_bad_arguments_are_one_line_with_exit_2(tmp_path, capsys, argv, expected
     assert err.count("\n") == 1, err
     assert expected in err
     assert existing.read_text() == "keep me\n"
+
+
+def test_a_bad_topology_leaves_no_output_directory_behind(tmp_path, capsys):
+    out_dir = tmp_path / "policies"
+    code, _, err = run(capsys, bad(tmp_path, "model: Demo\n"), "--output", str(out_dir))
+    assert code == 2
+    assert err.count("\n") == 1
+    assert not out_dir.exists()

@@ -95,8 +95,6 @@ def _check(args: argparse.Namespace) -> tuple[str, ...]:
         raise UsageError("--diff prints text only; it cannot be combined with --format mermaid")
     if args.show is not None and (args.diff is not None or args.format == "mermaid"):
         raise UsageError("--show chooses sections of the text report, not of --diff or mermaid")
-    if args.output is not None:
-        _prepare_output(args.output)
     return _sections(args.show)
 
 
@@ -113,10 +111,6 @@ def _prepare_output(directory: pathlib.Path) -> None:
         probe.unlink()
     except OSError as e:
         raise UsageError(f"--output {directory}: cannot write there: {e.strerror or e}") from None
-
-
-def _plan(path: pathlib.Path | None) -> footprint.Footprint:
-    return footprint.plan(topology.load(path))
 
 
 def _name(path: pathlib.Path | None) -> str:
@@ -153,11 +147,16 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace, show: tuple[str, ...]) -> int:
-    if args.diff:  # both files are checked before either plan runs
-        topology.load(args.topology)
-        topology.load(args.diff)
-    before = _plan(args.topology)
-    after = _plan(args.diff) if args.diff else None
+    # Everything that can be refused is, before the first plan runs (500 apps take seconds).
+    first = topology.load(args.topology)
+    other = topology.load(args.diff) if args.diff else None
+    if args.output is not None:
+        try:
+            _prepare_output(args.output)
+        except UsageError as e:
+            return _error(str(e), 2)
+    before = footprint.plan(first)
+    after = footprint.plan(other) if other else None
     result = after or before
     if args.output:
         try:

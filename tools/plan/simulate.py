@@ -208,10 +208,11 @@ def _actors(topology: Topology, files: pathlib.Path) -> list[Actor]:
                 leader=unit_id == 0,
                 model=model,
                 config=worker.config,
-                # /etc/worker is not mounted: Worker's _push_if_changed leaves the file it pulls
-                # open (a ResourceWarning) whenever the config already exists. Unmounted, it is
-                # wiped before each hook and simply pushed again, which the plan never reads.
-                containers=[_container("workload", files / f"{worker.app}-{unit_id}")],
+                # /etc/worker keeps its files between hooks, as a real container does, so a
+                # hook whose worker config did not change neither pushes nor restarts.
+                containers=[
+                    _container("workload", files / f"{worker.app}-{unit_id}", "/etc/worker")
+                ],
                 planned_units=worker.units,
             ),
         )

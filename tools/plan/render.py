@@ -114,10 +114,13 @@ def _hooks_line(footprint: Footprint) -> str:
         if footprint.steady
         else "a final update-status still wrote to a databag or to Kubernetes"
     )
+    charms = "the real coordinator and worker charms" + (
+        " and the beacon stand-in" if footprint.beacon else ""
+    )
     return (
-        f"the real charms of {plural(len(statuses), 'unit')} ran through ops.testing against a "
-        f"fake Kubernetes for {plural(footprint.rounds, 'round')} of hooks until nothing "
-        f"changed; {steady}; {active} of {len(statuses)} active"
+        f"{plural(len(statuses), 'unit')} ({charms}) ran through ops.testing against a fake "
+        f"Kubernetes for {plural(footprint.rounds, 'round')} of hooks until nothing changed; "
+        f"{steady}; {active} of {len(statuses)} active"
     )
 
 

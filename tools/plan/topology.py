@@ -12,7 +12,7 @@ import difflib
 import pathlib
 import re
 import uuid
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast
 
 import pydantic
 import yaml
@@ -25,8 +25,8 @@ DEFAULT_TOPOLOGY = pathlib.Path(__file__).with_name("default-topology.yaml")
 MAX_FILE_BYTES = 1_000_000
 """A topology is a few hundred lines at most; a bigger file is a mistake (or an attack)."""
 MAX_UNITS = 600
-"""Units the plan simulates (coordinator, workers, beacon): each costs hooks and memory, so a
-plan of 500 one-unit worker apps takes seconds, and a bigger one is refused up front."""
+"""Units the plan simulates (coordinator, workers, beacon). Each runs a few hooks, so time and
+memory grow linearly with them (``benchmarks/plan.py``); a bigger plan is refused up front."""
 
 _APP_NAME = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]*[a-z][a-z0-9]*)*$")
 _MODEL_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
@@ -74,11 +74,11 @@ class _Strict(pydantic.BaseModel):
         if not isinstance(data, dict):
             return data
         known = list(cls.model_fields)
-        for key in data:  # pyright: ignore[reportUnknownVariableType]
+        for key in cast("dict[object, object]", data):
             if key not in known:
-                close = difflib.get_close_matches(str(key), known, n=1)  # pyright: ignore[reportUnknownArgumentType]
+                close = difflib.get_close_matches(str(key), known, n=1)
                 hint = f"did you mean {close[0]!r}?" if close else f"known: {', '.join(known)}"
-                raise ValueError(f"unknown field {str(key)!r}; {hint}")  # pyright: ignore[reportUnknownArgumentType]
+                raise ValueError(f"unknown field {str(key)!r}; {hint}")
         return data
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import gc
 import os
 import pathlib
 import tempfile
@@ -112,7 +113,7 @@ def simulate(topology: Topology, files: pathlib.Path) -> Simulation:
     # its pods once instead of twice.
     beacon = topology.mesh.beacon if topology.mesh.enabled else None
     order = sorted(actors, key=lambda actor: actor.app != beacon)
-    with kube.serve_to_environment(namespace=topology.model):
+    with kube.serve_to_environment(namespace=topology.model), _fewer_collections():
         rounds = _converge(order, bus, kube)
         before = (dict(bus.app), dict(bus.unit))
         for actor in actors:
@@ -120,6 +121,23 @@ def simulate(topology: Topology, files: pathlib.Path) -> Simulation:
         writes = [r for r in kube.clear_requests() if r["method"] != "GET"]
         steady = not writes and before == (bus.app, bus.unit)
     return Simulation(topology, kube, actors, bus, rounds, steady)
+
+
+@contextlib.contextmanager
+def _fewer_collections() -> Iterator[None]:
+    """Run the cyclic garbage collector less often while the hooks run.
+
+    Every hook leaves thousands of objects, and the units' states stay alive, so with the
+    default threshold (700) the collector runs after every few hooks and rescans an ever larger
+    heap: about a tenth of a 500-app plan's time. Every 50,000 allocations it costs a quarter of
+    that, and the peak memory does not change measurably (the garbage is collected all the same).
+    """
+    saved = gc.get_threshold()
+    gc.set_threshold(50_000, *saved[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*saved)
 
 
 @contextlib.contextmanager

@@ -45,7 +45,7 @@ def test_default_deployment_converges_active_and_steady(default_footprint):
         "istio-beacon-k8s/0": "active",
     }
     assert len(default_footprint.cluster_policies) == 5
-    assert len(default_footprint.beacon_policies) == 2
+    assert len(default_footprint.beacon_policies) == 3
     assert default_footprint.other_policies == []
     assert default_footprint.nginx_units_agree
 
@@ -60,7 +60,7 @@ def test_written_manifests_validate_against_the_istio_crd(
         for document in yaml.safe_load_all(path.read_text())
         if document is not None
     ]
-    assert len(documents) == 7
+    assert len(documents) == 8
     for document in documents:
         assert authorization_policy_validator(document) == [], document["metadata"]["name"]
 

@@ -31,10 +31,12 @@ if TYPE_CHECKING:
 __all__ = [
     "ANY",
     "Allow",
+    "Rule",
     "Service",
     "UnsupportedPolicyError",
     "Workload",
     "allow_matrix",
+    "allow_rules",
     "path_matches",
     "unprotected",
 ]
@@ -104,6 +106,35 @@ class Allow:
         )
 
 
+@dataclasses.dataclass(frozen=True, order=True)
+class Rule:
+    """What one rule of one policy allows one source: the same access to each of ``targets``.
+
+    A label selector gives one rule for every application it selects, so a cluster of n
+    members has n rules of n targets each rather than n * n rows (see :meth:`flows`).
+    """
+
+    source: str
+    targets: tuple[str, ...]
+    """Each ``<namespace>/<app>`` (or ``<namespace>/<service>``) the rule lets ``source`` reach."""
+    selector: str
+    """How the policy picks its targets, in words, e.g. ``pods labelled a=b``."""
+    via: str
+    ports: tuple[str, ...] = ()
+    methods: tuple[str, ...] = ()
+    paths: tuple[str, ...] = ()
+    hosts: tuple[str, ...] = ()
+    policy: str = ""
+
+    def flows(self) -> list[Allow]:
+        """One :class:`Allow` row per target."""
+        operation = (self.ports, self.methods, self.paths, self.hosts)
+        return [
+            Allow(self.source, target, self.via, *operation, policy=self.policy)
+            for target in self.targets
+        ]
+
+
 def path_matches(pattern: str, path: str) -> bool:
     """Istio path matching: exact, ``prefix*``, ``*suffix``, or templates with ``{*}``/``{**}``.
 
@@ -131,7 +162,27 @@ def allow_matrix(
     Raises:
         UnsupportedPolicyError: a policy uses a feature this module does not model.
     """
-    rows: set[Allow] = set()
+    rules = allow_rules(policies, workloads, services)
+    return sorted({flow for rule in rules for flow in rule.flows()})
+
+
+def allow_rules(
+    policies: Iterable[Mapping[str, Any]],
+    workloads: Sequence[Workload],
+    services: Sequence[Service],
+) -> list[Rule]:
+    """What the policies allow, one :class:`Rule` per policy rule, source and operation, sorted.
+
+    Linear in the policies: the targets of a policy are worked out once and shared by its rules.
+
+    Raises:
+        UnsupportedPolicyError: a policy uses a feature this module does not model.
+    """
+    by_namespace: dict[str, list[Workload]] = {}
+    for workload in workloads:
+        by_namespace.setdefault(workload.namespace, []).append(workload)
+    service_index = {(s.namespace, s.name): s for s in services}
+    rules: set[Rule] = set()
     for policy in policies:
         metadata = cast("Mapping[str, Any]", policy.get("metadata", {}))
         namespace = str(metadata.get("namespace", ""))
@@ -139,50 +190,61 @@ def allow_matrix(
         spec = cast("Mapping[str, Any]", policy.get("spec", {}))
         if spec.get("action", "ALLOW") != "ALLOW" or "provider" in spec:
             raise UnsupportedPolicyError(f"{name}: only ALLOW policies are modelled")
-        targets = _targets(spec, namespace, workloads, services, name)
+        local = by_namespace.get(namespace, [])
+        groups = _targets(spec, namespace, local, service_index, name)
         for rule in cast("list[Mapping[str, Any]]", spec.get("rules") or []):
             for source in _sources(rule, name):
                 for operation in _operations(rule, name):
-                    rows.update(
-                        Allow(source, target, via, *operation, policy=name)
-                        for target, via in targets
+                    rules.update(
+                        Rule(source, targets, selector, via, *operation, policy=name)
+                        for targets, selector, via in groups
+                        if targets
                     )
-    return sorted(rows)
+    return sorted(rules)
 
 
-def unprotected(workloads: Iterable[Workload], matrix: Iterable[Allow]) -> list[str]:
+def unprotected(workloads: Iterable[Workload], matrix: Iterable[Allow | Rule]) -> list[str]:
     """Applications no policy targets; unless the mesh denies by default, anyone may reach them."""
-    targeted = {row.target for row in matrix}
+    targeted: set[str] = set()
+    seen: set[tuple[str, ...]] = set()
+    for row in matrix:
+        if isinstance(row, Allow):
+            targeted.add(row.target)
+        elif row.targets not in seen:  # rules of one selector share their targets
+            seen.add(row.targets)
+            targeted.update(row.targets)
     return sorted(w.key for w in workloads if w.key not in targeted)
 
 
 def _targets(
     spec: Mapping[str, Any],
     namespace: str,
-    workloads: Sequence[Workload],
-    services: Sequence[Service],
+    local: Sequence[Workload],
+    services: Mapping[tuple[str, str], Service],
     name: str,
-) -> list[tuple[str, str]]:
-    local = [w for w in workloads if w.namespace == namespace]
+) -> list[tuple[tuple[str, ...], str, str]]:
+    """(targets, how they are picked, via) for each way the policy picks its targets."""
     if "targetRef" in spec:
         raise UnsupportedPolicyError(f"{name}: the deprecated singular targetRef is not modelled")
     if "targetRefs" in spec:
-        targets: list[tuple[str, str]] = []
+        groups: list[tuple[tuple[str, ...], str, str]] = []
         for ref in cast("list[Mapping[str, str]]", spec["targetRefs"]):
             if ref.get("kind") != "Service" or ref.get("group", "") != "":
                 raise UnsupportedPolicyError(f"{name}: only Service targetRefs are modelled")
-            service = next(
-                (s for s in services if (s.namespace, s.name) == (namespace, ref["name"])), None
-            )
+            service = services.get((namespace, ref["name"]))
             via = f"service {ref['name']}"
             selected = [w.key for w in local if service and _selects(service.selector, w)]
-            targets += [(key, via) for key in selected or [f"{namespace}/{ref['name']}"]]
-        return targets
+            targets = tuple(selected or [f"{namespace}/{ref['name']}"])
+            groups.append((targets, f"the pods of Service {namespace}/{ref['name']}", via))
+        return groups
     selector = cast("Mapping[str, Any]", spec.get("selector") or {})
     if set(selector) - {"matchLabels"}:
         raise UnsupportedPolicyError(f"{name}: only selector.matchLabels is modelled")
     labels = cast("Mapping[str, str]", selector.get("matchLabels") or {})
-    return [(w.key, "pods") for w in local if _selects(labels, w)]
+    targets = tuple(w.key for w in local if _selects(labels, w))
+    described = ",".join(f"{k}={v}" for k, v in labels.items())
+    picked = f"pods labelled {described}" if labels else f"every pod in {namespace}"
+    return [(targets, picked, "pods")]
 
 
 def _selects(labels: Mapping[str, str], workload: Workload) -> bool:

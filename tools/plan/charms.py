@@ -1,8 +1,9 @@
 """The charms a plan runs: the repository's real coordinator and worker, and a beacon stand-in.
 
 The coordinator and worker are loaded from ``coordinator/src/charm.py`` and
-``worker/src/charm.py`` exactly as their unit tests load them, so ops.testing finds each
-charm's ``charmcraft.yaml`` next to its source.
+``worker/src/charm.py`` exactly as their unit tests load them. Their metadata is each charm's
+``charmcraft.yaml`` without its prose (descriptions, summaries): ops.testing writes the metadata
+out and ops parses it back on every hook, and the prose changes nothing a charm does.
 
 istio-beacon-k8s is not in this repository. :class:`BeaconStandIn` does the part of its job a
 plan needs, with this repository's library: it publishes the beacon's ambient-mode labels with
@@ -22,6 +23,7 @@ import sys
 from typing import Any
 
 import ops
+import yaml
 
 from service_mesh import MeshType, PolicyResourceManager, ServiceMeshProvider, kubernetes_client
 from service_mesh.errors import KubernetesError
@@ -35,6 +37,8 @@ BEACON_META: dict[str, Any] = {
     "provides": {"service-mesh": {"interface": "service_mesh"}},
 }
 BEACON_POLICY_SCOPE = "istio-authorization-policy"
+_PROSE = frozenset({"description", "summary", "title", "links", "parts"})
+"""Top-level charmcraft.yaml keys that only document (or build) a charm."""
 
 
 @functools.cache
@@ -47,6 +51,24 @@ def _load(charm_dir: str, module_name: str) -> Any:
     sys.modules[module_name] = module  # ops.testing finds charmcraft.yaml from the module file
     spec.loader.exec_module(module)
     return module
+
+
+@functools.cache
+def charm_meta(charm_dir: str) -> dict[str, Any]:
+    """``<charm_dir>/charmcraft.yaml`` as ops.testing takes it (``meta=``), without its prose."""
+    raw = yaml.safe_load((REPO_ROOT / charm_dir / "charmcraft.yaml").read_text(encoding="utf-8"))
+    return {key: _without_prose(value) for key, value in raw.items() if key not in _PROSE}
+
+
+def _without_prose(data: Any) -> Any:
+    """``data`` without the ``description`` and ``summary`` texts of its endpoints and options."""
+    if not isinstance(data, dict):
+        return data
+    return {
+        key: _without_prose(value)
+        for key, value in data.items()
+        if not (key in ("description", "summary") and isinstance(value, str))
+    }
 
 
 def coordinator_charm() -> type[ops.CharmBase]:
@@ -84,6 +106,7 @@ class BeaconStandIn(ops.CharmBase):
         labels = beacon_labels(self.app.name, self.model.name)
         self.provider = ServiceMeshProvider(self, labels=labels, mesh_type=MeshType.istio)
         self._problem: str | None = None
+        framework.observe(self.on.start, self._reconcile)
         framework.observe(self.on.config_changed, self._reconcile)
         framework.observe(self.on["service-mesh"].relation_changed, self._reconcile)
         framework.observe(self.on["service-mesh"].relation_broken, self._reconcile)

@@ -60,13 +60,13 @@ def _key(manifest: Manifest) -> str:
 
 def _applications(before: Footprint, after: Footprint) -> str:
     lines = [
-        f"+ {app} ({n} unit{'s' if n != 1 else ''})"
+        f"+ {app} ({render.plural(n, 'unit')})"
         for app, n in sorted(after.units.items())
         if app not in before.units
     ]
     lines += [f"- {app}" for app in sorted(before.units) if app not in after.units]
     lines += [
-        f"~ {app}: {before.units[app]} -> {n} units"
+        f"~ {app}: {before.units[app]} -> {render.plural(n, 'unit')}"
         for app, n in sorted(after.units.items())
         if app in before.units and before.units[app] != n
     ]

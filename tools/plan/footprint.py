@@ -9,10 +9,9 @@ Server-assigned fields (uid, resourceVersion, timestamps) are dropped so output 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
-import pathlib
 import re
-import tempfile
 from typing import TYPE_CHECKING, Any
 
 from coordinated_workers import ClusterDataError, ClusterProviderAppData, mesh
@@ -20,8 +19,8 @@ from coordinated_workers.nginx import NGINX_CONFIG_PATH
 from service_mesh import MeshPolicy, istio
 
 from . import charms
-from .allow_matrix import Allow, Service, Workload, allow_matrix
-from .simulate import simulate
+from .allow_matrix import Allow, Rule, Service, Workload, allow_rules
+from .simulate import scratch_directory, simulate
 
 if TYPE_CHECKING:
     from .simulate import Simulation
@@ -48,6 +47,8 @@ class Footprint:
     """The deployment's footprint on the cluster and on the wire."""
 
     model: str
+    coordinator: str
+    """``<namespace>/<app>`` of the coordinator."""
     rounds: int
     steady: bool
     units: dict[str, int]
@@ -63,7 +64,8 @@ class Footprint:
     beacon_policies: list[Manifest]
     other_policies: list[Manifest]
     """AuthorizationPolicies owned by neither (none, unless something is wrong)."""
-    matrix: list[Allow]
+    rules: list[Rule]
+    """What the policies allow, one row per policy rule, source and operation."""
     nginx_conf: str | None
     """The coordinator leader's nginx.conf with the resolver address replaced."""
     nginx_units_agree: bool
@@ -78,11 +80,40 @@ class Footprint:
         """Every AuthorizationPolicy in the cluster."""
         return [*self.cluster_policies, *self.beacon_policies, *self.other_policies]
 
+    @functools.cached_property
+    def matrix(self) -> list[Allow]:
+        """Every allowed flow, one row per source, target and operation (n * n for n members)."""
+        return sorted({flow for rule in self.rules for flow in rule.flows()})
+
+    @property
+    def flow_count(self) -> int:
+        """``len(self.matrix)``, without building it."""
+        return sum(len(rule.targets) for rule in self.rules)
+
+    @property
+    def problems(self) -> list[str]:
+        """What went wrong, in words: a plan with problems is not one to deploy as it is."""
+        found = [
+            f"{s.unit} ended {s.name}" + (f": {s.message}" if s.message else "")
+            for s in self.statuses
+            if s.name != "active"
+        ]
+        if not self.steady:
+            found.append("a final update-status still wrote to a databag or to Kubernetes")
+        if not self.nginx_units_agree:
+            found.append("the coordinator units rendered different nginx.conf files")
+        if self.other_policies:
+            found.append(
+                f"{len(self.other_policies)} AuthorizationPolicies are owned by neither the "
+                "coordinator nor the beacon"
+            )
+        return found
+
 
 def plan(topology: Topology) -> Footprint:
     """Run ``topology``'s charms to a fixed point and read the footprint they leave."""
-    with tempfile.TemporaryDirectory(prefix="tools-plan-") as files:
-        return collect(simulate(topology, pathlib.Path(files)))
+    with scratch_directory() as files:
+        return collect(simulate(topology, files))
 
 
 def collect(sim: Simulation) -> Footprint:
@@ -119,6 +150,7 @@ def collect(sim: Simulation) -> Footprint:
     confs = [_nginx_conf(actor) for actor in sim.actors if actor.app == coordinator]
     return Footprint(
         model=topology.model,
+        coordinator=f"{topology.model}/{coordinator}",
         rounds=sim.rounds,
         steady=sim.steady,
         units=_units(sim),
@@ -131,7 +163,7 @@ def collect(sim: Simulation) -> Footprint:
         else None,
         beacon_policies=beacon,
         other_policies=other,
-        matrix=allow_matrix(policies, workloads, services),
+        rules=allow_rules(policies, workloads, services),
         nginx_conf=confs[0],
         nginx_units_agree=len(set(confs)) == 1,
         worker_data=_worker_data(leader.state.relations),
@@ -161,8 +193,14 @@ def _internal_reason(policy: Manifest) -> str:
 
 
 def _related_on(relations: Any, model: str) -> dict[str, list[str]]:
-    """Source ``<namespace>/<app>`` -> the coordinator endpoints it is related on."""
-    skip = {"peers", "cluster", "service-mesh", "provide-cmr-mesh", "require-cmr-mesh"}
+    """Source ``<namespace>/<app>`` -> the coordinator endpoints that may let it in.
+
+    Only endpoints the coordinator *provides* (``api``, ``metrics-endpoint``) serve the related
+    app; on the ones it requires (``logging``, ``send-remote-write``...) the coordinator is the
+    client, so they grant the related app nothing.
+    """
+    provided = set(charms.charm_meta("coordinator").get("provides", {}))
+    skip = {"cluster", "provide-cmr-mesh"}
     real: dict[str, str] = {}
     for relation in relations:
         if relation.endpoint == "provide-cmr-mesh" and "cmr_data" in relation.remote_app_data:
@@ -170,7 +208,7 @@ def _related_on(relations: Any, model: str) -> dict[str, list[str]]:
             real[relation.remote_app_name] = f"{data['juju_model_name']}/{data['app_name']}"
     related: dict[str, list[str]] = {}
     for relation in sorted(relations, key=lambda r: r.id):
-        if relation.endpoint in skip:
+        if relation.endpoint not in provided or relation.endpoint in skip:
             continue
         source = real.get(relation.remote_app_name, f"{model}/{relation.remote_app_name}")
         related.setdefault(source, []).append(relation.endpoint)
@@ -185,6 +223,7 @@ def _units(sim: Simulation) -> dict[str, int]:
         units[f"{topology.beacon_model}/{topology.mesh.beacon}"] = 1
     for backend in topology.backends().values():
         units[f"{topology.backend_model(backend)}/{backend.app}"] = backend.units
+    units |= {f"{topology.model}/{c.app}": c.units for c in topology.api_clients}
     units |= {f"{s.model}/{s.app}": 1 for s in topology.cross_model_sources}
     return units
 

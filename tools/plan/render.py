@@ -8,30 +8,175 @@ from typing import TYPE_CHECKING
 
 import yaml
 
-from .allow_matrix import ANY, unprotected
+from .allow_matrix import ANY, Allow, unprotected
 from .footprint import RESOLVER_PLACEHOLDER
 
 if TYPE_CHECKING:
     import pathlib
-    from collections.abc import Iterable, Mapping, Sequence
+    from collections.abc import Callable, Iterable, Mapping, Sequence
 
     from coordinated_workers import ClusterProviderAppData
     from service_mesh import Endpoint, MeshPolicy
 
-    from .allow_matrix import Allow
+    from .allow_matrix import Rule
     from .footprint import Footprint, Manifest
 
 CLUSTER_FILE = "cluster-internal-authorizationpolicies.yaml"
 BEACON_FILE = "beacon-authorizationpolicies.yaml"
 
 
-def text(footprint: Footprint, title: str) -> str:
-    """The full human-readable report."""
+SECTIONS: dict[str, str] = {
+    "summary": "what the plan amounts to, and its warnings",
+    "labels": "each application's pod labels",
+    "status": "each unit's status",
+    "policies": "every AuthorizationPolicy with the reason it exists, and what the coordinator "
+    "publishes to the beacon",
+    "matrix": "who may talk to whom, on which ports, methods and paths",
+    "nginx": "the coordinator's nginx.conf",
+    "workers": "what each worker app receives from the coordinator",
+}
+"""The text report's sections, in the order they are printed."""
+DEFAULT_SECTIONS = ("summary", "matrix")
+GROUP_ABOVE = 5
+"""A rule reaching more applications than this is one row (its selector and a count), so the
+matrix of n cluster members has about 2n rows rather than n * n."""
+
+
+def text(footprint: Footprint, title: str, show: Iterable[str] = DEFAULT_SECTIONS) -> str:
+    """The human-readable report: the sections named in ``show`` (see :data:`SECTIONS`)."""
+    chosen = set(show)
+    parts = [f"# Plan for {title}"]
+    parts += [_SECTION_RENDERERS[name](footprint) for name in SECTIONS if name in chosen]
+    return "\n\n".join(parts) + "\n"
+
+
+def plural(count: int, singular: str, many: str | None = None) -> str:
+    """``1 round``, ``2 rounds``; ``many`` for irregular plurals (``policy``, ``policies``)."""
+    return f"{count} {singular if count == 1 else many or singular + 's'}"
+
+
+def _summary_section(footprint: Footprint) -> str:
+    return _section("Summary", summary(footprint))
+
+
+def summary(footprint: Footprint) -> str:
+    """The plan in a few lines: apps, units, policies by kind, flows, open apps, warnings."""
+    rows = [
+        ("applications", _applications_line(footprint)),
+        ("hooks", _hooks_line(footprint)),
+        ("policies", _policies_line(footprint)),
+        ("allowed flows", _flows_line(footprint)),
+        ("unprotected", _unprotected_line(footprint)),
+    ]
+    problems = footprint.problems
+    rows.append(("warnings", f"{len(problems)}:" if problems else "none"))
+    width = max(len(label) for label, _ in rows) + 2
+    lines: list[str] = []
+    for label, body in rows:
+        lines += textwrap.wrap(
+            body,
+            99,
+            initial_indent=label.ljust(width),
+            subsequent_indent=" " * width,
+            break_on_hyphens=False,
+        )
+    lines += [f"  - {problem}" for problem in problems]
+    return "\n".join(lines)
+
+
+def _applications_line(footprint: Footprint) -> str:
+    units = footprint.units
+    workers = [f"{footprint.model}/{app}" for app in footprint.worker_data]
+    cluster = {footprint.coordinator, *workers, *([footprint.beacon] if footprint.beacon else [])}
+    related = sorted(app for app in units if app not in cluster)
+    worker_units = sum(units.get(app, 0) for app in workers)
     parts = [
-        f"# Plan for {title}",
-        _convergence(footprint),
-        _section("Applications and their pod labels", _applications(footprint)),
-        _section("Unit status", _table(("unit", "status", "message"), _statuses(footprint))),
+        f"the coordinator {footprint.coordinator} "
+        f"({plural(units.get(footprint.coordinator, 0), 'unit')})",
+        f"{plural(len(workers), 'worker app')} ({plural(worker_units, 'unit')})",
+    ]
+    if footprint.beacon:
+        parts.append(f"the beacon {footprint.beacon}")
+    if related:
+        parts.append(f"{plural(len(related), 'related app')} ({', '.join(related)})")
+    models = {app.split("/", 1)[0] for app in units}
+    return (
+        f"{len(units)} ({plural(sum(units.values()), 'unit')}) in "
+        f"{plural(len(models), 'model')}: " + "; ".join(parts)
+    )
+
+
+def _hooks_line(footprint: Footprint) -> str:
+    statuses = footprint.statuses
+    active = sum(1 for s in statuses if s.name == "active")
+    steady = (
+        "a final update-status on every unit changed nothing"
+        if footprint.steady
+        else "a final update-status still wrote to a databag or to Kubernetes"
+    )
+    charms = "the real coordinator and worker charms" + (
+        " and the beacon stand-in" if footprint.beacon else ""
+    )
+    return (
+        f"{plural(len(statuses), 'unit')} ({charms}) ran through ops.testing against a fake "
+        f"Kubernetes for {plural(footprint.rounds, 'round')} of hooks until nothing changed; "
+        f"{steady}; {active} of {len(statuses)} active"
+    )
+
+
+def _policies_line(footprint: Footprint) -> str:
+    if footprint.beacon is None:
+        return "none: the coordinator is not on a service mesh"
+    internal = len(footprint.cluster_policies)
+    beacon = len(footprint.beacon_policies)
+    published = len(footprint.published)
+    line = (
+        f"{plural(internal + beacon, 'AuthorizationPolicy', 'AuthorizationPolicies')}: "
+        f"{internal} cluster-internal (applied by the coordinator), {beacon} beacon (applied by "
+        f"{footprint.beacon} for the {plural(published, 'policy', 'policies')} the coordinator "
+        "publishes)"
+    )
+    if footprint.other_policies:
+        line += f", {len(footprint.other_policies)} owned by neither"
+    return line
+
+
+def _flows_line(footprint: Footprint) -> str:
+    rules = footprint.rules
+    if not rules:
+        return "no AuthorizationPolicy, so the mesh restricts nothing"
+    apps = {rule.source for rule in rules}
+    seen: set[tuple[str, ...]] = set()
+    for rule in rules:
+        if rule.targets not in seen:
+            seen.add(rule.targets)
+            apps.update(rule.targets)
+    apps.discard(ANY)
+    return (
+        f"{plural(footprint.flow_count, 'flow')} (one per source, target, ports and "
+        f"operation) among {plural(len(apps), 'application')}"
+    )
+
+
+def _unprotected_line(footprint: Footprint) -> str:
+    if footprint.beacon is None:
+        return "every application: there is no service mesh"
+    open_apps = unprotected(footprint.workloads, footprint.rules)
+    if not open_apps:
+        return "none: a policy selects every application"
+    return f"{plural(len(open_apps), 'application')} no policy selects: {', '.join(open_apps)}"
+
+
+def _labels_section(footprint: Footprint) -> str:
+    return _section("Applications and their pod labels", _applications(footprint))
+
+
+def _status_section(footprint: Footprint) -> str:
+    return _section("Unit status", _table(("unit", "status", "message"), _statuses(footprint)))
+
+
+def _policies_section(footprint: Footprint) -> str:
+    parts = [
         _section(
             "Cluster-internal AuthorizationPolicies (applied by the coordinator itself)",
             _manifests(footprint.cluster_policies, footprint.reasons)
@@ -42,28 +187,65 @@ def text(footprint: Footprint, title: str) -> str:
             f"AuthorizationPolicies the beacon ({footprint.beacon or 'none'}) makes of them",
             _manifests(footprint.beacon_policies, footprint.reasons) or "(none)",
         ),
-        *(
-            [_section("Other AuthorizationPolicies (owned by neither!)", _manifests(other))]
-            if (other := footprint.other_policies)
-            else []
-        ),
-        _section("Allow matrix (who may talk to whom)", _matrix(footprint)),
-        _section("nginx.conf of the coordinator", _nginx(footprint)),
-        _section("What each worker app receives from the coordinator", _workers(footprint)),
     ]
-    return "\n\n".join(parts) + "\n"
+    if footprint.other_policies:
+        parts.append(
+            _section(
+                "Other AuthorizationPolicies (owned by neither!)",
+                _manifests(footprint.other_policies),
+            )
+        )
+    return "\n\n".join(parts)
+
+
+def _matrix_section(footprint: Footprint) -> str:
+    return _section("Allow matrix (who may talk to whom)", _matrix(footprint))
+
+
+def _nginx_section(footprint: Footprint) -> str:
+    return _section("nginx.conf of the coordinator", _nginx(footprint))
+
+
+def _workers_section(footprint: Footprint) -> str:
+    return _section("What each worker app receives from the coordinator", _workers(footprint))
+
+
+_SECTION_RENDERERS: dict[str, Callable[[Footprint], str]] = {
+    "summary": _summary_section,
+    "labels": _labels_section,
+    "status": _status_section,
+    "policies": _policies_section,
+    "matrix": _matrix_section,
+    "nginx": _nginx_section,
+    "workers": _workers_section,
+}
 
 
 def mermaid(footprint: Footprint) -> str:
-    """The allowed flows as a mermaid flowchart: one arrow per source, target and restriction."""
-    nodes = sorted(
-        {row.source for row in footprint.matrix} | {row.target for row in footprint.matrix}
-    )
+    """The allowed flows as a mermaid flowchart: one arrow per source, target and restriction.
+
+    A rule reaching more than :data:`GROUP_ABOVE` applications points at one node for them all.
+    """
+    rows = display_rows(footprint.rules)
+    nodes = sorted({row.source for row in rows} | {row.target for row in rows})
     lines = ["flowchart LR"]
     lines += [f'    {_node_id(node)}["{node}"]' for node in nodes]
-    edges = sorted({(row.source, row.target, _restriction(row)) for row in footprint.matrix})
+    edges = sorted({(row.source, row.target, _restriction(row)) for row in rows})
     lines += [f'    {_node_id(s)} -->|"{label}"| {_node_id(t)}' for s, t, label in edges]
     return "\n".join(lines) + "\n"
+
+
+def display_rows(rules: Iterable[Rule]) -> list[Allow]:
+    """The allow matrix as printed: one row per flow, or per rule when it reaches many apps."""
+    rows: set[Allow] = set()
+    for rule in rules:
+        if len(rule.targets) > GROUP_ABOVE:
+            target = f"{rule.selector} ({len(rule.targets)} apps)"
+            operation = (rule.ports, rule.methods, rule.paths, rule.hosts)
+            rows.add(Allow(rule.source, target, rule.via, *operation, policy=rule.policy))
+        else:
+            rows.update(rule.flows())
+    return sorted(rows)
 
 
 def write_manifests(footprint: Footprint, directory: pathlib.Path) -> list[pathlib.Path]:
@@ -78,18 +260,6 @@ def write_manifests(footprint: Footprint, directory: pathlib.Path) -> list[pathl
         path.write_text(_manifests(manifests, footprint.reasons), encoding="utf-8")
         written.append(path)
     return written
-
-
-def _convergence(footprint: Footprint) -> str:
-    steady = (
-        "a final update-status on every unit changed nothing"
-        if footprint.steady
-        else "WARNING: a final update-status still wrote to a databag or to Kubernetes"
-    )
-    return (
-        f"The real coordinator and worker charms ran through ops.testing against a fake "
-        f"Kubernetes until nothing changed: {footprint.rounds} rounds of hooks; {steady}."
-    )
 
 
 def _section(title: str, body: str) -> str:
@@ -112,7 +282,7 @@ def _applications(footprint: Footprint) -> str:
     for workload in sorted(footprint.workloads, key=lambda w: w.key):
         units = footprint.units.get(workload.key, 0)
         labels = "\n".join(f"    {key}={value}" for key, value in sorted(workload.labels.items()))
-        blocks.append(f"{workload.key} ({units} unit{'s' if units != 1 else ''})\n{labels}")
+        blocks.append(f"{workload.key} ({plural(units, 'unit')})\n{labels}")
     return "\n".join(blocks)
 
 
@@ -174,7 +344,7 @@ def _matrix(footprint: Footprint) -> str:
             ",".join(row.ports) or "any",
             l7(row),
         )
-        for row in footprint.matrix
+        for row in display_rows(footprint.rules)
     ]
     if not rows:
         table = "(no AuthorizationPolicy: nothing is restricted by the mesh)"
@@ -186,8 +356,8 @@ def _matrix(footprint: Footprint) -> str:
         "`via pods` rules are enforced by ztunnel on the target's pods (L4); `via service`",
         "rules by the waypoint, for traffic addressed to that Service (L7).",
     ]
-    open_apps = unprotected(footprint.workloads, footprint.matrix)
-    if open_apps:
+    open_apps = unprotected(footprint.workloads, footprint.rules)
+    if open_apps and footprint.beacon is not None:
         notes += [
             "No policy selects these applications, so the mesh lets anyone reach them unless",
             "it denies by default (istio-k8s hardened-mode): " + ", ".join(open_apps) + ".",
@@ -195,7 +365,7 @@ def _matrix(footprint: Footprint) -> str:
     return table + "\n".join(notes)
 
 
-def l7(row: Allow) -> str:
+def l7(row: Allow | Rule) -> str:
     """The L7 restrictions of a flow (methods, paths, hosts), or ``any``."""
     parts = [
         ",".join(row.methods),

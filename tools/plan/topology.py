@@ -8,25 +8,54 @@ typo is an error rather than a silently ignored setting.
 
 from __future__ import annotations
 
+import difflib
 import pathlib
+import re
 import uuid
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal, cast
 
 import pydantic
 import yaml
 
-DEFAULT_TOPOLOGY = pathlib.Path(__file__).with_name("default-topology.yaml")
+from service_mesh import label_problem
 
-AppName = Annotated[
-    str,
-    pydantic.StringConstraints(
-        pattern=r"^[a-z][a-z0-9]*(-[a-z0-9]*[a-z][a-z0-9]*)*$", max_length=40
-    ),
-]
-"""A Juju application name (every dash-separated part has a letter), short enough that the
-names derived from it (``<model>-<app>-waypoint``, label values) stay within 63 characters."""
+from . import charms
+
+DEFAULT_TOPOLOGY = pathlib.Path(__file__).with_name("default-topology.yaml")
+MAX_FILE_BYTES = 1_000_000
+"""A topology is a few hundred lines at most; a bigger file is a mistake (or an attack)."""
+MAX_UNITS = 600
+"""Units the plan simulates (coordinator, workers, beacon). Each runs a few hooks, so time and
+memory grow linearly with them (``benchmarks/plan.py``); a bigger plan is refused up front."""
+
+_APP_NAME = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]*[a-z][a-z0-9]*)*$")
+_MODEL_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
+
+
+def _juju_app_name(value: str) -> str:
+    if not _APP_NAME.fullmatch(value):
+        raise ValueError(
+            f"{value!r} is not a Juju application name: use lowercase letters, digits and "
+            "dashes, start with a letter, and give every dash-separated part a letter "
+            "(e.g. worker-read, not worker-1)"
+        )
+    return value
+
+
+def _juju_model_name(value: str) -> str:
+    if not _MODEL_NAME.fullmatch(value):
+        raise ValueError(
+            f"{value!r} is not a Juju model name: use lowercase letters, digits and dashes, "
+            "starting and ending with a letter or digit"
+        )
+    return value
+
+
+AppName = Annotated[str, pydantic.Field(max_length=40), pydantic.AfterValidator(_juju_app_name)]
+"""A Juju application name (every dash-separated part has a letter). The names derived from it
+are checked by :meth:`Topology._check_derived_names`."""
 ModelName = Annotated[
-    str, pydantic.StringConstraints(pattern=r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$", max_length=20)
+    str, pydantic.Field(max_length=20), pydantic.AfterValidator(_juju_model_name)
 ]
 Units = Annotated[int, pydantic.Field(ge=1, le=20)]
 
@@ -37,6 +66,20 @@ class TopologyError(ValueError):
 
 class _Strict(pydantic.BaseModel):
     model_config = pydantic.ConfigDict(extra="forbid", frozen=True)
+
+    @pydantic.model_validator(mode="before")
+    @classmethod
+    def _known_fields(cls, data: Any) -> Any:
+        """Refuse an unknown field by name, with the known one it most likely meant."""
+        if not isinstance(data, dict):
+            return data
+        known = list(cls.model_fields)
+        for key in cast("dict[object, object]", data):
+            if key not in known:
+                close = difflib.get_close_matches(str(key), known, n=1)
+                hint = f"did you mean {close[0]!r}?" if close else f"known: {', '.join(known)}"
+                raise ValueError(f"unknown field {str(key)!r}; {hint}")
+        return data
 
 
 class Coordinator(_Strict):
@@ -85,6 +128,13 @@ class Telemetry(_Strict):
     tempo: Backend | None = None
 
 
+class ApiClient(_Strict):
+    """An application in the coordinator's model that uses its HTTP API (related on ``api``)."""
+
+    app: AppName
+    units: Units = 1
+
+
 class CrossModelSource(_Strict):
     """An app in another model related to the coordinator through an offer.
 
@@ -112,6 +162,7 @@ class Topology(_Strict):
     workers: list[WorkerApp] = pydantic.Field(default_factory=lambda: list[WorkerApp]())
     mesh: Mesh = Mesh(enabled=False)
     telemetry: Telemetry = Telemetry()
+    api_clients: list[ApiClient] = pydantic.Field(default_factory=lambda: list[ApiClient]())
     cross_model_sources: list[CrossModelSource] = pydantic.Field(
         default_factory=lambda: list[CrossModelSource]()
     )
@@ -133,13 +184,49 @@ class Topology(_Strict):
             claim(self.mesh.beacon, self.beacon_model, "mesh.beacon")
         for kind, backend in self.backends().items():
             claim(backend.app, self.model, f"telemetry.{kind}.app")
+        for index, client in enumerate(self.api_clients):
+            claim(client.app, self.model, f"api_clients.{index}.app")
         for index, source in enumerate(self.cross_model_sources):
             if source.model == self.model:
                 raise ValueError(
                     f"cross_model_sources.{index}.model: must differ from the topology's model"
                 )
             claim(source.local_name, self.model, f"cross_model_sources.{index}.alias")
+        self._check_derived_names()
+        units = self.simulated_units
+        if units > MAX_UNITS:
+            raise ValueError(
+                f"{units} units to simulate (coordinator, workers and beacon); the plan runs at "
+                f"most {MAX_UNITS}: fewer worker apps or units give the same policies"
+            )
         return self
+
+    def _check_derived_names(self) -> None:
+        """Labels built from these names must be valid Kubernetes label values (63 characters).
+
+        The beacon asks every meshed pod for ``istio.io/use-waypoint=<model>-<beacon>-waypoint``;
+        the coordinator labels its cluster ``app.kubernetes.io/part-of=<coordinator>``.
+        """
+        derived = {"coordinator.app": {"app.kubernetes.io/part-of": self.coordinator.app}}
+        if self.mesh.enabled:
+            derived["mesh.beacon"] = charms.beacon_labels(self.mesh.beacon, self.beacon_model)
+        for field, labels in derived.items():
+            for key, value in labels.items():
+                if len(value) > 63:
+                    problem = (
+                        f"the label {key}={value} would be {len(value)} characters, and "
+                        "Kubernetes allows 63 in a label value: use a shorter name"
+                    )
+                else:
+                    problem = label_problem(key, value)
+                if problem:
+                    raise ValueError(f"{field}: {problem}")
+
+    @property
+    def simulated_units(self) -> int:
+        """How many units the plan runs through ops.testing."""
+        workers = sum(worker.units for worker in self.workers)
+        return self.coordinator.units + workers + (1 if self.mesh.enabled else 0)
 
     @property
     def beacon_model(self) -> str:
@@ -174,17 +261,29 @@ def load(path: pathlib.Path | None) -> Topology:
     """
     path = path or DEFAULT_TOPOLOGY
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        with path.open("rb") as file:
+            data = file.read(MAX_FILE_BYTES + 1)
     except OSError as e:
-        raise TopologyError(f"{path}: cannot read: {e.strerror}") from None
+        raise TopologyError(f"{path}: cannot read: {e.strerror or e}") from None
+    if len(data) > MAX_FILE_BYTES:
+        raise TopologyError(f"{path}: larger than {MAX_FILE_BYTES:,} bytes; not a topology")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise TopologyError(
+            f"{path}: not UTF-8 text (byte 0x{data[e.start]:02x} at offset {e.start})"
+        ) from None
+    try:
+        raw = yaml.safe_load(text)
+        return Topology.model_validate(raw)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" (line {mark.line + 1})" if mark is not None else ""
         raise TopologyError(f"{path}: not valid YAML{where}") from None
-    try:
-        return Topology.model_validate(raw)
     except pydantic.ValidationError as e:
         raise TopologyError(f"{path}: {_first_error(e)}") from None
+    except RecursionError:
+        raise TopologyError(f"{path}: nested too deeply to be a topology") from None
 
 
 def _first_error(error: pydantic.ValidationError) -> str:

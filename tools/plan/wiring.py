@@ -68,6 +68,10 @@ def coordinator_links(topology: Topology) -> list[Link]:
     ]
     if topology.mesh.enabled:
         links.append(beacon_link(topology, for_beacon=False))
+    links += [
+        _static(f"api:{client.app}", "api", "coordinated_api", client.app, client.units, None)
+        for client in topology.api_clients
+    ]
     for source in topology.cross_model_sources:
         interface = "coordinated_api" if source.endpoint == "api" else "prometheus_scrape"
         name = source.local_name

@@ -18,6 +18,7 @@ from service_mesh import (
     ConflictError,
     ForbiddenError,
     KubernetesError,
+    label_problem,
     reconcile_charm_labels,
     remove_charm_labels,
 )
@@ -379,3 +380,57 @@ def test_works_through_kubeconfig_like_a_charm(
             assert reconcile(client, MESH_LABELS) is False
     assert fake.requests[2:4] == vector["1_join_on_service_mesh_relation_changed"][2:4]
     assert len(fake.requests) == 6
+
+
+def test_a_record_naming_jujus_selector_or_a_malformed_key_never_gets_them_patched(
+    fake: FakeKubernetes, client: lightkube.Client, caplog: pytest.LogCaptureFixture
+):
+    """Issue 17.3: nulling the selector label is refused (422) forever; such keys are dropped."""
+    hostile = {"app.kubernetes.io/name": "tempo", "/x": "1", "Bad Key": "1", "b": "2"}
+    fake.add(
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": CM, "namespace": "cos"},
+            "data": {"labels": json.dumps(hostile)},
+        }
+    )
+
+    with caplog.at_level(logging.WARNING):
+        assert reconcile(client, {"a": "1"}) is True
+
+    assert template_labels(fake) == {"app.kubernetes.io/name": "tempo", "a": "1"}
+    assert service_labels(fake)["app.kubernetes.io/name"] == "tempo"
+    assert recorded(fake) == {"a": "1"}
+    assert "ignoring 3 recorded labels that cannot be ours" in caplog.text
+
+
+def test_remove_never_patches_jujus_selector_label_from_a_record(
+    fake: FakeKubernetes, client: lightkube.Client
+):
+    fake.add(
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": CM, "namespace": "cos"},
+            "data": {"labels": json.dumps({"app.kubernetes.io/name": "tempo"})},
+        }
+    )
+
+    assert remove_charm_labels(client, "tempo", "cos", CM) is True
+
+    assert template_labels(fake) == {"app.kubernetes.io/name": "tempo"}
+    assert fake.get("configmaps", "cos", CM) is None
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("/x", "1"), ("a/", "1"), ("app.kubernetes.io/name", "x"), ("a" * 64, "1"), ("a", "b c")],
+)
+def test_label_problem_refuses_what_kubernetes_or_juju_would(key: str, value: str):
+    assert label_problem(key, value) is not None
+
+
+@pytest.mark.parametrize(("key", "value"), [("a", ""), ("istio.io/dataplane-mode", "ambient")])
+def test_label_problem_accepts_valid_labels(key: str, value: str):
+    assert label_problem(key, value) is None

@@ -135,18 +135,25 @@ def test_removing_one_unit_keeps_the_label_record(ctx, kube):
     assert kube.get("configmaps", MODEL, f"{APP}-pod-labels") is not None
 
 
-def test_labels_kubernetes_refuses_or_juju_owns_keep_the_last_good_labels(ctx, kube):
+def test_labels_kubernetes_refuses_or_juju_owns_keep_the_last_good_labels(ctx, kube, tmp_path):
     relation = coordinator_relation(published(worker_labels={**LABELS, **MESH}))
-    out = ctx.run(ctx.on.config_changed(), state(relation))
+    mounted = workload(mounts={"cfg": testing.Mount(location="/etc/worker", source=tmp_path)})
+    out = ctx.run(ctx.on.config_changed(), state(relation, containers=[mounted]))
     good = pod_labels(kube)
 
-    for bad in ({"app.kubernetes.io/name": "evil"}, {"bad key!": "x"}):
-        hostile = coordinator_relation(published(worker_labels={**LABELS, **bad}), id=relation.id)
+    # "/x" has an empty prefix, which Kubernetes refuses (issue 17.5): the new config that
+    # comes with it must not be applied either.
+    for bad in ({"app.kubernetes.io/name": "evil"}, {"bad key!": "x"}, {"/x": "1"}):
+        hostile = coordinator_relation(
+            published(worker_labels={**LABELS, **bad}, worker_config="new: config\n"),
+            id=relation.id,
+        )
         after = ctx.run(
             ctx.on.relation_changed(hostile), state(hostile, containers=list(out.containers))
         )
 
         assert pod_labels(kube) == good
+        assert (tmp_path / "config.yaml").read_text() == CONFIG
         assert isinstance(after.unit_status, ops.BlockedStatus)
         assert after.unit_status.message.startswith("cluster:")
 

@@ -59,8 +59,8 @@ def label_problem(key: str, value: str) -> str | None:
     """
     if key == JUJU_SELECTOR_LABEL:
         return f"{key!r} is Juju's pod selector label"
-    prefix, _, name = key.rpartition("/")
-    if prefix and (len(prefix) > 253 or not _DNS_SUBDOMAIN.fullmatch(prefix)):
+    prefix, slash, name = key.rpartition("/")
+    if slash and (len(prefix) > 253 or not _DNS_SUBDOMAIN.fullmatch(prefix)):
         return f"label key {safe_text(key, 70)!r}: the prefix is not a DNS subdomain"
     if not _LABEL_NAME.fullmatch(name):
         return f"label key {safe_text(key, 70)!r} is not a valid Kubernetes label name"
@@ -202,14 +202,34 @@ def _parse_record(name: str, raw: str | None) -> dict[str, str]:
         isinstance(k, str) and isinstance(v, str)
         for k, v in parsed.items()  # pyright: ignore[reportUnknownVariableType]
     ):
-        return dict(parsed)  # pyright: ignore[reportUnknownArgumentType]
+        return _usable_labels(name, cast("dict[str, str]", parsed))
     logger.warning(
         "ConfigMap %s: 'labels' is not a JSON object of strings (%r); treating it as empty, "
         "so labels it recorded will not be removed",
         name,
-        raw[:200],
+        safe_text(raw, 200),
     )
     return {}
+
+
+def _usable_labels(name: str, recorded: dict[str, str]) -> dict[str, str]:
+    """The recorded labels we may patch: never Juju's selector label, never a malformed key.
+
+    Anyone with access to the namespace can edit the record, and every recorded label that is
+    no longer wanted is patched to ``null``: nulling the selector label is refused by the API
+    server (the template would no longer match the StatefulSet's selector) on every call, for
+    good, and a malformed key is refused too. Such entries cannot be ours, so they are dropped.
+    """
+    usable = {key: value for key, value in recorded.items() if not label_problem(key, value)}
+    if len(usable) != len(recorded):
+        dropped = sorted(set(recorded) - set(usable))
+        logger.warning(
+            "ConfigMap %s: ignoring %d recorded labels that cannot be ours (%s)",
+            name,
+            len(dropped),
+            safe_text(", ".join(dropped), 200),
+        )
+    return usable
 
 
 def _configmap_body(

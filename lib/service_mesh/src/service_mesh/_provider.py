@@ -201,6 +201,7 @@ def _foreign_target(policy: MeshPolicy, consumer: str, namespace: str | None) ->
         return "source_namespace is not a Juju model name"
     return None
 
+
 def _validate(item: object) -> MeshPolicy | str:
     """Return the policy, or why it is invalid (one bad policy must not drop the rest)."""
     try:

@@ -251,7 +251,7 @@ def test_a_flood_of_bad_policies_is_one_log_line_and_capped(caplog: pytest.LogCa
     warnings = [r.getMessage() for r in caplog.records if r.name == "service_mesh._provider"]
     assert len(warnings) == 2, warnings
     assert warnings[0].startswith(
-        f"ignored 100000 of 100000 policies from 'tempo': #0: "
+        "ignored 100000 of 100000 policies from 'tempo': #0: "
     ) and warnings[0].endswith(f"policies beyond the first {MAX_POLICIES_PER_RELATION} not read")
     assert warnings[1] == (
         "ignored 10 of 510 policies from 'tempo': 10 policies beyond the first 500 not read"

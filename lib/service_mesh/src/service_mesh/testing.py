@@ -26,10 +26,11 @@ with :meth:`FakeKubernetes.fail` (an API error) and :meth:`FakeKubernetes.fail_t
 What is modelled: get, list (label selectors, one or all namespaces), create, replace, delete,
 delete-collection, merge/strategic-merge/JSON patches, server-side apply (fields a manager stops
 applying are removed), ``resourceVersion`` bumps and preconditions, name and label validation, a
-StatefulSet or Deployment whose template no longer matches its selector (422), ``dryRun``, and unknown CRDs (:attr:`FakeKubernetes.crds_installed`). What is not: watches,
-field selectors, subresources, pagination, strategic-merge list semantics, apply conflicts
-between field managers (``force`` is recorded, never needed), admission and RBAC (use
-:meth:`FakeKubernetes.fail` with 403).
+StatefulSet or Deployment whose template no longer matches its selector (422), ``dryRun``, and
+unknown CRDs (:attr:`FakeKubernetes.crds_installed`). What is not: watches, field selectors,
+subresources, pagination, strategic-merge list semantics, apply conflicts between field managers
+(``force`` is recorded, never needed), admission and RBAC (use :meth:`FakeKubernetes.fail` with
+403).
 """
 
 from __future__ import annotations
@@ -59,13 +60,13 @@ from ._fake_api import (
     drop_unapplied,
     json_patch,
     label_problems,
-    selector_problems,
     merge_patch,
     name_problems,
     parse_path,
     plural_of,
     section,
     selector_matches,
+    selector_problems,
     success_status,
 )
 

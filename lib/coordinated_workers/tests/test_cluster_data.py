@@ -125,6 +125,11 @@ def test_topology_extra_fields_written_by_upstream_are_dropped():
         ),
         ({"loki_endpoints": "[" * 100_000}, "loki_endpoints: not valid JSON"),
         ({"worker_config": json.dumps("x" * (1 << 21))}, "worker_config: value too large"),
+        # Pure-ASCII JSON whose decoded text no file or YAML dump can encode (issue 17.2).
+        ({"worker_config": '"a: \\ud800"'}, "worker_config: holds text that is not valid"),
+        ({"loki_endpoints": '{"\\ud800": "http://l:3100/push"}'}, "loki_endpoints: holds"),
+        ({"loki_endpoints": '{"l": "http://l:3100/\\udfff"}'}, "loki_endpoints: holds"),
+        ({"worker_labels": '{"a": "\\ud800"}'}, "worker_labels: holds"),
     ],
 )
 def test_malformed_coordinator_values_are_refused_with_a_reason(bag: dict[str, str], reason: str):

@@ -230,3 +230,30 @@ def test_a_config_pushed_but_never_restarted_is_restarted_by_the_next_hook(
     assert restarts == [("workload",)]
     ctx.run(ctx.on.update_status(), out)
     assert restarts == [("workload",)], "once done, the restart is not repeated"
+
+
+def test_a_lone_surrogate_from_the_coordinator_keeps_the_last_good_state(ctx, kube, tmp_path):
+    """Issue 17.2: real ops cannot push such a config nor dump such a layer; refused on load."""
+    from coordinated_workers.testing import layers_as_ops_sends_them
+
+    loki = {"loki-0": "http://coordinator-k8s.test.svc.cluster.local:8080/proxy/loki/0/push"}
+    relation = coordinator_relation(published(loki_endpoints=loki))
+    mounted = workload(mounts={"cfg": testing.Mount(location="/etc/worker", source=tmp_path)})
+    out = ctx.run(ctx.on.config_changed(), state(relation, containers=[mounted]))
+    good_layers = layers_as_ops_sends_them(out.get_container("workload"))
+
+    for key, value in (
+        ("worker_config", '"new: \\ud800"'),
+        ("loki_endpoints", '{"\\ud800": "http://l.test.svc:3100/push"}'),
+        ("loki_endpoints", '{"loki-0": "http://l.test.svc:3100/\\ud800"}'),
+    ):
+        bag = {**published(loki_endpoints=loki).dump(), key: value}
+        hostile = coordinator_relation(remote_app_data=bag, id=relation.id)
+        after = ctx.run(
+            ctx.on.relation_changed(hostile), state(hostile, containers=list(out.containers))
+        )
+
+        assert isinstance(after.unit_status, ops.BlockedStatus)
+        assert "not valid Unicode" in after.unit_status.message
+        assert layers_as_ops_sends_them(after.get_container("workload")) == good_layers
+        assert (tmp_path / "config.yaml").read_text() == CONFIG

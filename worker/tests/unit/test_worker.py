@@ -257,3 +257,17 @@ def test_a_lone_surrogate_from_the_coordinator_keeps_the_last_good_state(ctx, ku
         assert "not valid Unicode" in after.unit_status.message
         assert layers_as_ops_sends_them(after.get_container("workload")) == good_layers
         assert (tmp_path / "config.yaml").read_text() == CONFIG
+
+
+def test_labels_refused_before_trust_are_applied_by_the_next_hook(ctx, kube):
+    """Issue 11.6 on the worker side: a failed label step is retried until it succeeds."""
+    kube.fail(status=403, times=None)
+    out = ctx.run(ctx.on.config_changed(), state(coordinator_relation(published())))
+    out = ctx.run(ctx.on.config_changed(), out)
+    assert isinstance(out.unit_status, ops.BlockedStatus), "the problem stays"
+
+    kube.clear_faults()  # juju trust
+    out = ctx.run(ctx.on.config_changed(), out)
+
+    assert pod_labels(kube) == {"app.kubernetes.io/name": APP, **LABELS}
+    assert not isinstance(out.unit_status, ops.BlockedStatus)

@@ -80,9 +80,14 @@ class _Databag(_Frozen):
                 problems.append(f"{key}: value too large ({len(raw)} characters)")
                 continue
             try:
-                decoded[key] = json.loads(raw)
+                value = json.loads(raw)
             except (ValueError, RecursionError):
                 problems.append(f"{key}: not valid JSON")
+                continue
+            if not _encodable(value):
+                problems.append(f"{key}: holds text that is not valid Unicode (a lone surrogate)")
+                continue
+            decoded[key] = value
         if problems:
             raise ClusterDataError("; ".join(problems))
         try:
@@ -94,6 +99,21 @@ class _Databag(_Frozen):
         """The databag content: one canonical JSON value per field that is set."""
         fields = self.model_dump(mode="json", exclude_none=True)
         return {key: encode(value) for key, value in fields.items()}
+
+
+def _encodable(value: Any) -> bool:
+    r"""Whether every string in ``value`` (keys too) can be written out as UTF-8.
+
+    JSON may carry a lone surrogate as a pure-ASCII escape (``"\ud800"``); decoded, it is a
+    string no file, YAML layer or hook-tool argument can encode. Every use of such a value
+    fails (a ``container.push`` of the config, ops' YAML dump of a Pebble layer), so it is
+    refused here, where a refusal keeps the last good state.
+    """
+    try:
+        json.dumps(value, ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _describe(error: pydantic.ValidationError) -> str:
@@ -172,11 +192,8 @@ class ClusterRequirerUnitData(_Databag):
     @pydantic.field_validator("address")
     @classmethod
     def _check_address(cls, value: str | None) -> str | None:
-        # Python's ipaddress takes any text after "%" as an IPv6 zone id ("fe80::1%x\"; } ..."),
-        # and the address reaches charm code (WorkerConfigContext): a zone id only means
-        # something on the host that wrote it, so it is refused with the rest of the junk.
-        if value is not None and ("%" in value or not _is_host(value)):
-            raise ValueError("not a DNS name or IP address (without a zone id)")
+        if value is not None and not _is_host(value):
+            raise ValueError("not a DNS name or IP address")
         return value
 
 

@@ -271,3 +271,20 @@ def test_labels_refused_before_trust_are_applied_by_the_next_hook(ctx, kube):
 
     assert pod_labels(kube) == {"app.kubernetes.io/name": APP, **LABELS}
     assert not isinstance(out.unit_status, ops.BlockedStatus)
+
+
+def test_the_label_record_dies_with_the_app_even_if_remove_fails(ctx, kube):
+    """The record names the app's StatefulSet as owner, so Kubernetes garbage-collects it."""
+    ctx.run(ctx.on.config_changed(), state(coordinator_relation(published())))
+
+    record = kube.get("configmaps", MODEL, f"{APP}-pod-labels")
+    sts = kube.get("statefulsets", MODEL, APP)
+    assert record is not None and sts is not None
+    assert record["metadata"]["ownerReferences"] == [
+        {
+            "apiVersion": "apps/v1",
+            "kind": "StatefulSet",
+            "name": APP,
+            "uid": sts["metadata"]["uid"],
+        }
+    ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import ops
 from ops import testing
@@ -288,3 +289,31 @@ def test_the_label_record_dies_with_the_app_even_if_remove_fails(ctx, kube):
             "uid": sts["metadata"]["uid"],
         }
     ]
+
+
+def test_a_config_file_that_is_not_utf8_is_replaced_not_a_crash(ctx, kube, tmp_path):
+    """Issue 17 "also look at": comparing used to decode it (UnicodeDecodeError)."""
+    (tmp_path / "config.yaml").write_bytes(b"\xff\xfe not utf-8 \x80")
+    mounted = workload(mounts={"cfg": testing.Mount(location="/etc/worker", source=tmp_path)})
+
+    out = ctx.run(
+        ctx.on.config_changed(), state(coordinator_relation(published()), containers=[mounted])
+    )
+
+    assert (tmp_path / "config.yaml").read_text() == CONFIG
+    assert "workload" in out.get_container("workload").plan.services
+
+
+def test_a_coordinator_asking_for_every_port_is_refused_not_65535_open_port_calls(ctx, kube):
+    """Issue 17 "also look at": the worker keeps its ports and says why."""
+    relation = coordinator_relation(published())
+    out = ctx.run(ctx.on.config_changed(), state(relation))
+    bag = {**published().dump(), "worker_ports": json.dumps(list(range(1, 65536)))}
+    hostile = coordinator_relation(remote_app_data=bag, id=relation.id)
+
+    before = state(hostile, containers=list(out.containers), opened_ports=out.opened_ports)
+    after = ctx.run(ctx.on.relation_changed(hostile), before)
+
+    assert isinstance(after.unit_status, ops.BlockedStatus)
+    assert "a worker opens at most" in after.unit_status.message
+    assert after.opened_ports == {testing.TCPPort(8080)}

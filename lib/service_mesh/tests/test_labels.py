@@ -510,3 +510,20 @@ def test_colliding_record_names_never_share_labels(fake: FakeKubernetes, client:
     worker_sts = fake.get("statefulsets", "cos", worker)
     assert worker_sts is not None
     assert "app.kubernetes.io/part-of" not in worker_sts["spec"]["template"]["metadata"]["labels"]
+
+
+def test_a_record_nested_deeper_than_json_follows_counts_as_empty(
+    fake: FakeKubernetes, client: lightkube.Client
+):
+    """Found by the fuzz suite: json.loads raised RecursionError out of reconcile."""
+    fake.add(
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": CM, "namespace": "cos"},
+            "data": {"labels": "[" * 5000 + "]" * 5000},
+        }
+    )
+
+    assert reconcile(client, {"a": "1"}) is True
+    assert recorded(fake) == {"a": "1"}

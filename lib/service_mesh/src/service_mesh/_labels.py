@@ -229,7 +229,7 @@ def _parse_record(name: str, raw: str | None) -> dict[str, str]:
         return {}
     try:
         parsed: Any = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than json follows
         parsed = None
     if isinstance(parsed, dict) and all(
         isinstance(k, str) and isinstance(v, str)

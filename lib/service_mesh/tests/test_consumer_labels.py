@@ -395,3 +395,17 @@ def test_a_charm_that_never_joined_makes_no_request_in_any_hook(kubernetes: Fake
         state, problem = _hook(event, state)
         assert problem is None
     assert kubernetes.requests == []
+
+
+def test_a_mesh_that_has_not_published_needs_no_request_outside_its_own_events(
+    kubernetes: FakeKubernetes,
+):
+    relation = _mesh({})
+    state = testing.State(leader=True, model=testing.Model(name="cos"), relations=[relation])
+
+    for event in ("config_changed", "update_status"):
+        state, problem = _hook(event, state)
+        assert problem is None
+    _hook("relation_created", state, relation)
+
+    assert kubernetes.requests == []

@@ -316,7 +316,10 @@ class ServiceMeshConsumer(ops.Object):
             labels = dict(data.labels) if data else {}
             wanted = json.dumps(labels, sort_keys=True)
         applied = self._label_state.applied
-        if wanted == applied and not (verify or force):
+        # No labels wanted is what "left" already is: a mesh that has not published yet
+        # needs no request (and no trust) until its own relation-changed.
+        done = wanted == applied or (labels == {} and applied == _LEFT)
+        if done and not (verify or force):
             return
         if applied != _UNKNOWN:
             self._label_state.applied = _UNKNOWN

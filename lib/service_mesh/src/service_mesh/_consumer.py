@@ -323,8 +323,10 @@ class ServiceMeshConsumer(ops.Object):
             return
         if applied != _UNKNOWN:
             self._label_state.applied = _UNKNOWN
-        done = self._remove_labels() if labels is None else self._reconcile_labels(labels, force)
-        if done:
+        succeeded = (
+            self._remove_labels() if labels is None else self._reconcile_labels(labels, force)
+        )
+        if succeeded:
             self._label_state.applied = wanted
 
     def _reconcile_labels(self, labels: Mapping[str, str], force: bool) -> bool:

@@ -230,9 +230,11 @@ class ServiceMeshConsumer(ops.Object):
     def _observe_label_hooks(self) -> None:
         """Observe the hook Juju runs (every hook, without a dispatch path) for label work."""
         dispatched = dispatched_event_name()
-        named = getattr(self._charm.on, dispatched, None) if dispatched else None
-        # Listing every event builds them all: only done when Juju did not name one.
-        events = [named] if isinstance(named, ops.BoundEvent) else self._charm.on.events().values()
+        if dispatched is None:  # listing every event builds them all: only without a name
+            events = list(self._charm.on.events().values())
+        else:
+            named = getattr(self._charm.on, dispatched, None)
+            events = [named] if isinstance(named, ops.BoundEvent) else []
         for bound in events:
             kind = bound.event_type
             if issubclass(kind, ops.HookEvent) and not issubclass(kind, _NOT_LABEL_HOOKS):

@@ -404,9 +404,13 @@ def _usable_by_a_worker(data: ClusterProviderAppData) -> None:
 @parser_settings
 @given(bag=_round3_cluster_bags())
 def test_parser_worker_cluster_bag_hostile_text(bag):
+    # What ClusterRequirer does with the bag: load it, then check the labels it would set.
+    from coordinated_workers.cluster import _check_worker_labels  # pyright: ignore[reportPrivateUsage]
+
     with FIGURES.case("cluster (worker side)") as tally:
         try:
             data = ClusterProviderAppData.load(bag)
+            _check_worker_labels(data.worker_labels or {})
         except ClusterDataError as e:
             str(e).encode()  # the reason goes into a status: it must encode
         else:

@@ -37,6 +37,7 @@ from hypothesis import strategies as st
 from ops import testing
 from reliability_charms import (
     COORDINATOR,
+    MODEL,
     WORKERS,
     cluster_to_coordinator,
     coordinator_charm,
@@ -550,3 +551,247 @@ def test_charm_worker_cluster(kube, bag):
             tally.kept += 1
     if usable:  # restore the healthy labels for the next example (update-status checks them)
         ctx.run(ctx.on.update_status(), healthy)
+
+
+# ----- round 3 (issue 17): the worker's cluster bag, the provider's consumer bags, the label --
+# ----- record. Each gets its own endpoint line in the figures. --------------------------------
+
+_ROUND3_NEAR = {
+    "worker_config": hostile.surrogate_text,
+    "worker_labels": st.dictionaries(
+        hostile.record_label_keys, st.text(max_size=10) | hostile.surrogate_text, max_size=3
+    ),
+    "worker_ports": hostile.many_ports | st.lists(st.integers(-5, 70000), max_size=3),
+    "loki_endpoints": st.dictionaries(
+        st.sampled_from(["loki/0", "loki 0", ""]) | hostile.surrogate_text,
+        hostile.injecting_urls | _urls | hostile.surrogate_text,
+        max_size=2,
+    ),
+    "charm_tracing_receivers": st.dictionaries(
+        st.sampled_from(["otlp_http", "otlp_grpc"]) | hostile.surrogate_text,
+        hostile.injecting_urls | _urls,
+        max_size=2,
+    ),
+    "workload_tracing_receivers": st.dictionaries(
+        st.sampled_from(["otlp_http", "otlp_grpc"]) | hostile.surrogate_text,
+        hostile.injecting_urls | _urls,
+        max_size=2,
+    ),
+    "remote_write_endpoints": st.lists(
+        st.fixed_dictionaries({"url": hostile.injecting_urls | _urls}), max_size=2
+    ),
+    "ca_cert": hostile.surrogate_text,
+}
+
+
+def _round3_cluster_bags() -> st.SearchStrategy[dict[str, str]]:
+    """Coordinator bags whose values hold surrogates, injecting URLs, bad labels, many ports."""
+    values = {key: st.none() | hostile.databag_values(near) for key, near in _ROUND3_NEAR.items()}
+    return st.fixed_dictionaries(values).map(
+        lambda chosen: {k: v for k, v in chosen.items() if v is not None}
+    )
+
+
+def _usable_by_a_worker(data: ClusterProviderAppData) -> None:
+    """What a worker may rely on in a bag it accepted (issue 17.2, 17.5, also-look-at)."""
+    import json
+
+    from coordinated_workers._cluster_data import MAX_WORKER_PORTS
+    from service_mesh import label_problem
+
+    json.dumps(data.model_dump(mode="json"), ensure_ascii=False).encode()  # no surrogate
+    assert len(data.worker_ports or ()) <= MAX_WORKER_PORTS
+    for key, value in (data.worker_labels or {}).items():
+        assert label_problem(key, value) is None
+    urls = [
+        *(data.loki_endpoints or {}).values(),
+        *(data.charm_tracing_receivers or {}).values(),
+        *(data.workload_tracing_receivers or {}).values(),
+        *(endpoint.url for endpoint in data.remote_write_endpoints or ()),
+    ]
+    for url in urls:
+        assert not set(url) & set(" \t\n\"';$`%?#@"), url
+        assert not url.startswith("-"), url
+
+
+@parser_settings
+@given(bag=_round3_cluster_bags())
+def test_parser_worker_cluster_bag_hostile_text(bag):
+    # What ClusterRequirer does with the bag: load it, then check the labels it would set.
+    from coordinated_workers.cluster import _check_worker_labels  # pyright: ignore[reportPrivateUsage]
+
+    with FIGURES.case("cluster (worker side)") as tally:
+        try:
+            data = ClusterProviderAppData.load(bag)
+            _check_worker_labels(data.worker_labels or {})
+        except ClusterDataError as e:
+            str(e).encode()  # the reason goes into a status: it must encode
+        else:
+            _usable_by_a_worker(data)
+        tally.kept += 1
+
+
+@charm_settings
+@given(bag=_round3_cluster_bags())
+def test_charm_worker_cluster_hostile_text(kube, bag):
+    """No hook raises, refused data keeps the last good state, layers serialise as ops does."""
+    from coordinated_workers.testing import layers_as_ops_sends_them
+
+    ctx = worker_context()
+    start = worker_state(cluster_to_coordinator(relation_id=5))
+    healthy = ctx.run(ctx.on.config_changed(), start)
+    good_labels = pod_labels(kube, WORKERS[0])
+    good_layers = layers_as_ops_sends_them(healthy.get_container("workload"))
+    try:
+        ClusterProviderAppData.load(bag)
+        usable = True
+    except ClusterDataError:
+        usable = False
+    old = relation_by_endpoint(healthy, "cluster")
+    hostile_coordinator = cluster_to_coordinator(
+        relation_id=5, remote_app_data=bag, local_app_data=old.local_app_data
+    )
+    with FIGURES.case("cluster (worker side)") as tally:
+        out = ctx.run(
+            ctx.on.relation_changed(hostile_coordinator),
+            replace_relation(healthy, old, hostile_coordinator),
+        )
+        layers = layers_as_ops_sends_them(out.get_container("workload"))
+        out.unit_status.message.encode()
+        if not usable:
+            assert pod_labels(kube, WORKERS[0]) == good_labels
+            assert layers == good_layers
+            tally.kept += 1
+
+
+_CONSUMER = "tempo"
+_BEACON_META = {
+    "name": "istio-beacon-k8s",
+    "provides": {"service-mesh": {"interface": "service_mesh"}},
+}
+
+
+class _Beacon(ops.CharmBase):
+    """A beacon built on our provider: every policy it is asked for becomes a real object."""
+
+    def __init__(self, framework: ops.Framework):
+        from service_mesh import MeshType, ServiceMeshProvider
+
+        super().__init__(framework)
+        self.mesh = ServiceMeshProvider(self, labels={}, mesh_type=MeshType.istio)
+        framework.observe(self.on["service-mesh"].relation_changed, self._reconcile)
+
+    def _reconcile(self, _event: ops.EventBase) -> None:
+        from service_mesh import MeshType, PolicyResourceManager, kubernetes_client
+
+        labels = {"app.kubernetes.io/instance": "beacon", "kubernetes-resource-handler-scope": "x"}
+        with kubernetes_client(self.model.name, "beacon") as client:
+            PolicyResourceManager(self, client, labels).reconcile(
+                self.mesh.mesh_info(), MeshType.istio
+            )
+
+
+def _consumer_policies_bags() -> st.SearchStrategy[str]:
+    import json
+
+    from tests.support.mesh_strategies import consumer_policy_dicts
+
+    policies = st.lists(consumer_policy_dicts(_CONSUMER, MODEL), max_size=6).map(json.dumps)
+    flood = st.sampled_from([1_000, 20_000]).map(lambda n: json.dumps([{}] * n))
+    return st.one_of(policies, flood, hostile.databag_values(st.none()))
+
+
+def _only_the_consumers_own_door(policies: list) -> None:
+    for policy in policies:
+        assert policy.target_app_name == _CONSUMER
+        assert policy.target_namespace == MODEL
+        assert not policy.target_selector_labels
+        assert policy.target_service in (None, _CONSUMER)
+
+
+@parser_settings
+@given(raw=_consumer_policies_bags())
+def test_parser_provider_consumer_policies(raw):
+    from service_mesh._provider import decode_policies
+
+    with FIGURES.case("service-mesh (provider side)") as tally:
+        policies, problem = decode_policies(raw, _CONSUMER, consumer_namespace=MODEL)
+        _only_the_consumers_own_door(policies)
+        if problem is not None:
+            assert len(problem) < 1_000 and "\n" not in problem
+            problem.encode()
+        tally.kept += 1
+
+
+@charm_settings
+@given(raws=st.lists(_consumer_policies_bags(), min_size=1, max_size=3))
+def test_charm_beacon_applies_only_what_each_consumer_may_ask(kube, raws):
+    """Issue 17.1, 17.4: the objects open only the consumer's door; a log line a relation."""
+    ctx = testing.Context(_Beacon, meta=_BEACON_META, app_name="istio-beacon-k8s")
+    relations = [
+        testing.Relation(
+            "service-mesh", remote_app_name=_CONSUMER, remote_app_data={"policies": raw}
+        )
+        for raw in raws
+    ]
+    state = testing.State(leader=True, model=testing.Model(name=MODEL), relations=relations)
+    with FIGURES.case("service-mesh (provider side)") as tally:
+        ctx.run(ctx.on.relation_changed(relations[0]), state)
+        for policy in kube.list("authorizationpolicies"):
+            spec = policy["spec"]
+            assert policy["metadata"]["namespace"] == MODEL
+            refs = [ref["name"] for ref in spec.get("targetRefs", [])]
+            selector = spec.get("selector", {}).get("matchLabels", {})
+            assert refs == [_CONSUMER] or selector == {"app.kubernetes.io/name": _CONSUMER}
+        warnings = [
+            log for log in ctx.juju_log if log.level == "WARNING" and "policies" in log.message
+        ]
+        assert len(warnings) <= len(relations)
+        tally.kept += 1
+
+
+@parser_settings
+@given(
+    raw=hostile.record_labels_json,
+    # A real API server stores UTF-8 only: a raw lone surrogate cannot be in a ConfigMap.
+    pending=st.sampled_from([None, "true", "false", "TRUE", ""]),
+    owner=st.sampled_from([None, "tempo", "someone-else"]),
+    wanted=st.dictionaries(
+        st.sampled_from(["istio.io/dataplane-mode", "app.kubernetes.io/part-of", "a"]),
+        st.sampled_from(["ambient", "x", ""]),
+        max_size=2,
+    ),
+)
+def test_label_record_edited_by_anyone_never_breaks_the_workload(raw, pending, owner, wanted):
+    """Issue 17.3, 17.6: whatever the record says, the StatefulSet stays valid and selectable."""
+    from service_mesh import (
+        KubernetesError,
+        LabelRecordOwnerError,
+        reconcile_charm_labels,
+        remove_charm_labels,
+    )
+    from service_mesh.testing import FakeKubernetes
+
+    fake = FakeKubernetes()
+    fake.add_juju_app("tempo", namespace=MODEL)
+    record = "juju-service-mesh-tempo-labels"
+    metadata: dict[str, Any] = {"name": record, "namespace": MODEL}
+    if owner is not None:
+        metadata["ownerReferences"] = [
+            {"apiVersion": "apps/v1", "kind": "StatefulSet", "name": owner, "uid": "u"}
+        ]
+    data = {"labels": raw} if pending is None else {"labels": raw, "pending": pending}
+    fake.add({"apiVersion": "v1", "kind": "ConfigMap", "metadata": metadata, "data": data})
+    with FIGURES.case("label record") as tally, fake.client(namespace=MODEL) as client:
+        try:
+            reconcile_charm_labels(client, "tempo", MODEL, record, wanted)
+            if owner in (None, "tempo"):
+                remove_charm_labels(client, "tempo", MODEL, record)
+        except LabelRecordOwnerError:
+            assert owner == "someone-else"
+        except KubernetesError as e:
+            raise AssertionError(f"the API server refused our own writes: {e}") from e
+        sts = fake.get("statefulsets", MODEL, "tempo")
+        assert sts is not None
+        assert sts["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/name"] == "tempo"
+        tally.kept += 1

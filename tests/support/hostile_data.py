@@ -80,3 +80,61 @@ def databags(key: str, near_valid: st.SearchStrategy[object]) -> st.SearchStrate
         st.dictionaries(st.text(max_size=10), st.text(max_size=10), max_size=3),
         st.none() | databag_values(near_valid),
     )
+
+
+# ----- round 3 (issue 17): text real ops cannot encode, URLs that inject, label records -----
+
+surrogate_text = st.lists(
+    st.one_of(
+        st.characters(min_codepoint=0xD800, max_codepoint=0xDFFF),  # lone surrogates
+        st.characters(codec="ascii"),
+        st.characters(),
+    ),
+    max_size=12,
+).map("".join)
+"""Text that may hold lone surrogates; ``json.dumps`` turns them into pure-ASCII escapes."""
+
+injecting_urls = st.sampled_from(
+    [
+        "http://host:4318/x --config.file=/etc/passwd",
+        "http://host:4318/x;rm -rf /",
+        'http://host:4318/"$(id)"',
+        "http://user:pw@host:4318/",
+        "http://host:4318/?q=1",
+        "http://[fe80::1%25eth0]:4318/",
+        'http://[fe80::1%x"; } server evil.example:80; {]:1/',
+        "-host:4317",
+        "--help",
+        "host:0",
+        "http://h:1/\ud800",
+    ]
+)
+"""URLs a charm must never paste into a Pebble command."""
+
+many_ports = st.sampled_from([101, 1_000, 65_535]).map(lambda n: list(range(1, n + 1)))
+"""More ports than a worker opens (each is one ``open-port`` hook-tool call)."""
+
+record_label_keys = st.one_of(
+    st.sampled_from(
+        [
+            "app.kubernetes.io/name",  # Juju's selector: nulling it is refused forever
+            "/x",  # empty prefix
+            "a/",
+            "Bad Key",
+            "istio.io/dataplane-mode",
+            "app.kubernetes.io/part-of",
+            "x" * 64,
+        ]
+    ),
+    surrogate_text,
+    st.text(max_size=20),
+)
+record_labels_json = st.one_of(
+    st.dictionaries(record_label_keys, st.text(max_size=10) | surrogate_text, max_size=5).map(
+        json.dumps
+    ),
+    encoded(json_values),
+    deep_json,
+    st.text(max_size=30),
+)
+"""The ``labels`` value of a label record someone (or something) edited."""

@@ -128,3 +128,32 @@ def unit_policies(draw: st.DrawFn) -> MeshPolicy:
 
 mesh_policies = app_policies() | unit_policies()
 """Any valid MeshPolicy."""
+
+
+# ----- what a consumer may put in its ``policies`` (issue 17.1) ------------------------------
+
+
+def consumer_policy_dicts(consumer: str, namespace: str) -> st.SearchStrategy[dict[str, object]]:
+    """Policies as a (possibly hostile) consumer writes them: some its own, most not.
+
+    Targets are the consumer itself, another app, another namespace (``kube-system``), its
+    own or another Service, or a selector; sources are Juju names or not.
+    """
+    return st.fixed_dictionaries(
+        {
+            "source_namespace": st.sampled_from([namespace, "other", "*", "Bad_NS", "a--b"]),
+            "source_app_name": st.sampled_from(["grafana", "Evil_App", "*", "a-", "x"]),
+            "target_namespace": st.sampled_from([namespace, "kube-system", "other"]),
+            "target_app_name": st.sampled_from([consumer, "coredns", "loki", None]),
+            "target_type": st.sampled_from(["app", "unit"]),
+        },
+        optional={
+            "target_service": st.sampled_from([consumer, f"{consumer}-gateway", "kube-dns"]),
+            "target_selector_labels": st.sampled_from(
+                [{"app.kubernetes.io/managed-by": "juju"}, {"app.kubernetes.io/name": consumer}]
+            ),
+            "endpoints": st.lists(
+                st.fixed_dictionaries({}, optional={"ports": ports}), max_size=2
+            ),
+        },
+    )

@@ -125,6 +125,11 @@ def test_topology_extra_fields_written_by_upstream_are_dropped():
         ),
         ({"loki_endpoints": "[" * 100_000}, "loki_endpoints: not valid JSON"),
         ({"worker_config": json.dumps("x" * (1 << 21))}, "worker_config: value too large"),
+        # Pure-ASCII JSON whose decoded text no file or YAML dump can encode (issue 17.2).
+        ({"worker_config": '"a: \\ud800"'}, "worker_config: holds text that is not valid"),
+        ({"loki_endpoints": '{"\\ud800": "http://l:3100/push"}'}, "loki_endpoints: holds"),
+        ({"loki_endpoints": '{"l": "http://l:3100/\\udfff"}'}, "loki_endpoints: holds"),
+        ({"worker_labels": '{"a": "\\ud800"}'}, "worker_labels: holds"),
     ],
 )
 def test_malformed_coordinator_values_are_refused_with_a_reason(bag: dict[str, str], reason: str):
@@ -211,21 +216,89 @@ def test_worker_ports_are_validated_when_set():
         data.with_worker_ports([70000])
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://coordinator.obs.svc.cluster.local:8080/proxy/loki/loki-0/push",
+        "https://coordinator.obs.svc.cluster.local:8080/proxy/charm-tracing/otlp_http/",
+        "http://10.1.2.3:3100",
+        "http://[fd00::1]:3100/loki/api/v1/push",
+        "tempo-0.tempo-endpoints.obs.svc.cluster.local:4317",
+    ],
+)
+def test_url_a_coordinator_publishes_is_accepted(url: str):
+    bag = {"workload_tracing_receivers": json.dumps({"otlp_http": url})}
+    assert ClusterProviderAppData.load(bag).workload_tracing_receivers == {"otlp_http": url}
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://host:4318/x --config.file=/etc/passwd",  # argument injection into a command
+        "http://host:4318/x;rm",
+        'http://host:4318/"x',
+        "http://user:pw@host:4318/",
+        "http://host:4318/?q=1",
+        "http://host:4318/#f",
+        "http://[fe80::1%25eth0]:4318/",
+        "ftp://host/x",
+        "-host:4317",
+        "--help",
+        "host:99999",
+        "http://host:/x",
+        "http://ho st:4318/",
+    ],
+)
+@pytest.mark.parametrize("key", ["loki_endpoints", "workload_tracing_receivers"])
+def test_url_that_could_inject_into_a_command_is_refused(key: str, url: str):
+    """Issue 17 "also look at": URLs go to the charm's layer callback and to Pebble."""
+    with pytest.raises(ClusterDataError, match=key):
+        ClusterProviderAppData.load({key: json.dumps({"otlp_http": url})})
+
+
+def test_remote_write_urls_are_checked_too():
+    bag = {"remote_write_endpoints": json.dumps([{"url": "http://p:9090/api/v1/write x"}])}
+    with pytest.raises(ClusterDataError, match=r"remote_write_endpoints\.0\.url"):
+        ClusterProviderAppData.load(bag)
+
+
+def test_a_key_that_is_no_unit_or_protocol_name_is_refused():
+    bag = {"loki_endpoints": json.dumps({"loki 0; x": "http://l:3100/push"})}
+    with pytest.raises(ClusterDataError, match="is not a unit or protocol name"):
+        ClusterProviderAppData.load(bag)
+
+
+def test_worker_ports_from_a_coordinator_are_capped():
+    """Issue 17 "also look at": each port is an `open-port` hook-tool call on the worker."""
+    from coordinated_workers._cluster_data import MAX_WORKER_PORTS
+
+    fine = list(range(1, MAX_WORKER_PORTS + 1))
+    assert ClusterProviderAppData.load({"worker_ports": json.dumps(fine)}).worker_ports == tuple(
+        fine
+    )
+    with pytest.raises(ClusterDataError, match="a worker opens at most"):
+        ClusterProviderAppData.load({"worker_ports": json.dumps(list(range(1, 65536)))})
+    # Our own coordinator is not held to it: publishing never raises.
+    assert ClusterProviderAppData(worker_ports=list(range(1, 200))).worker_ports is not None
+
+
 # --- canonical output -------------------------------------------------------------------------
 
 _text = st.text(max_size=30)
+# What a coordinator publishes: a worker refuses other keys and URLs (see test_url_* below).
+_names = st.from_regex(r"[a-z][a-z0-9_/-]{0,10}", fullmatch=True)
 _urls = st.builds(
     "http://{}:{}/{}".format,
     st.from_regex(r"[a-z]{1,8}", fullmatch=True),
     st.integers(1, 65535),
-    _text,
+    st.from_regex(r"[A-Za-z0-9._~/-]{0,30}", fullmatch=True),
 )
 _provider_data = st.builds(
     ClusterProviderAppData,
     worker_config=st.none() | st.text(),
-    loki_endpoints=st.none() | st.dictionaries(_text, _urls, max_size=4),
-    charm_tracing_receivers=st.none() | st.dictionaries(_text, _urls, max_size=4),
-    workload_tracing_receivers=st.none() | st.dictionaries(_text, _urls, max_size=4),
+    loki_endpoints=st.none() | st.dictionaries(_names, _urls, max_size=4),
+    charm_tracing_receivers=st.none() | st.dictionaries(_names, _urls, max_size=4),
+    workload_tracing_receivers=st.none() | st.dictionaries(_names, _urls, max_size=4),
     remote_write_endpoints=st.none()
     | st.lists(st.builds(RemoteWriteEndpoint, url=_urls), max_size=4),
     worker_ports=st.none() | st.lists(st.integers(1, 65535), max_size=6),

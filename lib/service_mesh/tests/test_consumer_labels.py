@@ -6,6 +6,7 @@ Kubernetes is the loopback fake of :mod:`service_mesh.testing`, reached by the r
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from typing import TYPE_CHECKING, Any
@@ -326,3 +327,85 @@ def test_a_client_the_charm_set_is_used_and_left_open(
     assert ambient_labels.items() <= _pod_labels(kubernetes).items()
     assert client.get(ConfigMap, RECORD, namespace="cos").data is not None  # still open
     assert len(kubernetes.requests) > 1
+
+
+# ----- label work converges (issue 11.6) ---------------------------------------------------
+
+
+def _hook(
+    event: str, state: testing.State, relation: testing.Relation | None = None
+) -> tuple[testing.State, str | None]:
+    """Run one hook on ``state`` (stored state carried over); the output and the problem."""
+    ctx = testing.Context(_Joining, meta=META, app_name="tempo")
+    on = getattr(ctx.on, event)
+    with ctx(on(relation) if relation is not None else on(), state) as manager:
+        out = manager.run()
+        mesh: ServiceMeshConsumer = manager.charm.mesh
+        return out, mesh.problem
+
+
+def test_a_join_refused_before_trust_is_retried_by_every_later_hook(
+    kubernetes: FakeKubernetes, ambient: dict[str, str], ambient_labels: dict[str, str]
+):
+    relation = _mesh(ambient)
+    state = testing.State(leader=True, model=testing.Model(name="cos"), relations=[relation])
+    kubernetes.fail(status=403, times=None)  # no `juju trust` yet
+
+    out, problem = _hook("relation_changed", state, relation)
+    assert problem is not None and "juju trust tempo" in problem
+    out, problem = _hook("update_status", out)
+    assert problem is not None and "juju trust tempo" in problem, "the problem stays"
+
+    kubernetes.clear_faults()  # `juju trust tempo --scope=cluster`
+    out, problem = _hook("config_changed", out)
+
+    assert problem is None
+    assert ambient_labels.items() <= _pod_labels(kubernetes).items()
+    kubernetes.clear_requests()
+    out, problem = _hook("update_status", out)
+    assert (problem, kubernetes.requests) == (None, []), "steady state: no request"
+
+
+def test_a_leave_that_failed_once_is_retried_until_the_pods_are_off_the_mesh(
+    kubernetes: FakeKubernetes, ambient: dict[str, str], ambient_labels: dict[str, str]
+):
+    relation = _mesh(ambient)
+    state = testing.State(leader=True, model=testing.Model(name="cos"), relations=[relation])
+    joined, _ = _hook("relation_changed", state, relation)
+    kubernetes.fail("PATCH", path_contains="statefulsets", status=500)
+
+    out, problem = _hook("relation_broken", joined, relation)
+    assert problem is not None and problem.startswith("could not remove the mesh labels:")
+    assert ambient_labels.items() <= _pod_labels(kubernetes).items()
+
+    gone = dataclasses.replace(out, relations=[])
+    out, problem = _hook("update_status", gone)
+
+    assert problem is None
+    assert _pod_labels(kubernetes) == {"app.kubernetes.io/name": "tempo"}
+    assert kubernetes.get("configmaps", "cos", RECORD) is None
+    kubernetes.clear_requests()
+    _hook("config_changed", out)
+    assert kubernetes.requests == [], "steady state: no request"
+
+
+def test_a_charm_that_never_joined_makes_no_request_in_any_hook(kubernetes: FakeKubernetes):
+    state = testing.State(leader=True, model=testing.Model(name="cos"))
+    for event in ("install", "config_changed", "start", "update_status"):
+        state, problem = _hook(event, state)
+        assert problem is None
+    assert kubernetes.requests == []
+
+
+def test_a_mesh_that_has_not_published_needs_no_request_outside_its_own_events(
+    kubernetes: FakeKubernetes,
+):
+    relation = _mesh({})
+    state = testing.State(leader=True, model=testing.Model(name="cos"), relations=[relation])
+
+    for event in ("config_changed", "update_status"):
+        state, problem = _hook(event, state)
+        assert problem is None
+    _hook("relation_created", state, relation)
+
+    assert kubernetes.requests == []

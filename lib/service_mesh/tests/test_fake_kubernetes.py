@@ -372,3 +372,31 @@ def test_apply_accepts_a_yaml_body(fake: FakeKubernetes):
     assert status == 201
     assert obj["data"] == {"k": "v"}
     assert fake.requests[-1]["body"]["metadata"] == {"name": "y"}
+
+
+def test_a_statefulset_whose_template_leaves_its_selector_is_refused(
+    fake: FakeKubernetes, client: lightkube.Client
+):
+    """As the API server does: nulling Juju's selector label on the template is a 422."""
+    from lightkube.resources.apps_v1 import StatefulSet
+
+    error = _api_error(
+        lambda: client.patch(
+            StatefulSet,
+            "tempo",
+            {"spec": {"template": {"metadata": {"labels": {"app.kubernetes.io/name": None}}}}},
+        )
+    )
+
+    assert error.status.code == 422
+    assert "selector` does not match template `labels`" in error.status.message  # type: ignore[operator]
+    sts = fake.get("statefulsets", "cos", "tempo")
+    assert sts is not None
+    assert sts["spec"]["template"]["metadata"]["labels"] == {"app.kubernetes.io/name": "tempo"}
+
+
+def test_a_label_key_with_an_empty_prefix_is_refused(client: lightkube.Client):
+    error = _api_error(
+        lambda: client.patch(Service, "tempo", {"metadata": {"labels": {"/x": "1"}}})
+    )
+    assert error.status.code == 422

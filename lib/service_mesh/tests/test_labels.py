@@ -18,6 +18,7 @@ from service_mesh import (
     ConflictError,
     ForbiddenError,
     KubernetesError,
+    label_problem,
     reconcile_charm_labels,
     remove_charm_labels,
 )
@@ -83,6 +84,12 @@ def test_join_matches_upstream_but_records_the_labels_when_creating_the_record(
     create["body"]["data"] = {**record["body"]["data"], "pending": "true"}
     record = copy.deepcopy(record)
     record["body"]["data"]["pending"] = None
+    # The last write also names the StatefulSet (uid from our own patch) as the record's owner,
+    # so Kubernetes deletes the record with the app even if `remove` failed.
+    sts_uid = (fake.get("statefulsets", "cos", "tempo") or {})["metadata"]["uid"]
+    record["body"]["metadata"]["ownerReferences"] = [
+        {"apiVersion": "apps/v1", "kind": "StatefulSet", "name": "tempo", "uid": sts_uid}
+    ]
 
     assert reconcile(client, MESH_LABELS) is True
 
@@ -379,3 +386,144 @@ def test_works_through_kubeconfig_like_a_charm(
             assert reconcile(client, MESH_LABELS) is False
     assert fake.requests[2:4] == vector["1_join_on_service_mesh_relation_changed"][2:4]
     assert len(fake.requests) == 6
+
+
+def test_a_record_naming_jujus_selector_or_a_malformed_key_never_gets_them_patched(
+    fake: FakeKubernetes, client: lightkube.Client, caplog: pytest.LogCaptureFixture
+):
+    """Issue 17.3: nulling the selector label is refused (422) forever; such keys are dropped."""
+    hostile = {"app.kubernetes.io/name": "tempo", "/x": "1", "Bad Key": "1", "b": "2"}
+    fake.add(
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": CM, "namespace": "cos"},
+            "data": {"labels": json.dumps(hostile)},
+        }
+    )
+
+    with caplog.at_level(logging.WARNING):
+        assert reconcile(client, {"a": "1"}) is True
+
+    assert template_labels(fake) == {"app.kubernetes.io/name": "tempo", "a": "1"}
+    assert service_labels(fake)["app.kubernetes.io/name"] == "tempo"
+    assert recorded(fake) == {"a": "1"}
+    assert "ignoring 3 recorded labels that cannot be ours" in caplog.text
+
+
+def test_remove_never_patches_jujus_selector_label_from_a_record(
+    fake: FakeKubernetes, client: lightkube.Client
+):
+    fake.add(
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": CM, "namespace": "cos"},
+            "data": {"labels": json.dumps({"app.kubernetes.io/name": "tempo"})},
+        }
+    )
+
+    assert remove_charm_labels(client, "tempo", "cos", CM) is True
+
+    assert template_labels(fake) == {"app.kubernetes.io/name": "tempo"}
+    assert fake.get("configmaps", "cos", CM) is None
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("/x", "1"), ("a/", "1"), ("app.kubernetes.io/name", "x"), ("a" * 64, "1"), ("a", "b c")],
+)
+def test_label_problem_refuses_what_kubernetes_or_juju_would(key: str, value: str):
+    assert label_problem(key, value) is not None
+
+
+@pytest.mark.parametrize(("key", "value"), [("a", ""), ("istio.io/dataplane-mode", "ambient")])
+def test_label_problem_accepts_valid_labels(key: str, value: str):
+    assert label_problem(key, value) is None
+
+
+def _statefulset_owner(fake: FakeKubernetes, app: str) -> dict[str, str]:
+    sts = fake.get("statefulsets", "cos", app)
+    assert sts is not None
+    uid = sts["metadata"]["uid"]
+    return {"apiVersion": "apps/v1", "kind": "StatefulSet", "name": app, "uid": uid}
+
+
+def test_the_record_is_owned_by_the_apps_statefulset(
+    fake: FakeKubernetes, client: lightkube.Client
+):
+    """Kubernetes garbage-collects the record with the app even if `remove` failed."""
+    reconcile(client, MESH_LABELS)
+
+    configmap = fake.get("configmaps", "cos", CM)
+    assert configmap is not None
+    assert configmap["metadata"]["ownerReferences"] == [_statefulset_owner(fake, "tempo")]
+
+
+def test_a_record_from_before_owner_references_is_adopted_once(
+    fake: FakeKubernetes, client: lightkube.Client
+):
+    fake.add(
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": CM, "namespace": "cos"},
+            "data": {"labels": json.dumps(MESH_LABELS)},
+        }
+    )
+
+    assert reconcile(client, MESH_LABELS) is True
+    fake.clear_requests()
+    assert reconcile(client, MESH_LABELS) is False
+
+    configmap = fake.get("configmaps", "cos", CM)
+    assert configmap is not None
+    assert configmap["metadata"]["ownerReferences"] == [_statefulset_owner(fake, "tempo")]
+    assert [r["method"] for r in fake.requests] == ["GET"], "then steady state again"
+
+
+def test_colliding_record_names_never_share_labels(fake: FakeKubernetes, client: lightkube.Client):
+    """Issue 17.6: worker `juju-service-mesh-a`'s `<app>-pod-labels` is app `a-pod`'s record."""
+    from service_mesh import LabelRecordOwnerError
+
+    shared = "juju-service-mesh-a-pod-labels"
+    worker, meshed = "juju-service-mesh-a", "a-pod"
+    fake.add_juju_app(worker, namespace="cos")
+    fake.add_juju_app(meshed, namespace="cos")
+    part_of = {"app.kubernetes.io/part-of": "coordinator"}
+    reconcile_charm_labels(client, worker, "cos", shared, part_of)
+
+    with pytest.raises(LabelRecordOwnerError, match="collided"):
+        reconcile_charm_labels(client, meshed, "cos", shared, MESH_LABELS)
+    assert remove_charm_labels(client, meshed, "cos", shared) is False
+
+    meshed_sts = fake.get("statefulsets", "cos", meshed)
+    assert meshed_sts is not None
+    assert meshed_sts["spec"]["template"]["metadata"]["labels"] == {
+        "app.kubernetes.io/name": meshed
+    }
+    configmap = fake.get("configmaps", "cos", shared)
+    assert configmap is not None
+    assert json.loads(configmap["data"]["labels"]) == part_of, "the owner's record is intact"
+    # The worker leaving its cluster still takes its own label off.
+    reconcile_charm_labels(client, worker, "cos", shared, {})
+    worker_sts = fake.get("statefulsets", "cos", worker)
+    assert worker_sts is not None
+    assert "app.kubernetes.io/part-of" not in worker_sts["spec"]["template"]["metadata"]["labels"]
+
+
+def test_a_record_nested_deeper_than_json_follows_counts_as_empty(
+    fake: FakeKubernetes, client: lightkube.Client
+):
+    """Found by the fuzz suite: json.loads raised RecursionError out of reconcile."""
+    fake.add(
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": CM, "namespace": "cos"},
+            "data": {"labels": "[" * 5000 + "]" * 5000},
+        }
+    )
+
+    assert reconcile(client, {"a": "1"}) is True
+    assert recorded(fake) == {"a": "1"}

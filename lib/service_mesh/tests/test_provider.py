@@ -142,7 +142,7 @@ def test_errors_are_isolated_per_relation_and_per_policy(consumer_vector: dict[s
             "service-mesh", remote_app_name="dict", remote_app_data={"policies": "{}"}
         ),
         testing.Relation(
-            "service-mesh", remote_app_name="mixed", remote_app_data={"policies": mixed}
+            "service-mesh", remote_app_name="tempo", remote_app_data={"policies": mixed}
         ),
     ]
 
@@ -150,7 +150,8 @@ def test_errors_are_isolated_per_relation_and_per_policy(consumer_vector: dict[s
 
     assert [p.model_dump(mode="json") for p in policies] == [good, unit_policy]
     assert problem is not None
-    assert problem.startswith("ignored policy #2 from 'mixed': Input should be a valid dict")
+    assert problem.startswith("ignored 2 of 4 policies from 'tempo': #1: ")
+    assert problem.endswith("(and 1 more)")
 
 
 def test_undeclared_endpoint_is_named():
@@ -173,6 +174,86 @@ def test_undeclared_endpoint_is_named():
 def test_policies_nested_deeper_than_the_json_decoder_follows_are_a_problem_not_a_crash():
     from service_mesh._provider import decode_policies
 
-    policies, problems = decode_policies("[" * 5000 + "]" * 5000, "hostile")
+    policies, problem = decode_policies("[" * 5000 + "]" * 5000, "hostile")
     assert policies == []
-    assert problems == ["ignored policies from 'hostile': nested too deeply"]
+    assert problem == "ignored policies from 'hostile': nested too deeply"
+
+
+# A consumer may only open its own door (issue 17.1): each of these names someone else.
+_GRAFANA_TO_TEMPO: dict[str, Any] = {
+    "source_namespace": "cos",
+    "source_app_name": "grafana",
+    "target_namespace": "cos",
+    "target_app_name": "tempo",
+    "target_type": "app",
+    "endpoints": [{"ports": [3200]}],
+}
+_FOREIGN_TARGETS: dict[str, dict[str, Any]] = {
+    "another app's Service": {"target_app_name": "loki"},
+    "another namespace": {"target_namespace": "kube-system", "target_app_name": "tempo"},
+    "coredns in kube-system": {"target_namespace": "kube-system", "target_app_name": "coredns"},
+    "another app's Service by name": {"target_service": "loki"},
+    "a selector of every Juju pod": {
+        "target_type": "unit",
+        "target_app_name": None,
+        "target_selector_labels": {"app.kubernetes.io/managed-by": "juju"},
+        "endpoints": [],
+    },
+    "a source that is no Juju app": {"source_app_name": "Evil_App"},
+    "a source namespace that is no Juju model": {"source_namespace": "*"},
+}
+
+
+@pytest.mark.parametrize("override", _FOREIGN_TARGETS.values(), ids=list(_FOREIGN_TARGETS))
+def test_a_consumer_may_only_ask_for_policies_that_target_itself(override: dict[str, Any]):
+    hostile = {**_GRAFANA_TO_TEMPO, **override}
+    bag = {"policies": json.dumps([_GRAFANA_TO_TEMPO, hostile])}
+    relation = testing.Relation("service-mesh", remote_app_name="tempo", remote_app_data=bag)
+
+    policies, problem = _mesh_info(relation)
+
+    assert [p.model_dump(mode="json", exclude_none=True) for p in policies] == [
+        MeshPolicy.model_validate(_GRAFANA_TO_TEMPO).model_dump(mode="json", exclude_none=True)
+    ]
+    assert problem is not None
+    assert problem.startswith("ignored 1 of 2 policies from 'tempo': #1: ")
+
+
+def test_a_policy_for_the_consumers_own_service_and_pods_is_kept():
+    own = [
+        {**_GRAFANA_TO_TEMPO, "target_service": "tempo"},
+        {**_GRAFANA_TO_TEMPO, "target_type": "unit", "endpoints": [{"ports": [8080]}]},
+        {**_GRAFANA_TO_TEMPO, "source_namespace": "obs--prod"},
+    ]
+    relation = testing.Relation(
+        "service-mesh", remote_app_name="tempo", remote_app_data={"policies": json.dumps(own)}
+    )
+
+    policies, problem = _mesh_info(relation)
+
+    assert len(policies) == 3
+    assert problem is None
+
+
+def test_a_flood_of_bad_policies_is_one_log_line_and_capped(caplog: pytest.LogCaptureFixture):
+    from service_mesh._provider import MAX_POLICIES_PER_RELATION
+
+    flood = json.dumps([{}] * 100_000)
+    good = json.dumps([_GRAFANA_TO_TEMPO] * (MAX_POLICIES_PER_RELATION + 10))
+    relations = [
+        testing.Relation("service-mesh", remote_app_name="tempo", remote_app_data={"policies": p})
+        for p in (flood, good)
+    ]
+
+    with caplog.at_level("WARNING", logger="service_mesh._provider"):
+        policies, _ = _mesh_info(*relations)
+
+    warnings = [r.getMessage() for r in caplog.records if r.name == "service_mesh._provider"]
+    assert len(warnings) == 2, warnings
+    assert warnings[0].startswith(
+        "ignored 100000 of 100000 policies from 'tempo': #0: "
+    ) and warnings[0].endswith(f"policies beyond the first {MAX_POLICIES_PER_RELATION} not read")
+    assert warnings[1] == (
+        "ignored 10 of 510 policies from 'tempo': 10 policies beyond the first 500 not read"
+    )
+    assert len(policies) == MAX_POLICIES_PER_RELATION

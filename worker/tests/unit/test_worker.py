@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import shlex
 import subprocess
 
@@ -137,18 +138,25 @@ def test_removing_one_unit_keeps_the_label_record(ctx, kube):
     assert kube.get("configmaps", MODEL, f"{APP}-pod-labels") is not None
 
 
-def test_labels_kubernetes_refuses_or_juju_owns_keep_the_last_good_labels(ctx, kube):
+def test_labels_kubernetes_refuses_or_juju_owns_keep_the_last_good_labels(ctx, kube, tmp_path):
     relation = coordinator_relation(published(worker_labels={**LABELS, **MESH}))
-    out = ctx.run(ctx.on.config_changed(), state(relation))
+    mounted = workload(mounts={"cfg": testing.Mount(location="/etc/worker", source=tmp_path)})
+    out = ctx.run(ctx.on.config_changed(), state(relation, containers=[mounted]))
     good = pod_labels(kube)
 
-    for bad in ({"app.kubernetes.io/name": "evil"}, {"bad key!": "x"}):
-        hostile = coordinator_relation(published(worker_labels={**LABELS, **bad}), id=relation.id)
+    # "/x" has an empty prefix, which Kubernetes refuses (issue 17.5): the new config that
+    # comes with it must not be applied either.
+    for bad in ({"app.kubernetes.io/name": "evil"}, {"bad key!": "x"}, {"/x": "1"}):
+        hostile = coordinator_relation(
+            published(worker_labels={**LABELS, **bad}, worker_config="new: config\n"),
+            id=relation.id,
+        )
         after = ctx.run(
             ctx.on.relation_changed(hostile), state(hostile, containers=list(out.containers))
         )
 
         assert pod_labels(kube) == good
+        assert (tmp_path / "config.yaml").read_text() == CONFIG
         assert isinstance(after.unit_status, ops.BlockedStatus)
         assert after.unit_status.message.startswith("cluster:")
 
@@ -247,3 +255,89 @@ def test_a_config_pushed_but_never_restarted_is_restarted_by_the_next_hook(
     assert restarts == [("workload",)]
     ctx.run(ctx.on.update_status(), out)
     assert restarts == [("workload",)], "once done, the restart is not repeated"
+
+
+def test_a_lone_surrogate_from_the_coordinator_keeps_the_last_good_state(ctx, kube, tmp_path):
+    """Issue 17.2: real ops cannot push such a config nor dump such a layer; refused on load."""
+    from coordinated_workers.testing import layers_as_ops_sends_them
+
+    loki = {"loki-0": "http://coordinator-k8s.test.svc.cluster.local:8080/proxy/loki/0/push"}
+    relation = coordinator_relation(published(loki_endpoints=loki))
+    mounted = workload(mounts={"cfg": testing.Mount(location="/etc/worker", source=tmp_path)})
+    out = ctx.run(ctx.on.config_changed(), state(relation, containers=[mounted]))
+    good_layers = layers_as_ops_sends_them(out.get_container("workload"))
+
+    for key, value in (
+        ("worker_config", '"new: \\ud800"'),
+        ("loki_endpoints", '{"\\ud800": "http://l.test.svc:3100/push"}'),
+        ("loki_endpoints", '{"loki-0": "http://l.test.svc:3100/\\ud800"}'),
+    ):
+        bag = {**published(loki_endpoints=loki).dump(), key: value}
+        hostile = coordinator_relation(remote_app_data=bag, id=relation.id)
+        after = ctx.run(
+            ctx.on.relation_changed(hostile), state(hostile, containers=list(out.containers))
+        )
+
+        assert isinstance(after.unit_status, ops.BlockedStatus)
+        assert "not valid Unicode" in after.unit_status.message
+        assert layers_as_ops_sends_them(after.get_container("workload")) == good_layers
+        assert (tmp_path / "config.yaml").read_text() == CONFIG
+
+
+def test_labels_refused_before_trust_are_applied_by_the_next_hook(ctx, kube):
+    """Issue 11.6 on the worker side: a failed label step is retried until it succeeds."""
+    kube.fail(status=403, times=None)
+    out = ctx.run(ctx.on.config_changed(), state(coordinator_relation(published())))
+    out = ctx.run(ctx.on.config_changed(), out)
+    assert isinstance(out.unit_status, ops.BlockedStatus), "the problem stays"
+
+    kube.clear_faults()  # juju trust
+    out = ctx.run(ctx.on.config_changed(), out)
+
+    assert pod_labels(kube) == {"app.kubernetes.io/name": APP, **LABELS}
+    assert not isinstance(out.unit_status, ops.BlockedStatus)
+
+
+def test_the_label_record_dies_with_the_app_even_if_remove_fails(ctx, kube):
+    """The record names the app's StatefulSet as owner, so Kubernetes garbage-collects it."""
+    ctx.run(ctx.on.config_changed(), state(coordinator_relation(published())))
+
+    record = kube.get("configmaps", MODEL, f"{APP}-pod-labels")
+    sts = kube.get("statefulsets", MODEL, APP)
+    assert record is not None and sts is not None
+    assert record["metadata"]["ownerReferences"] == [
+        {
+            "apiVersion": "apps/v1",
+            "kind": "StatefulSet",
+            "name": APP,
+            "uid": sts["metadata"]["uid"],
+        }
+    ]
+
+
+def test_a_config_file_that_is_not_utf8_is_replaced_not_a_crash(ctx, kube, tmp_path):
+    """Issue 17 "also look at": comparing used to decode it (UnicodeDecodeError)."""
+    (tmp_path / "config.yaml").write_bytes(b"\xff\xfe not utf-8 \x80")
+    mounted = workload(mounts={"cfg": testing.Mount(location="/etc/worker", source=tmp_path)})
+
+    out = ctx.run(
+        ctx.on.config_changed(), state(coordinator_relation(published()), containers=[mounted])
+    )
+
+    assert (tmp_path / "config.yaml").read_text() == CONFIG
+    assert "workload" in out.get_container("workload").plan.services
+
+
+def test_a_coordinator_asking_for_every_port_is_refused_not_65535_open_port_calls(ctx, kube):
+    """Issue 17 "also look at": the worker keeps its ports and says why."""
+    relation = coordinator_relation(published())
+    out = ctx.run(ctx.on.config_changed(), state(relation))
+    bag = {**published().dump(), "worker_ports": json.dumps(list(range(1, 65536)))}
+    hostile = coordinator_relation(remote_app_data=bag, id=relation.id)
+
+    before = state(hostile, containers=list(out.containers), opened_ports=out.opened_ports)
+    after = ctx.run(ctx.on.relation_changed(hostile), before)
+
+    assert isinstance(after.unit_status, ops.BlockedStatus)
+    assert "a worker opens at most" in after.unit_status.message
+    assert after.opened_ports == {testing.TCPPort(8080)}

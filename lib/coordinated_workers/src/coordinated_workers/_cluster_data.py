@@ -15,6 +15,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
+import urllib.parse
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MAX_VALUE_LENGTH",
+    "MAX_WORKER_PORTS",
     "ClusterDataError",
     "ClusterProviderAppData",
     "ClusterRequirerAppData",
@@ -45,6 +47,19 @@ _MAX_REPORTED_ERRORS = 5
 _HOST_LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
 
 _DatabagT = TypeVar("_DatabagT", bound="_Databag")
+
+MAX_WORKER_PORTS = 100
+"""Most ``worker_ports`` a worker opens: each port is one ``open-port`` hook-tool process."""
+
+_REMOTE = {"remote": True}
+"""Validation context of :meth:`_Databag.load`: checks that apply to what others wrote.
+
+What our own charm constructs is not held to them, so a coordinator never fails to publish;
+a worker refuses what it cannot safely use.
+"""
+_URL_PATH = re.compile(r"(/[A-Za-z0-9._~-]*)*")
+_URL_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]{0,99}")
+_PORT = re.compile(r"[0-9]{1,5}")
 
 
 class ClusterDataError(ValueError):
@@ -80,13 +95,18 @@ class _Databag(_Frozen):
                 problems.append(f"{key}: value too large ({len(raw)} characters)")
                 continue
             try:
-                decoded[key] = json.loads(raw)
+                value = json.loads(raw)
             except (ValueError, RecursionError):
                 problems.append(f"{key}: not valid JSON")
+                continue
+            if not _encodable(value):
+                problems.append(f"{key}: holds text that is not valid Unicode (a lone surrogate)")
+                continue
+            decoded[key] = value
         if problems:
             raise ClusterDataError("; ".join(problems))
         try:
-            return cls.model_validate(decoded, strict=True)
+            return cls.model_validate(decoded, strict=True, context=_REMOTE)
         except pydantic.ValidationError as e:
             raise ClusterDataError(_describe(e)) from None
 
@@ -94,6 +114,21 @@ class _Databag(_Frozen):
         """The databag content: one canonical JSON value per field that is set."""
         fields = self.model_dump(mode="json", exclude_none=True)
         return {key: encode(value) for key, value in fields.items()}
+
+
+def _encodable(value: Any) -> bool:
+    r"""Whether every string in ``value`` (keys too) can be written out as UTF-8.
+
+    JSON may carry a lone surrogate as a pure-ASCII escape (``"\ud800"``); decoded, it is a
+    string no file, YAML layer or hook-tool argument can encode. Every use of such a value
+    fails (a ``container.push`` of the config, ops' YAML dump of a Pebble layer), so it is
+    refused here, where a refusal keeps the last good state.
+    """
+    try:
+        json.dumps(value, ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _describe(error: pydantic.ValidationError) -> str:
@@ -118,6 +153,52 @@ def _is_host(value: str) -> bool:
     return True
 
 
+def _is_remote(info: pydantic.ValidationInfo) -> bool:
+    context: Any = info.context
+    return isinstance(context, dict) and bool(context.get("remote"))  # pyright: ignore[reportUnknownMemberType, reportUnknownArgumentType]
+
+
+def _url_problem(url: str) -> str | None:
+    """Why ``url`` is not a telemetry URL as a coordinator publishes it, or None.
+
+    A coordinator publishes ``http(s)://host[:port][/path]`` (its proxy, or the real
+    receiver) or, for gRPC, a bare ``host:port``. Charm code may paste these into a Pebble
+    ``command``, so nothing else gets through: no whitespace, quotes, credentials, query,
+    fragment, zone id or leading ``-``.
+    """
+    if "%" in url:  # an IPv6 zone id or an escape: neither is in what a coordinator sends
+        return "a URL with '%' (a zone id or an escape) is not accepted"
+    if "://" not in url:
+        host, _, port = url.rpartition(":")
+        host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+        if host and _is_host(host) and _PORT.fullmatch(port) and 0 < int(port) < 65536:
+            return None
+        return "not an http(s) URL nor a host:port"
+    try:
+        parts = urllib.parse.urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return "not a valid URL"
+    host = parts.hostname or ""
+    netloc = (f"[{host}]" if ":" in host else host) + ("" if port is None else f":{port}")
+    if parts.scheme not in ("http", "https") or not _is_host(host):
+        return "not an http(s) URL with a host"
+    if parts.netloc.lower() != netloc or parts.query or parts.fragment or "#" in url:
+        return "an http(s) URL may only have a host, a port and a path"
+    if not _URL_PATH.fullmatch(parts.path):
+        return "the URL path holds characters outside [A-Za-z0-9._~/-]"
+    return None
+
+
+def _check_urls(value: dict[str, str] | None) -> dict[str, str] | None:
+    for key, url in (value or {}).items():
+        if not _URL_KEY.fullmatch(key):
+            raise ValueError(f"{safe_text(key, 40)!r} is not a unit or protocol name")
+        if problem := _url_problem(url):
+            raise ValueError(f"{key}: {problem}")
+    return value
+
+
 class JujuTopology(_Frozen):
     """Who a worker unit is; used to label the telemetry the coordinator collects for it."""
 
@@ -135,6 +216,13 @@ class RemoteWriteEndpoint(_Frozen):
     """A Prometheus remote-write URL workers may push to."""
 
     url: str
+
+    @pydantic.field_validator("url")
+    @classmethod
+    def _check_url(cls, value: str, info: pydantic.ValidationInfo) -> str:
+        if _is_remote(info) and (problem := _url_problem(value)):
+            raise ValueError(problem)
+        return value
 
 
 class ClusterRequirerAppData(_Databag):
@@ -205,10 +293,28 @@ class ClusterProviderAppData(_Databag):
     def _sort_keys(cls, value: dict[str, str] | None) -> dict[str, str] | None:
         return None if value is None else dict(sorted(value.items()))
 
+    @pydantic.field_validator(
+        "loki_endpoints", "charm_tracing_receivers", "workload_tracing_receivers"
+    )
+    @classmethod
+    def _check_urls(
+        cls, value: dict[str, str] | None, info: pydantic.ValidationInfo
+    ) -> dict[str, str] | None:
+        # Handed to charm code (the layer callback) and to Pebble: the URL grammar a
+        # coordinator publishes, nothing more.
+        return _check_urls(value) if _is_remote(info) else value
+
     @pydantic.field_validator("worker_ports")
     @classmethod
-    def _sort_ports(cls, value: Sequence[int] | None) -> tuple[int, ...] | None:
-        return None if value is None else tuple(sorted(set(value)))
+    def _sort_ports(
+        cls, value: Sequence[int] | None, info: pydantic.ValidationInfo
+    ) -> tuple[int, ...] | None:
+        if value is None:
+            return None
+        ports = tuple(sorted(set(value)))
+        if _is_remote(info) and len(ports) > MAX_WORKER_PORTS:
+            raise ValueError(f"{len(ports)} ports; a worker opens at most {MAX_WORKER_PORTS}")
+        return ports
 
     @pydantic.field_validator("remote_write_endpoints")
     @classmethod

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "coordinator_relation",
+    "layers_as_ops_sends_them",
     "read_provider_data",
     "read_worker_roles",
     "read_worker_unit_data",
@@ -147,3 +148,16 @@ def read_worker_roles(relation: testing.Relation) -> frozenset[str]:
 def read_worker_unit_data(relation: testing.Relation) -> ClusterRequirerUnitData:
     """What a worker unit published about itself on ``relation`` (from the output state)."""
     return ClusterRequirerUnitData.load(relation.local_unit_data)
+
+
+def layers_as_ops_sends_them(container: testing.Container) -> dict[str, str]:
+    """Each Pebble layer of an output container as the YAML real ops sends to Pebble.
+
+    ``ops.testing`` stores a layer as given, so a layer real ops could not serialise (a lone
+    surrogate in a name or URL makes its YAML dump raise) passes there unnoticed; assert on
+    this in a test to get real ops' behaviour.
+
+    Raises:
+        UnicodeEncodeError: a layer holds text that cannot be encoded, as real ops would.
+    """
+    return {name: layer.to_yaml() for name, layer in container.layers.items()}

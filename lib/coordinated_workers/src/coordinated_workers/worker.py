@@ -324,10 +324,14 @@ class Worker(ops.Object):
 
 
 def _differs_on_disk(container: ops.Container, path: str, text: str) -> bool:
-    """Whether the file at `path` in the container is missing or other than `text`."""
+    """Whether the file at `path` in the container is missing or other than `text`.
+
+    Compared as bytes: whatever is there (anyone with access to the container may have written
+    a file that is not UTF-8) is simply "different", never a decoding error that fails the hook.
+    """
     try:
-        with container.pull(path) as current:
-            return current.read() != text
+        with container.pull(path, encoding=None) as current:
+            return current.read() != text.encode()
     except ops.pebble.PathError:
         return True
 

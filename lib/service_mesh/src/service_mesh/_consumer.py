@@ -11,7 +11,7 @@ import ops
 import pydantic
 
 from ._databag import describe, update_changed
-from ._dispatch import observe_if_dispatched
+from ._dispatch import dispatched_event_name, observe_if_dispatched
 from ._endpoints import require_endpoints
 from ._k8s import kubernetes_client, new_client
 from ._labels import label_problem, reconcile_charm_labels, remove_charm_labels
@@ -40,6 +40,16 @@ label_configmap_name_template = "juju-service-mesh-{app_name}-labels"
 """Name of the ConfigMap recording which mesh labels the consumer put on its pods."""
 
 
+_LEFT = "left"
+"""Label state of an application that is not (or no longer) on the mesh."""
+_UNKNOWN = ""
+"""Label state after a failed attempt: the next hook must try again."""
+_NOT_LABEL_HOOKS: tuple[type[ops.EventBase], ...] = (
+    ops.CollectMetricsEvent,  # a restricted context: no leadership, no relation data
+    ops.RemoveEvent,  # the application's pods are going away with it
+    ops.StopEvent,
+)
+
 _BagKey = tuple[int, tuple[tuple[str, str], ...]]
 """A relation id and the sorted content of its remote app bag."""
 _Decoded = tuple["ServiceMeshProviderAppData | None", "str | None"]
@@ -61,7 +71,14 @@ class ServiceMeshConsumer(ops.Object):
       land in :attr:`problem` instead of crashing the hook. While the provider's data is
       malformed the pods keep the labels last applied: garbage is not "leave the mesh".
     * Leader election also republishes, so a new leader repairs what a predecessor missed.
+    * Label work converges: the leader remembers (in its stored state) the labels it last
+      applied without error, and every hook whose wanted labels differ from that (a join or
+      leave that failed, say with a 403 before ``juju trust``, or a 500) tries again, with the
+      problem in :attr:`problem` until it succeeds. A hook with nothing to change makes no
+      Kubernetes request. Upstream tries once, on relation-changed or relation-broken.
     """
+
+    _label_state = ops.StoredState()
 
     def __init__(
         self,
@@ -126,8 +143,8 @@ class ServiceMeshConsumer(ops.Object):
         observe(on.upgrade_charm, self._on_refresh_everything)
         observe(on.leader_elected, self._on_refresh_everything)
         if auto_join:
-            observe(on[mesh_relation_name].relation_changed, self._on_mesh_changed)
-            observe(on[mesh_relation_name].relation_broken, self._on_mesh_broken)
+            self._label_state.set_default(applied=_LEFT)
+            self._observe_label_hooks()
 
     # Public API
 
@@ -212,19 +229,26 @@ class ServiceMeshConsumer(ops.Object):
     def _on_cmr_requirer_created(self, event: ops.RelationCreatedEvent) -> None:
         self._publish_cmr_data([event.relation])
 
-    def _on_refresh_everything(self, event: ops.EventBase) -> None:
+    def _on_refresh_everything(self, _event: ops.EventBase) -> None:
         self._publish_cmr_data(self._charm.model.relations[self._cmr_requires_name])
         self.update_service_mesh()
-        if self._auto_join and self._relation is not None:
-            # A refresh may have Juju rewrite the StatefulSet, dropping our pod-template labels
-            # while the record still lists them; only re-patching finds out.
-            self._join(force=isinstance(event, ops.UpgradeCharmEvent))
 
-    def _on_mesh_changed(self, _event: ops.RelationChangedEvent) -> None:
-        self._join()
+    def _observe_label_hooks(self) -> None:
+        """Observe the hook Juju runs (every hook, without a dispatch path) for label work."""
+        dispatched = dispatched_event_name()
+        if dispatched is None:  # listing every event builds them all: only without a name
+            events = list(self._charm.on.events().values())
+        else:
+            named = getattr(self._charm.on, dispatched, None)
+            events = [named] if isinstance(named, ops.BoundEvent) else []
+        for bound in events:
+            kind = bound.event_type
+            if issubclass(kind, ops.HookEvent) and not issubclass(kind, _NOT_LABEL_HOOKS):
+                self.framework.observe(bound, self._on_label_hook)
 
-    def _on_mesh_broken(self, _event: ops.RelationBrokenEvent) -> None:
-        self._remove_labels()
+    def _on_label_hook(self, event: ops.EventBase) -> None:
+        refresh = isinstance(event, ops.UpgradeCharmEvent) and self._relation is not None
+        self._converge_labels(verify=self._verifies(event), force=refresh)
 
     # Helpers
 
@@ -270,17 +294,51 @@ class ServiceMeshConsumer(ops.Object):
         for relation in relations:
             update_changed(relation.data[self._charm.app], {CMR_DATA_KEY: value})
 
-    def _join(self, *, force: bool = False) -> None:
-        """Label the pods as the provider says, unless what it says is unusable."""
-        data, problem = self._provider_data()
-        if problem is not None:
-            return
-        self._reconcile_labels(data.labels if data else {}, force=force)
+    def _verifies(self, event: ops.EventBase) -> bool:
+        """Whether ``event`` compares with the cluster even if nothing changed since last time.
 
-    def _reconcile_labels(self, labels: Mapping[str, str], *, force: bool = False) -> None:
-        """As leader, make the pods carry exactly ``labels`` (of those this object manages)."""
+        The mesh relation's own events (as upstream acts on them), a new leader (it may
+        inherit a predecessor's half-done work) and a refresh (Juju may rewrite the
+        StatefulSet, dropping our pod-template labels while the record still lists them).
+        """
+        if isinstance(event, (ops.RelationChangedEvent, ops.RelationBrokenEvent)):
+            return event.relation.name == self._mesh_relation_name
+        return self._relation is not None and isinstance(
+            event, (ops.LeaderElectedEvent, ops.UpgradeCharmEvent)
+        )
+
+    def _converge_labels(self, *, verify: bool, force: bool) -> None:
+        """As leader, join or leave as the relation says, unless that is already done.
+
+        What was last applied without error is kept in the stored state, so a failed join or
+        leave (stored as unknown) is retried by every later hook until it succeeds.
+        """
         if not self._charm.unit.is_leader():
             return
+        if self._relation is None:
+            wanted, labels = _LEFT, None
+        else:
+            data, problem = self._provider_data()
+            if problem is not None:
+                return  # garbage is not "leave the mesh": keep what was applied last
+            labels = dict(data.labels) if data else {}
+            wanted = json.dumps(labels, sort_keys=True)
+        applied = self._label_state.applied
+        # No labels wanted is what "left" already is: a mesh that has not published yet
+        # needs no request (and no trust) until its own relation-changed.
+        done = wanted == applied or (labels == {} and applied == _LEFT)
+        if done and not (verify or force):
+            return
+        if applied != _UNKNOWN:
+            self._label_state.applied = _UNKNOWN
+        succeeded = (
+            self._remove_labels() if labels is None else self._reconcile_labels(labels, force)
+        )
+        if succeeded:
+            self._label_state.applied = wanted
+
+    def _reconcile_labels(self, labels: Mapping[str, str], force: bool) -> bool:
+        """Make the pods carry exactly ``labels`` (of those this object manages); succeeded?"""
         try:
             with self._label_client() as client:
                 reconcile_charm_labels(
@@ -293,11 +351,11 @@ class ServiceMeshConsumer(ops.Object):
                 )
         except KubernetesError as error:
             self._record_kubernetes_problem(f"could not update the mesh labels: {error}")
+            return False
+        return True
 
-    def _remove_labels(self) -> None:
-        """As leader, take off every label this object set, then forget the record."""
-        if not self._charm.unit.is_leader():
-            return
+    def _remove_labels(self) -> bool:
+        """Take off every label this object set, then forget the record; succeeded?"""
         try:
             with self._label_client() as client:
                 remove_charm_labels(
@@ -308,6 +366,8 @@ class ServiceMeshConsumer(ops.Object):
                 )
         except KubernetesError as error:
             self._record_kubernetes_problem(f"could not remove the mesh labels: {error}")
+            return False
+        return True
 
     @contextlib.contextmanager
     def _label_client(self) -> Generator[lightkube.Client, None, None]:

@@ -283,8 +283,8 @@ def label_problems(labels: Any) -> list[str]:
         return ["labels must be a map of strings"]
     problems: list[str] = []
     for key, value in labels.items():  # pyright: ignore[reportUnknownVariableType]
-        prefix, _, name = str(key).rpartition("/")  # pyright: ignore[reportUnknownArgumentType]
-        if prefix and (len(prefix) > 253 or not _DNS_SUBDOMAIN.match(prefix)):
+        prefix, slash, name = str(key).rpartition("/")  # pyright: ignore[reportUnknownArgumentType]
+        if slash and (len(prefix) > 253 or not _DNS_SUBDOMAIN.match(prefix)):
             problems.append(f"label key {key!r}: prefix must be a DNS subdomain")
         if not _LABEL_NAME.match(name):
             problems.append(f"label key {key!r}: name must be 63 characters or less, alphanumeric")
@@ -293,6 +293,21 @@ def label_problems(labels: Any) -> list[str]:
                 f"label {key!r} value {value!r}: must be 63 characters or less, alphanumeric"
             )
     return problems
+
+
+def selector_problems(obj: Json) -> list[str]:
+    """Why the API server would reject this workload: its template escapes its own selector.
+
+    A StatefulSet (or Deployment) whose ``spec.template.metadata.labels`` no longer carry every
+    ``spec.selector.matchLabels`` entry is refused with 422, on create and on every update.
+    """
+    selector = section(obj, "spec", "selector", "matchLabels")
+    template = section(obj, "spec", "template", "metadata", "labels")
+    if all(template.get(key) == value for key, value in selector.items()):
+        return []
+    return [
+        "spec.template.metadata.labels: Invalid value: `selector` does not match template `labels`"
+    ]
 
 
 def name_problems(name: Any) -> list[str]:

@@ -112,6 +112,17 @@ def kubernetes_client(namespace: str, field_manager: str) -> lightkube.Client:
         raise KubernetesError(f"no Kubernetes API to talk to ({e})") from e
 
 
+def statefulset_owner_reference(name: str, uid: str) -> dict[str, str]:
+    """An ``ownerReference`` to the StatefulSet ``name``, so the object dies with the app.
+
+    When Juju removes an application it deletes its StatefulSet, and Kubernetes' garbage
+    collector then deletes every object that names the StatefulSet as owner (same namespace),
+    even when the charm's ``remove`` hook failed. ``blockOwnerDeletion`` is left unset: it needs
+    permission on the owner's finalizers and only delays the owner's deletion.
+    """
+    return {"apiVersion": "apps/v1", "kind": "StatefulSet", "name": name, "uid": uid}
+
+
 def patch(
     client: lightkube.Client,
     resource: type[Any],

@@ -20,7 +20,13 @@ the objects end up the same and each write has the same shape, but:
 * the record patch carries the ``resourceVersion`` we read, so two writers racing on the same
   record fail with :class:`ConflictError` instead of silently losing labels (upstream does this
   too against a real API server; its vector's fake server returned no resourceVersion);
-* removing the record tolerates its absence (404), and failures are named errors.
+* removing the record tolerates its absence (404), and failures are named errors;
+* the record carries an ``ownerReference`` to the app's StatefulSet (its uid comes from our
+  own StatefulSet patch, so this costs no extra request), so Kubernetes deletes the record with
+  the application even if the charm's ``remove`` hook failed. The reference is also the
+  record's owner mark: a record owned by another StatefulSet (two record names collided) is
+  refused with :class:`LabelRecordOwnerError`, never taken over. A record without one (written
+  by an older version, or upstream) is adopted and gets the reference on the next write.
 """
 
 from __future__ import annotations
@@ -30,9 +36,9 @@ import logging
 import re
 from typing import TYPE_CHECKING, Any, cast
 
-from ._k8s import kubernetes_errors, patch
+from ._k8s import kubernetes_errors, patch, statefulset_owner_reference
 from ._text import safe_text
-from .errors import KubernetesError
+from .errors import KubernetesError, LabelRecordOwnerError
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -59,8 +65,8 @@ def label_problem(key: str, value: str) -> str | None:
     """
     if key == JUJU_SELECTOR_LABEL:
         return f"{key!r} is Juju's pod selector label"
-    prefix, _, name = key.rpartition("/")
-    if prefix and (len(prefix) > 253 or not _DNS_SUBDOMAIN.fullmatch(prefix)):
+    prefix, slash, name = key.rpartition("/")
+    if slash and (len(prefix) > 253 or not _DNS_SUBDOMAIN.fullmatch(prefix)):
         return f"label key {safe_text(key, 70)!r}: the prefix is not a DNS subdomain"
     if not _LABEL_NAME.fullmatch(name):
         return f"label key {safe_text(key, 70)!r} is not a valid Kubernetes label name"
@@ -79,12 +85,15 @@ class _Record:
         resource_version: str | None,
         exists: bool,
         pending: bool = False,
+        owned: bool = False,
     ):
         self.labels = labels
         self.resource_version = resource_version
         self.exists = exists
         self.pending = pending
         """The workloads may not carry every recorded label yet (a call failed half way)."""
+        self.owned = owned
+        """The record already names the app's StatefulSet as its owner."""
 
 
 _PENDING_KEY = "pending"
@@ -122,7 +131,10 @@ def reconcile_charm_labels(
     """
     wanted = dict(labels)
     record = _read_record(client, app_name, namespace, label_configmap_name)
-    if record.labels == wanted and not record.pending and not force:
+    # A record from before ownerReferences (exists, not owned) gets one round of no-op patches
+    # to learn the StatefulSet's uid; then it is garbage-collected with the app like new ones.
+    settled = record.owned or not record.exists
+    if record.labels == wanted and not record.pending and not force and settled:
         return False
     owned = {**record.labels, **wanted}
     # Without a final trim to tell "done" apart, the record must say it is not done yet.
@@ -137,9 +149,12 @@ def reconcile_charm_labels(
         **wanted,
         **dict.fromkeys(sorted(set(record.labels) - set(wanted))),
     }
-    _patch_workloads(client, app_name, namespace, changes, missing_ok=False)
-    if record.labels != wanted or record.pending:
-        _write_record(client, app_name, namespace, label_configmap_name, record, wanted)
+    owner_uid = _patch_workloads(client, app_name, namespace, changes, missing_ok=False)
+    owner = None if record.owned or not owner_uid else (app_name, owner_uid)
+    if record.labels != wanted or record.pending or owner is not None:
+        _write_record(
+            client, app_name, namespace, label_configmap_name, record, wanted, owner=owner
+        )
     return True
 
 
@@ -157,7 +172,12 @@ def remove_charm_labels(
     Raises:
         KubernetesError: an API call failed (:class:`ForbiddenError` without ``juju trust``).
     """
-    record = _read_record(client, app_name, namespace, label_configmap_name)
+    try:
+        record = _read_record(client, app_name, namespace, label_configmap_name)
+    except LabelRecordOwnerError as e:
+        # Not our record, so nothing of ours to remove; leave the owner's labels alone.
+        logger.warning("%s; nothing to remove", e)
+        return False
     if not record.exists:
         return False
     if record.labels:
@@ -184,10 +204,23 @@ def _read_record(client: lightkube.Client, app_name: str, namespace: str, name: 
         if e.status_code == 404:
             return _Record({}, None, exists=False)
         raise
-    version = configmap.metadata.resourceVersion if configmap.metadata else None
+    metadata = configmap.metadata
+    version = metadata.resourceVersion if metadata else None
+    owners = [
+        ref.name
+        for ref in (metadata.ownerReferences or [] if metadata else [])
+        if ref.kind == "StatefulSet"
+    ]
+    if any(owner != app_name for owner in owners):
+        raise LabelRecordOwnerError(
+            f"ConfigMap {name} records the labels of StatefulSet "
+            f"{safe_text(', '.join(owners), 70)}, not {app_name}: two label record names "
+            "collided; rename or remove one of the applications"
+        )
     data = cast("dict[str, str]", configmap.data or {})  # pyright: ignore[reportUnknownMemberType]
     labels = _parse_record(name, data.get("labels"))
-    return _Record(labels, version, exists=True, pending=data.get(_PENDING_KEY) == "true")
+    pending = data.get(_PENDING_KEY) == "true"
+    return _Record(labels, version, exists=True, pending=pending, owned=bool(owners))
 
 
 def _parse_record(name: str, raw: str | None) -> dict[str, str]:
@@ -196,35 +229,57 @@ def _parse_record(name: str, raw: str | None) -> dict[str, str]:
         return {}
     try:
         parsed: Any = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than json follows
         parsed = None
     if isinstance(parsed, dict) and all(
         isinstance(k, str) and isinstance(v, str)
         for k, v in parsed.items()  # pyright: ignore[reportUnknownVariableType]
     ):
-        return dict(parsed)  # pyright: ignore[reportUnknownArgumentType]
+        return _usable_labels(name, cast("dict[str, str]", parsed))
     logger.warning(
         "ConfigMap %s: 'labels' is not a JSON object of strings (%r); treating it as empty, "
         "so labels it recorded will not be removed",
         name,
-        raw[:200],
+        safe_text(raw, 200),
     )
     return {}
 
 
+def _usable_labels(name: str, recorded: dict[str, str]) -> dict[str, str]:
+    """The recorded labels we may patch: never Juju's selector label, never a malformed key.
+
+    Anyone with access to the namespace can edit the record, and every recorded label that is
+    no longer wanted is patched to ``null``: nulling the selector label is refused by the API
+    server (the template would no longer match the StatefulSet's selector) on every call, for
+    good, and a malformed key is refused too. Such entries cannot be ours, so they are dropped.
+    """
+    usable = {key: value for key, value in recorded.items() if not label_problem(key, value)}
+    if len(usable) != len(recorded):
+        dropped = sorted(set(recorded) - set(usable))
+        logger.warning(
+            "ConfigMap %s: ignoring %d recorded labels that cannot be ours (%s)",
+            name,
+            len(dropped),
+            safe_text(", ".join(dropped), 200),
+        )
+    return usable
+
+
 def _configmap_body(
-    name: str, namespace: str, labels: dict[str, str], pending: bool | None
+    name: str,
+    namespace: str,
+    labels: dict[str, str],
+    pending: bool | None,
+    owner: tuple[str, str] | None,
 ) -> dict[str, Any]:
     data: dict[str, str | None] = {"labels": json.dumps(labels)}
     if pending is not None:
         # A merge patch deletes a key set to None, so a finished record has no pending key.
         data[_PENDING_KEY] = "true" if pending else None
-    return {
-        "apiVersion": "v1",
-        "data": data,
-        "kind": "ConfigMap",
-        "metadata": {"name": name, "namespace": namespace},
-    }
+    metadata: dict[str, Any] = {"name": name, "namespace": namespace}
+    if owner is not None:
+        metadata["ownerReferences"] = [statefulset_owner_reference(*owner)]
+    return {"apiVersion": "v1", "data": data, "kind": "ConfigMap", "metadata": metadata}
 
 
 def _create_record(
@@ -252,18 +307,22 @@ def _write_record(
     labels: dict[str, str],
     *,
     pending: bool = False,
+    owner: tuple[str, str] | None = None,
 ) -> _Record:
+    """Patch the record; ``owner`` (StatefulSet name, uid) adds the ownerReference."""
     from lightkube.resources.core_v1 import ConfigMap
 
-    # Only mention the pending mark when it changes, so plain writes stay upstream's bytes.
+    # Only mention the pending mark and the owner when they change, so plain writes stay
+    # upstream's bytes.
     mark = pending if pending != record.pending else None
-    body = _configmap_body(name, namespace, labels, mark)
+    body = _configmap_body(name, namespace, labels, mark, owner)
     if record.resource_version is not None:
         body["metadata"]["resourceVersion"] = record.resource_version
     with kubernetes_errors(f"update ConfigMap {name}", app_name):
         patched = patch(client, ConfigMap, name, body, namespace)
     version = patched.metadata.resourceVersion if patched.metadata else None
-    return _Record(labels, version, exists=True, pending=pending)
+    owned = record.owned or owner is not None
+    return _Record(labels, version, exists=True, pending=pending, owned=owned)
 
 
 def _patch_workloads(
@@ -273,16 +332,23 @@ def _patch_workloads(
     labels: dict[str, str | None],
     *,
     missing_ok: bool,
-) -> None:
-    """Strategic-merge the labels into the pod template, then the Service (null deletes)."""
+) -> str | None:
+    """Strategic-merge the labels into the pod template, then the Service (null deletes).
+
+    Returns:
+        The StatefulSet's uid, as its patch answered (None if it is gone or did not say).
+    """
     from lightkube.resources.apps_v1 import StatefulSet
     from lightkube.resources.core_v1 import Service
 
     template_patch = {"spec": {"template": {"metadata": {"labels": labels}}}}
-    _patch_labels(client, StatefulSet, app_name, namespace, template_patch, missing_ok)
+    patched = _patch_labels(client, StatefulSet, app_name, namespace, template_patch, missing_ok)
     _patch_labels(
         client, Service, app_name, namespace, {"metadata": {"labels": labels}}, missing_ok
     )
+    metadata = getattr(patched, "metadata", None)
+    uid = getattr(metadata, "uid", None)
+    return uid if isinstance(uid, str) and uid else None
 
 
 def _patch_labels(
@@ -292,10 +358,11 @@ def _patch_labels(
     namespace: str,
     body: dict[str, Any],
     missing_ok: bool,
-) -> None:
+) -> Any:
     try:
         with kubernetes_errors(f"label {resource.__name__} {app_name}", app_name):
-            patch(client, resource, app_name, body, namespace)
+            return patch(client, resource, app_name, body, namespace)
     except KubernetesError as e:
         if not (missing_ok and e.status_code == 404):
             raise
+        return None

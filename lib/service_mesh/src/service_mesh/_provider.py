@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import typing
 
 import ops
@@ -12,10 +13,19 @@ import pydantic
 from ._databag import describe, update_changed
 from ._endpoints import require_endpoints
 from ._models import MeshPolicy, MeshType, ServiceMeshProviderAppData
+from ._text import safe_text
 
 logger = logging.getLogger(__name__)
 
 POLICIES_KEY = "policies"
+
+MAX_POLICIES_PER_RELATION = 500
+"""Most policies read from one consumer; a real charm asks for a handful per relation."""
+
+# The names Juju accepts: a source must be a real application in a real model, since both
+# become part of an Istio principal (``cluster.local/ns/<model>/sa/<app>``).
+_JUJU_APP_NAME = re.compile(r"[a-z][a-z0-9]*(-[a-z0-9]*[a-z][a-z0-9]*)*")
+_JUJU_MODEL_NAME = re.compile(r"[a-z0-9][a-z0-9-]*")
 
 
 class ServiceMeshProvider(ops.Object):
@@ -69,12 +79,14 @@ class ServiceMeshProvider(ops.Object):
             update_changed(relation.data[self._charm.app], encoded)
 
     def mesh_info(self) -> list[MeshPolicy]:
-        """Return every valid policy requested by related applications.
+        """Return every usable policy requested by related applications.
 
-        A consumer's databag is remote input: a relation whose ``policies`` is not a JSON
-        list is skipped, and so is each individual policy that fails validation, so one
-        broken consumer (or one broken policy) never takes the others' access away. Each
-        skip is logged and the latest reason is available as :attr:`problem`.
+        A consumer's databag is remote input, and a consumer may only open its own door: a
+        relation whose ``policies`` is not a JSON list is skipped, and so is each policy that
+        fails validation or targets anything but the consumer itself (see
+        :func:`decode_policies`), so one broken or hostile consumer never takes the others'
+        access away nor grants access to someone else's workload. Each relation with skipped
+        policies is logged once, and the latest reason is available as :attr:`problem`.
         """
         policies, problems = self._decode_all()
         for problem in problems:
@@ -99,38 +111,96 @@ class ServiceMeshProvider(ops.Object):
                 # The consumer hasn't written yet (canonical/istio-beacon-k8s-operator#122):
                 # nothing requested so far.
                 continue
-            decoded, relation_problems = decode_policies(raw, relation.app.name)
+            decoded, problem = decode_policies(
+                raw, relation.app.name, consumer_namespace=self._charm.model.name
+            )
             policies.extend(decoded)
-            problems.extend(relation_problems)
+            if problem is not None:
+                problems.append(problem)
         return policies, problems
 
 
-def decode_policies(raw: str, source: str) -> tuple[list[MeshPolicy], list[str]]:
-    """Parse one consumer's ``policies`` value, keeping every policy that validates.
+def decode_policies(
+    raw: str, source: str, *, consumer_namespace: str | None = None
+) -> tuple[list[MeshPolicy], str | None]:
+    """Parse one consumer's ``policies`` value, keeping every policy it may ask for.
+
+    A policy is kept when it validates as a :class:`MeshPolicy`, its source names are Juju
+    names, and its target is the consumer itself: ``target_app_name`` is the related
+    application (``source``), ``target_namespace`` is ``consumer_namespace``, any
+    ``target_service`` is the application's own Service, and there is no
+    ``target_selector_labels`` (a selector can match any pod, so only the charm that owns the
+    policies may use one, through :class:`PolicyResourceManager` directly). Upstream applies
+    whatever a consumer names, which lets any related application open access to other
+    workloads, even in other namespaces.
+
+    At most :data:`MAX_POLICIES_PER_RELATION` policies are read; the rest are ignored.
 
     Args:
         raw: The value of the ``policies`` key.
-        source: The remote application's name, used in problem messages.
+        source: The remote application's name: the only target it may name.
+        consumer_namespace: The namespace the consumer runs in (the provider's model, as a
+            beacon serves its own model); None skips the namespace check.
+
+    Returns:
+        The kept policies, and one line that summarises what was dropped and why (None when
+        nothing was), so a bag of a million bad policies costs one log record, not a million.
     """
     try:
         decoded: object = json.loads(raw)
     except json.JSONDecodeError as error:
-        return [], [f"ignored policies from {source!r}: not valid JSON ({error.msg})"]
+        return [], f"ignored policies from {source!r}: not valid JSON ({error.msg})"
     except RecursionError:
         # Valid JSON nested deeper than Python's decoder follows (about 1000 levels).
-        return [], [f"ignored policies from {source!r}: nested too deeply"]
+        return [], f"ignored policies from {source!r}: nested too deeply"
     if not isinstance(decoded, list):
-        return [], [f"ignored policies from {source!r}: expected a JSON list"]
+        return [], f"ignored policies from {source!r}: expected a JSON list"
     items = typing.cast("list[object]", decoded)
     policies: list[MeshPolicy] = []
-    problems: list[str] = []
-    for index, item in enumerate(items):
+    reasons: list[str] = []
+    for index, item in enumerate(items[:MAX_POLICIES_PER_RELATION]):
         policy = _validate(item)
+        if isinstance(policy, MeshPolicy):
+            policy = _foreign_target(policy, source, consumer_namespace) or policy
         if isinstance(policy, MeshPolicy):
             policies.append(policy)
         else:
-            problems.append(f"ignored policy #{index} from {source!r}: {policy}")
-    return policies, problems
+            reasons.append(f"#{index}: {policy}")
+    return policies, _summary(source, len(items), reasons)
+
+
+def _summary(source: str, total: int, reasons: list[str]) -> str | None:
+    """One line for everything dropped from one relation (first reason shown, capped)."""
+    over = max(0, total - MAX_POLICIES_PER_RELATION)
+    if not reasons and not over:
+        return None
+    parts: list[str] = []
+    if reasons:
+        more = f" (and {len(reasons) - 1} more)" if len(reasons) > 1 else ""
+        parts.append(f"{safe_text(reasons[0], 200)}{more}")
+    if over:
+        parts.append(f"{over} policies beyond the first {MAX_POLICIES_PER_RELATION} not read")
+    dropped = len(reasons) + over
+    return f"ignored {dropped} of {total} policies from {source!r}: " + "; ".join(parts)
+
+
+def _foreign_target(policy: MeshPolicy, consumer: str, namespace: str | None) -> str | None:
+    """Why a consumer may not ask for ``policy`` (it is not about the consumer), or None."""
+    if policy.target_selector_labels:
+        return "target_selector_labels is not accepted from a consumer (it can select any pod)"
+    if policy.target_app_name != consumer:
+        return f"target_app_name must be the consumer {consumer!r}"
+    if namespace is not None and policy.target_namespace != namespace:
+        return f"target_namespace must be the consumer's namespace {namespace!r}"
+    if policy.target_service not in (None, consumer):
+        return f"target_service must be the consumer's own Service {consumer!r}"
+    if not _JUJU_APP_NAME.fullmatch(policy.source_app_name):
+        return "source_app_name is not a Juju application name"
+    if len(policy.source_namespace) > 63 or not _JUJU_MODEL_NAME.fullmatch(
+        policy.source_namespace
+    ):
+        return "source_namespace is not a Juju model name"
+    return None
 
 
 def _validate(item: object) -> MeshPolicy | str:

@@ -12,6 +12,7 @@ __all__ = [
     "ConflictError",
     "ForbiddenError",
     "KubernetesError",
+    "LabelRecordOwnerError",
     "ServiceMeshError",
 ]
 
@@ -43,3 +44,12 @@ class CRDMissingError(KubernetesError):
 
 class ConflictError(KubernetesError):
     """Another writer got there first (HTTP 409): the object exists or changed meanwhile."""
+
+
+class LabelRecordOwnerError(KubernetesError):
+    """The label record belongs to another application's StatefulSet: names collided.
+
+    Two record names can coincide (``<app>-pod-labels`` of a worker ``juju-service-mesh-a`` is
+    ``juju-service-mesh-<app>-labels`` of an app ``a-pod``); each would take the other's labels
+    for its own, so the record is left alone and this is raised instead.
+    """

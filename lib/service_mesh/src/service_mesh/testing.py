@@ -25,11 +25,12 @@ with :meth:`FakeKubernetes.fail` (an API error) and :meth:`FakeKubernetes.fail_t
 
 What is modelled: get, list (label selectors, one or all namespaces), create, replace, delete,
 delete-collection, merge/strategic-merge/JSON patches, server-side apply (fields a manager stops
-applying are removed), ``resourceVersion`` bumps and preconditions, name and label validation,
-``dryRun``, and unknown CRDs (:attr:`FakeKubernetes.crds_installed`). What is not: watches,
-field selectors, subresources, pagination, strategic-merge list semantics, apply conflicts
-between field managers (``force`` is recorded, never needed), admission and RBAC (use
-:meth:`FakeKubernetes.fail` with 403).
+applying are removed), ``resourceVersion`` bumps and preconditions, name and label validation, a
+StatefulSet or Deployment whose template no longer matches its selector (422), ``dryRun``, and
+unknown CRDs (:attr:`FakeKubernetes.crds_installed`). What is not: watches, field selectors,
+subresources, pagination, strategic-merge list semantics, apply conflicts between field managers
+(``force`` is recorded, never needed), admission and RBAC (use :meth:`FakeKubernetes.fail` with
+403).
 """
 
 from __future__ import annotations
@@ -65,6 +66,7 @@ from ._fake_api import (
     plural_of,
     section,
     selector_matches,
+    selector_problems,
     success_status,
 )
 
@@ -598,6 +600,8 @@ def _checked_object(target: Target, body: Any) -> Json:
     problems = name_problems(metadata.get("name")) + label_problems(metadata.get("labels"))
     template = section(obj, "spec", "template", "metadata")
     problems += label_problems(template.get("labels"))
+    if target.plural in ("statefulsets", "deployments"):
+        problems += selector_problems(obj)
     if target.name is not None and metadata.get("name") != target.name:
         problems.append("metadata.name does not match the name in the URL")
     if problems:

@@ -153,7 +153,7 @@ def test_a_fresh_container_does_not_start_nginx_on_a_config_it_refuses(ctx, kube
     assert isinstance(out.unit_status, ops.BlockedStatus)
 
 
-def test_a_lone_surrogate_in_a_worker_role_is_escaped_everywhere(ctx, kube):
+def test_a_lone_surrogate_in_a_worker_role_is_refused_and_named(ctx, kube):
     read, write = workers()
     # Pure ASCII on the wire; json.loads makes a lone surrogate of it.
     hostile = dataclasses.replace(read, remote_app_data={"role": '"read,\\ud800"'})
@@ -162,7 +162,7 @@ def test_a_lone_surrogate_in_a_worker_role_is_escaped_everywhere(ctx, kube):
 
     _assert_hook_tools_can_take_it(ctx, out)
     logged = [r.message for r in ctx.juju_log if "worker-read" in r.message]
-    assert any("\\ud800" in message for message in logged)
+    assert any("role: holds text that is not valid Unicode" in message for message in logged)
 
 
 def test_an_oversized_mesh_label_key_gives_a_status_of_bounded_size(ctx, kube):

@@ -454,7 +454,7 @@ def test_a_large_reconcile_names_the_first_ten_and_counts_the_rest(
     many = [
         MeshPolicy(
             source_namespace="cos",
-            source_app_name=f"worker-{n}",
+            source_app_name=f"worker-w{n}",
             target_namespace="cos",
             target_app_name="tempo",
         )

@@ -165,22 +165,84 @@ def test_an_update_applies_before_it_deletes(
     assert len(result.applied) == len(result.deleted) == 2
 
 
-def test_a_failed_apply_keeps_every_old_policy(
+def _principal(policy: dict[str, Any]) -> str:
+    return policy["spec"]["rules"][0]["from"][0]["source"]["principals"][0]
+
+
+def test_a_failed_apply_keeps_only_the_old_policies_it_replaces(
     fake: FakeKubernetes, prm: PolicyResourceManager, policies: list[MeshPolicy]
 ):
     prm.reconcile(policies, MeshType.istio)
-    before = stored_names(fake)
+    before = {p["metadata"]["name"]: _principal(p) for p in fake.list("authorizationpolicies")}
     fake.clear_requests()
-    narrowed = [p.model_copy(update={"endpoints": [Endpoint(ports=[1])]}) for p in policies[:2]]
-    fake.fail(method="PATCH", path_contains="tempo-querier", status=500)
+    narrowed = [p.model_copy(update={"endpoints": [Endpoint(ports=[1])]}) for p in policies]
+    fake.fail(method="PATCH", path_contains="tempo-querier", status=500, times=None)
 
     with pytest.raises(KubernetesError) as caught:
         prm.reconcile(narrowed, MeshType.istio)
 
     assert caught.value.status_code == 500
-    assert "1 of 2 AuthorizationPolicies could not be applied" in str(caught.value)
-    assert methods(fake) == ["GET", "PATCH", "PATCH"]  # the rest was still attempted
-    assert set(before) <= set(stored_names(fake))
+    assert "2 of 5 AuthorizationPolicies could not be applied" in str(caught.value)
+    assert "2 stale ones they replace were kept" in str(caught.value)
+    querier = "cluster.local/ns/cos/sa/tempo-querier"
+    kept = {name for name, principal in before.items() if principal == querier}
+    assert len(kept) == 2
+    # The querier keeps its old access until its new rules are in place; every other source's
+    # stale policy is gone (their replacements are in place).
+    stored = {p["metadata"]["name"]: _principal(p) for p in fake.list("authorizationpolicies")}
+    assert set(before) & set(stored) == kept
+    assert sorted(stored.values()).count(querier) == 2
+    assert methods(fake) == ["GET"] + ["PATCH"] * 5 + ["DELETE"] * 3
+    result = prm.last_result
+    assert result is not None
+    assert (len(result.applied), len(result.failed), len(result.deleted)) == (3, 2, 3)
+    assert {name.partition("/")[2] for name in result.held} == kept
+
+
+def test_one_refused_policy_does_not_hold_back_another_sources_revocation(
+    fake: FakeKubernetes, prm: PolicyResourceManager
+):
+    # Issue 11 defect 5: a policy the API server refuses (422) used to stop every delete, so
+    # removing another consumer's relation never revoked its access.
+    def allow(source: str, port: int) -> MeshPolicy:
+        return MeshPolicy(
+            source_namespace="cos",
+            source_app_name=source,
+            target_namespace="cos",
+            target_app_name="tempo",
+            endpoints=[Endpoint(ports=[port])],
+        )
+
+    prm.reconcile([allow("grafana", 3200), allow("leaving", 3200)], MeshType.istio)
+    [old_grafana, old_leaving] = [
+        p["metadata"]["name"] for p in sorted(fake.list("authorizationpolicies"), key=_principal)
+    ]
+    fake.fail(method="PATCH", status=422, times=None)
+
+    with pytest.raises(KubernetesError, match=r"\(422\)"):
+        prm.reconcile([allow("grafana", 9096)], MeshType.istio)
+
+    assert stored_names(fake) == [old_grafana]
+    assert old_leaving not in stored_names(fake)
+
+
+def test_a_failed_policy_whose_sources_are_unknown_holds_back_its_namespace(
+    fake: FakeKubernetes, prm: PolicyResourceManager, policies: list[MeshPolicy]
+):
+    prm.reconcile(policies, MeshType.istio)
+    before = stored_names(fake)
+    any_source = {
+        "apiVersion": "security.istio.io/v1",
+        "kind": "AuthorizationPolicy",
+        "metadata": {"name": "allow-from-monitoring", "namespace": "cos"},
+        "spec": {"rules": [{"from": [{"source": {"namespaces": ["monitoring"]}}]}]},
+    }
+    fake.fail(method="PATCH", path_contains="allow-from-monitoring", status=500)
+
+    with pytest.raises(KubernetesError):
+        prm.reconcile([], MeshType.istio, raw_policies=[any_source])
+
+    assert stored_names(fake) == before
 
 
 def test_an_unreachable_api_stops_at_the_first_failed_apply(
@@ -191,6 +253,26 @@ def test_an_unreachable_api_stops_at_the_first_failed_apply(
         prm.reconcile(policies, MeshType.istio)
     assert caught.value.status_code is None
     assert methods(fake) == ["GET", "PATCH"]
+
+
+def test_an_unreachable_api_deletes_nothing(
+    fake: FakeKubernetes, prm: PolicyResourceManager, policies: list[MeshPolicy]
+):
+    prm.reconcile(policies, MeshType.istio)
+    before = stored_names(fake)
+    fake.clear_requests()
+    fake.fail_transport(method="PATCH", error="connect", times=None)
+
+    changed = policies[0].model_copy(update={"endpoints": [Endpoint(ports=[1])]})
+
+    with pytest.raises(KubernetesError):
+        prm.reconcile([changed], MeshType.istio)
+
+    assert methods(fake) == ["GET", "PATCH"]  # no delete is tried without an answer
+    result = prm.last_result
+    assert result is not None
+    assert len(result.held) == len(before)
+    assert stored_names(fake) == before
 
 
 def test_drift_is_repaired_by_reapplying_only_the_drifted_policy(

@@ -258,6 +258,9 @@ FAULTS: dict[str, dict[str, Any]] = {
     "503": {"status": 503},
     "connect": {"error": "connect"},
     "timeout": {"error": "timeout"},
+    "not-json": {"body": "not-json"},
+    "truncated": {"body": "truncated"},
+    "wrong-kind": {"body": "wrong-kind"},
 }
 
 CAUSES = {
@@ -271,6 +274,9 @@ CAUSES = {
     "503": "(503)",
     "connect": "unreachable",
     "timeout": "unreachable",
+    "not-json": "malformed answer",
+    "truncated": "malformed answer",
+    "wrong-kind": "malformed answer",
 }
 """What the status must say for each fault."""
 
@@ -302,6 +308,8 @@ def _inject(kube: FakeKubernetes, kind: str, fault: str) -> tuple[str, str]:
         kube.fail_transport(
             method=method, path_contains=path_contains, error=spec["error"], times=None
         )
+    elif "body" in spec:
+        kube.fail_body(spec["body"], method=method, path_contains=path_contains, times=None)
     else:
         kube.fail(method=method, path_contains=path_contains, status=spec["status"], times=None)
     return method, path_contains

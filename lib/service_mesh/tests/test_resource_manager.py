@@ -20,6 +20,7 @@ from service_mesh import (
     Endpoint,
     ForbiddenError,
     KubernetesError,
+    MalformedResponseError,
     MeshPolicy,
     MeshType,
     PolicyResourceManager,
@@ -583,3 +584,22 @@ def test_the_transport_stays_quiet_with_a_client_built_elsewhere(
 
     assert [r.getMessage() for r in caplog.records if r.name.startswith("httpx2")] == []
     assert any(r.name == "service_mesh._resource_manager" for r in caplog.records)
+
+
+@pytest.mark.parametrize("body", ["not-json", "truncated", "wrong-kind"])
+@pytest.mark.parametrize("method", ["GET", "PATCH"])
+def test_a_malformed_answer_is_a_named_error_and_the_next_reconcile_converges(
+    fake: FakeKubernetes,
+    prm: PolicyResourceManager,
+    policies: list[MeshPolicy],
+    method: str,
+    body: Any,
+):
+    fake.fail_body(body, method=method)
+
+    with pytest.raises(MalformedResponseError, match="Kubernetes") as caught:
+        prm.reconcile(policies, MeshType.istio)
+
+    assert caught.value.status_code == 200
+    prm.reconcile(policies, MeshType.istio)
+    assert len(stored_names(fake)) == 5

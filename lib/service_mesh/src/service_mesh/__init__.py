@@ -54,6 +54,7 @@ from .errors import (
     CRDMissingError,
     ForbiddenError,
     KubernetesError,
+    MalformedResponseError,
     ServiceMeshError,
 )
 
@@ -66,6 +67,7 @@ __all__ = [
     "Endpoint",
     "ForbiddenError",
     "KubernetesError",
+    "MalformedResponseError",
     "MeshPolicy",
     "MeshType",
     "Method",

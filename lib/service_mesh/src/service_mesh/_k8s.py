@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
-from .errors import ConflictError, ForbiddenError, KubernetesError
+from ._text import safe_text
+from .errors import ConflictError, ForbiddenError, KubernetesError, MalformedResponseError
 
 # The HTTP stack under lightkube logs about 13 DEBUG/INFO records per request (connection,
 # headers, body, close). Under Juju, ops forwards every record to `juju-log`, one hook-tool
@@ -35,6 +36,7 @@ def kubernetes_errors(doing: str, app_name: str) -> Generator[None, None, None]:
         app_name: the charm's application, named in the advice for a 403.
     """
     import httpx2  # lazily: lightkube (which brings httpx2) loads only when Kubernetes is used
+    import msgspec  # lightkube decodes every answer with it
 
     quiet_transport()
     try:
@@ -45,6 +47,54 @@ def kubernetes_errors(doing: str, app_name: str) -> Generator[None, None, None]:
         raise KubernetesError(
             f"failed to {doing}: the Kubernetes API did not answer ({type(e).__name__}: {e})"
         ) from e
+    except msgspec.MsgspecError as e:
+        # lightkube could not decode a success answer: not JSON, cut short, or a shape that is
+        # not the object asked for (e.g. a list without items).
+        raise MalformedResponseError(
+            f"failed to {doing}: Kubernetes sent an answer that cannot be read "
+            f"({safe_text(str(e), 120)})",
+            status_code=200,
+        ) from e
+
+
+def expect_object(obj: Any, kind: str, name: str | None, doing: str) -> None:
+    """Raise unless ``obj`` (a lightkube object or a dict) is the ``kind`` named ``name``.
+
+    An API server always answers with the object asked for; another kind or another name
+    means the answer is not the one asked for, and acting on it (an empty label record, a
+    foreign object's uid) would be acting on garbage. lightkube's typed objects always say
+    their own class's kind whatever was sent, so for those the name is what tells.
+
+    Args:
+        obj: the decoded answer.
+        kind: the kind asked for; checked on dicts (generic resources, list items).
+        name: the name asked for; None for list items.
+        doing: what was asked, completing "failed to ...".
+
+    Raises:
+        MalformedResponseError: ``obj`` is not what was asked for.
+    """
+    if isinstance(obj, dict):
+        found: object = cast("dict[str, object]", obj).get("kind")
+        metadata: object = cast("dict[str, object]", obj).get("metadata")
+        found_name: object = (
+            cast("dict[str, object]", metadata).get("name") if isinstance(metadata, dict) else None
+        )
+    else:
+        found = kind
+        found_name = getattr(getattr(obj, "metadata", None), "name", None)
+    if found != kind:
+        shown = safe_text(str(found), 60) if found is not None else "no kind"
+        raise MalformedResponseError(
+            f"failed to {doing}: Kubernetes answered with {shown} instead of a {kind}",
+            status_code=200,
+        )
+    if (name is not None and found_name != name) or not isinstance(found_name, str):
+        raise MalformedResponseError(
+            f"failed to {doing}: Kubernetes answered with another {kind} "
+            f"({safe_text(str(found_name), 60)})",
+            status_code=200,
+        )
 
 
 def _status_error(error: Exception, doing: str, app_name: str) -> KubernetesError:

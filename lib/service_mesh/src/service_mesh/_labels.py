@@ -30,7 +30,7 @@ import logging
 import re
 from typing import TYPE_CHECKING, Any, cast
 
-from ._k8s import kubernetes_errors, patch
+from ._k8s import expect_object, kubernetes_errors, patch
 from ._text import safe_text
 from .errors import KubernetesError
 
@@ -180,6 +180,7 @@ def _read_record(client: lightkube.Client, app_name: str, namespace: str, name: 
     try:
         with kubernetes_errors(f"get ConfigMap {name}", app_name):
             configmap = client.get(ConfigMap, name, namespace=namespace)
+        expect_object(configmap, "ConfigMap", name, f"get ConfigMap {name}")
     except KubernetesError as e:
         if e.status_code == 404:
             return _Record({}, None, exists=False)

@@ -29,9 +29,9 @@ import logging
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from . import istio
-from ._k8s import kubernetes_errors, list_all, patch
+from ._k8s import expect_object, kubernetes_errors, list_all, patch
 from ._models import MeshPolicy, MeshType
-from .errors import CRDMissingError, KubernetesError
+from .errors import CRDMissingError, KubernetesError, MalformedResponseError
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -257,7 +257,19 @@ class PolicyResourceManager:
             if e.status_code == 404:
                 return None
             raise
-        return {(item["metadata"]["namespace"], item["metadata"]["name"]): item for item in listed}
+        owned: dict[_Key, dict[str, Any]] = {}
+        for item in listed:
+            # Listed custom resources carry their kind; anything else is not what we asked for.
+            expect_object(item, istio.KIND, None, f"list {istio.KIND}s")
+            metadata = _map(item.get("metadata"))
+            namespace = metadata.get("namespace")
+            if not isinstance(namespace, str):
+                raise MalformedResponseError(
+                    f"failed to list {istio.KIND}s: Kubernetes listed one without a namespace",
+                    status_code=200,
+                )
+            owned[namespace, metadata["name"]] = item
+        return owned
 
     def _apply_all(
         self, keys: list[_Key], desired: dict[_Key, dict[str, Any]]
@@ -286,7 +298,7 @@ class PolicyResourceManager:
         metadata = manifest["metadata"]
         try:
             with kubernetes_errors(f"apply {istio.KIND} {metadata['name']}", self._owner_app):
-                patch(
+                applied = patch(
                     self._client,
                     _authorization_policy_resource(),
                     metadata["name"],
@@ -295,6 +307,8 @@ class PolicyResourceManager:
                     patch_type=PatchType.APPLY,
                     force=True,
                 )
+            doing = f"apply {istio.KIND} {metadata['name']}"
+            expect_object(dict(applied), istio.KIND, metadata["name"], doing)
         except KubernetesError as e:
             return e
         return None
@@ -360,10 +374,10 @@ def _sources(manifest: Mapping[str, Any]) -> frozenset[str] | None:
         return None
     principals: set[str] = set()
     for rule in rules:
-        froms = _items(_map(rule).get("from"))
-        if not froms:
+        sources_of_rule = _items(_map(rule).get("from"))
+        if not sources_of_rule:
             return None  # a rule without "from" admits any source
-        for entry in froms:
+        for entry in sources_of_rule:
             source = _map(_map(entry).get("source"))
             named = _items(source.get("principals"))
             if not named or len(source) > 1:

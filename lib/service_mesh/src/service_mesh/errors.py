@@ -12,6 +12,7 @@ __all__ = [
     "ConflictError",
     "ForbiddenError",
     "KubernetesError",
+    "MalformedResponseError",
     "ServiceMeshError",
 ]
 
@@ -43,3 +44,12 @@ class CRDMissingError(KubernetesError):
 
 class ConflictError(KubernetesError):
     """Another writer got there first (HTTP 409): the object exists or changed meanwhile."""
+
+
+class MalformedResponseError(KubernetesError):
+    """The API server said yes, but its answer is unusable.
+
+    A body that is not JSON, is cut short, or holds another kind of object than the one asked
+    for: something between us and the API server (a proxy, a broken connection it did not
+    notice) mangled it. What was asked may or may not have been done; the next try finds out.
+    """

@@ -20,8 +20,10 @@ It has two front ends over the same state:
 
 Every request is recorded in :attr:`FakeKubernetes.requests` as ``{"method", "path", "query",
 "content_type", "body"}``, the shape of the ``*-wire.json`` vectors. Faults can be injected
-with :meth:`FakeKubernetes.fail` (an API error) and :meth:`FakeKubernetes.fail_transport`
-(connection refused or timed out). A faulted request is recorded but changes nothing.
+with :meth:`FakeKubernetes.fail` (an API error), :meth:`FakeKubernetes.fail_transport`
+(connection refused or timed out) and :meth:`FakeKubernetes.fail_body` (a 200 whose body is
+not JSON, cut short, or another kind of object). A request failed with an error or below HTTP
+is recorded but changes nothing; a mangled answer comes after the request was carried out.
 
 What is modelled: get, list (label selectors, one or all namespaces), create, replace, delete,
 delete-collection, merge/strategic-merge/JSON patches, server-side apply (fields a manager stops
@@ -73,7 +75,7 @@ if TYPE_CHECKING:
 
     import lightkube
 
-__all__ = ["FakeKubernetes", "WireRequest"]
+__all__ = ["BodyFault", "FakeKubernetes", "WireRequest"]
 
 # httpx honours these even for loopback addresses unless NO_PROXY lists them.
 _PROXY_VARIABLES = (
@@ -101,6 +103,10 @@ class WireRequest(TypedDict):
     body: Any
 
 
+BodyFault = Literal["not-json", "truncated", "wrong-kind"]
+"""How :meth:`FakeKubernetes.fail_body` mangles a success answer."""
+
+
 @dataclasses.dataclass
 class _Fault:
     method: str | None
@@ -109,6 +115,7 @@ class _Fault:
     status: int = 500
     message: str | None = None
     transport_error: Literal["connect", "timeout"] | None = None
+    body: BodyFault | None = None
 
     def matches(self, method: str, path: str) -> bool:
         return (self.method is None or self.method == method) and (
@@ -255,6 +262,25 @@ class FakeKubernetes:
                 _Fault(method and method.upper(), path_contains, times, transport_error=error)
             )
 
+    def fail_body(
+        self,
+        kind: BodyFault,
+        method: str | None = None,
+        path_contains: str | None = None,
+        times: int | None = 1,
+    ) -> None:
+        """Carry out the next matching request(s), but answer 200 with a body that is wrong.
+
+        As when a proxy or a half-broken connection mangles the answer: the API server did
+        what was asked, the client cannot tell. Kinds: ``"not-json"`` (an HTML error page),
+        ``"truncated"`` (the real answer's JSON cut in half, with a matching length), and
+        ``"wrong-kind"`` (a well-formed Secret, or SecretList for a collection).
+        """
+        with self._lock:
+            self._faults.append(
+                _Fault(method and method.upper(), path_contains, times, status=200, body=kind)
+            )
+
     def clear_faults(self) -> None:
         """Remove every pending fault."""
         with self._lock:
@@ -339,8 +365,10 @@ class FakeKubernetes:
 
     def handle(
         self, method: str, path: str, query: dict[str, str], content_type: str | None, raw: bytes
-    ) -> tuple[int, Json]:
-        """Answer one request: returns (HTTP status, JSON body); both front ends call this.
+    ) -> tuple[int, Json | bytes]:
+        """Answer one request: returns (HTTP status, JSON body or raw bytes).
+
+        Both front ends call this; raw bytes (from :meth:`fail_body`) are sent as they are.
 
         Raises:
             _TransportFaultError: when an injected transport fault matches.
@@ -356,13 +384,18 @@ class FakeKubernetes:
                     body=copy.deepcopy(body),
                 )
             )
+            mangle: BodyFault | None = None
             try:
-                self._inject_fault(method, path)
-                return self._dispatch(method, path, query, content_type, body)
+                mangle = self._inject_fault(method, path)
+                status, answer = self._dispatch(method, path, query, content_type, body)
             except ApiFailureError as failure:
-                return failure.code, failure.status_body()
+                status, answer = failure.code, failure.status_body()
+            if mangle is None:
+                return status, answer
+            return 200, _mangled(mangle, answer, parse_path(path))
 
-    def _inject_fault(self, method: str, path: str) -> None:
+    def _inject_fault(self, method: str, path: str) -> BodyFault | None:
+        """Raise the first matching fault, or return how to mangle the answer (None: don't)."""
         for fault in self._faults:
             if not fault.matches(method, path):
                 continue
@@ -372,9 +405,12 @@ class FakeKubernetes:
                     self._faults.remove(fault)
             if fault.transport_error:
                 raise _TransportFaultError(fault.transport_error)
+            if fault.body:
+                return fault.body
             raise ApiFailureError(
                 fault.status, fault.message or _fault_message(fault.status, method, path)
             )
+        return None
 
     def _dispatch(
         self, method: str, path: str, query: dict[str, str], content_type: str | None, body: Any
@@ -629,6 +665,24 @@ def _parse_body(raw: bytes, content_type: str | None) -> Any:
         return raw.decode(errors="replace")
 
 
+def _mangled(kind: BodyFault, answer: Json, target: Target) -> bytes:
+    """The body :meth:`FakeKubernetes.fail_body` sends instead of ``answer``."""
+    if kind == "not-json":
+        return b"<html><body><h1>200 OK</h1>upstream said nothing useful</body></html>"
+    if kind == "truncated":
+        text = json.dumps(answer).encode()
+        return text[: max(len(text) // 2, 1)]
+    impostor: Json = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "impostor", "namespace": target.namespace or "default"},
+        "type": "Opaque",
+    }
+    if target.name is None:
+        impostor = {"apiVersion": "v1", "kind": "SecretList", "metadata": {}, "items": [impostor]}
+    return json.dumps(impostor).encode()
+
+
 def _fault_message(status: int, method: str, path: str) -> str:
     if status == 403:
         target = parse_path(path)
@@ -691,9 +745,13 @@ class _FakeTransport(httpx2.BaseTransport):
         return httpx2.Response(
             status,
             headers={"Content-Type": "application/json"},
-            content=json.dumps(payload).encode(),
+            content=_encoded(payload),
             request=request,
         )
+
+
+def _encoded(payload: Json | bytes) -> bytes:
+    return payload if isinstance(payload, bytes) else json.dumps(payload).encode()
 
 
 def _set_environment(values: dict[str, str | None]) -> None:
@@ -759,7 +817,7 @@ class _Handler(BaseHTTPRequestHandler):
         except _TransportFaultError:
             self.close_connection = True
             return
-        content = json.dumps(payload).encode()
+        content = _encoded(payload)
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(content)))

@@ -232,10 +232,10 @@ CALL_KINDS = {
         "PATCH statefulsets/name": 0,
         "PATCH services/name": 0,
         "GET authorizationpolicies": 0,
+        "GET statefulsets/name": 0,
         "PATCH authorizationpolicies/name": 0,
         "PATCH configmaps/name": 0,
         "DELETE authorizationpolicies/name": 1,
-        "DELETE configmaps/name": 2,
     },
     "worker": {
         "GET configmaps/name": 0,

@@ -603,3 +603,101 @@ def test_a_malformed_answer_is_a_named_error_and_the_next_reconcile_converges(
     assert caught.value.status_code == 200
     prm.reconcile(policies, MeshType.istio)
     assert len(stored_names(fake)) == 5
+
+
+@pytest.fixture
+def owned_prm(fake: FakeKubernetes, client: lightkube.Client, vector: dict[str, Any]):
+    fake.add_juju_app("tempo", namespace="cos")
+    return PolicyResourceManager(
+        CHARM, client, vector["prm_labels"], namespace="cos", owner_statefulset="tempo"
+    )
+
+
+def test_owned_policies_carry_a_reference_to_the_statefulset_and_nothing_else_changes(
+    fake: FakeKubernetes, owned_prm: PolicyResourceManager, policies: list[MeshPolicy], vector
+):
+    owned_prm.reconcile(policies, MeshType.istio)
+
+    sts = fake.get("statefulsets", "cos", "tempo")
+    assert sts is not None
+    reference = {
+        "apiVersion": "apps/v1",
+        "kind": "StatefulSet",
+        "name": "tempo",
+        "uid": sts["metadata"]["uid"],
+    }
+    [get, *applies] = fake.requests[1:]
+    assert (get["method"], get["path"]) == (
+        "GET",
+        "/apis/apps/v1/namespaces/cos/statefulsets/tempo",
+    )
+    # Upstream's bodies, byte for byte, but for the one ownerReference (a namespaced manager
+    # lists in its namespace only: compare the bodies, not the LIST path).
+    upstream = [r for r in vector["pass1_reconcile_requests"] if r["method"] == "PATCH"]
+    assert len(applies) == len(upstream) == 5
+    for ours, theirs in zip(applies, upstream, strict=True):
+        body = json.loads(json.dumps(ours["body"]))
+        assert body["metadata"].pop("ownerReferences") == [reference]
+        assert (ours["path"], ours["query"], body) == (
+            theirs["path"],
+            theirs["query"],
+            theirs["body"],
+        )
+
+
+def test_the_owner_is_fetched_only_when_something_is_applied(
+    fake: FakeKubernetes, owned_prm: PolicyResourceManager, policies: list[MeshPolicy]
+):
+    owned_prm.reconcile(policies, MeshType.istio)
+    fake.clear_requests()
+
+    owned_prm.reconcile(policies, MeshType.istio)
+    owned_prm.reconcile(without_ingester(policies), MeshType.istio)
+
+    assert methods(fake) == ["GET", "GET", "DELETE", "DELETE"]
+    assert all("statefulsets" not in r["path"] for r in fake.requests)
+
+
+def test_policies_applied_without_an_owner_get_one(
+    fake: FakeKubernetes,
+    prm: PolicyResourceManager,
+    owned_prm: PolicyResourceManager,
+    policies: list[MeshPolicy],
+):
+    prm.reconcile(policies, MeshType.istio)  # as an older version (or upstream) left them
+    fake.clear_requests()
+
+    result = owned_prm.reconcile(policies, MeshType.istio)
+
+    assert len(result.applied) == 5
+    assert all(p["metadata"]["ownerReferences"] for p in fake.list("authorizationpolicies"))
+    assert not owned_prm.reconcile(policies, MeshType.istio).changed
+
+
+def test_juju_removing_the_app_takes_its_policies_even_without_a_hook(
+    fake: FakeKubernetes, owned_prm: PolicyResourceManager, policies: list[MeshPolicy]
+):
+    fake.add_juju_app("other", namespace="cos")
+    owned_prm.reconcile(policies, MeshType.istio)
+    assert len(stored_names(fake)) == 5
+
+    fake.remove_juju_app("other", namespace="cos")
+    assert len(stored_names(fake)) == 5
+    fake.remove_juju_app("tempo", namespace="cos")
+    assert stored_names(fake) == []
+
+
+def test_a_missing_owner_statefulset_is_an_error_before_any_apply(
+    fake: FakeKubernetes, client: lightkube.Client, policies: list[MeshPolicy], vector
+):
+    prm = PolicyResourceManager(
+        CHARM, client, vector["prm_labels"], namespace="cos", owner_statefulset="tempo"
+    )
+    with pytest.raises(KubernetesError, match=r"get StatefulSet tempo: Kubernetes answered 404"):
+        prm.reconcile(policies, MeshType.istio)
+    assert methods(fake) == ["GET", "GET"]
+
+
+def test_an_owner_needs_the_namespace(client: lightkube.Client):
+    with pytest.raises(ValueError, match="namespace"):
+        PolicyResourceManager(CHARM, client, {"a": "b"}, owner_statefulset="tempo")

@@ -34,7 +34,6 @@ from service_mesh import (
     UnitPolicy,
     kubernetes_client,
     reconcile_charm_labels,
-    remove_charm_labels,
 )
 from service_mesh.errors import KubernetesError
 
@@ -171,7 +170,12 @@ class Coordinator(ops.Object):
         self._kubernetes_failed = False
         self._client: lightkube.Client | None = None
         observe_reconcile_events(charm, self._on_reconcile_event)
-        self.framework.observe(charm.on.remove, self._on_remove)
+        # No cleanup on `remove`: planned_units() == 0 holds both when the app is scaled to
+        # zero and when it is removed, and a hook cannot tell which. Scaled to zero, the
+        # workers still run and need the worker-to-worker policies (gossip, hand-over), so
+        # deleting them would cut the cluster apart. Removed, Juju deletes our StatefulSet,
+        # which owns every cluster-internal policy (ownerReferences), so Kubernetes deletes
+        # them even if a hook failed; our pod labels go with the StatefulSet and Service.
 
     # --- what the coordinator computes -------------------------------------------------
 
@@ -459,12 +463,14 @@ class Coordinator(ops.Object):
     def _policy_manager(self, client: lightkube.Client) -> PolicyResourceManager:
         # Every cluster-internal policy is in our namespace; listing only there keeps a
         # coordinator elsewhere whose upstream labels equal ours (app "a-b" in model "c",
-        # app "a" in model "b-c") from having its policies deleted as ours.
+        # app "a" in model "b-c") from having its policies deleted as ours. Our StatefulSet
+        # owns them: Kubernetes deletes them when Juju removes this app, and only then.
         return PolicyResourceManager(
             self._charm,
             client,
             mesh.policy_manager_labels(self.app_name, self.model.name),
             namespace=self.model.name,
+            owner_statefulset=self.app_name,
         )
 
     # --- telemetry -----------------------------------------------------------------------
@@ -601,23 +607,3 @@ class Coordinator(ops.Object):
         if self._client is not None:
             self._client.close()
             self._client = None
-
-    def _on_remove(self, _event: ops.RemoveEvent) -> None:
-        """The last unit going away: delete our policies and our label record."""
-        if not self._charm.unit.is_leader() or self.model.app.planned_units() > 0:
-            return
-        try:
-            self._kubernetes_step(
-                "cleanup of policies", lambda client: self._policy_manager(client).delete()
-            )
-            self._kubernetes_step(
-                "cleanup of pod labels",
-                lambda client: remove_charm_labels(
-                    client,
-                    self.app_name,
-                    self.model.name,
-                    mesh.pod_labels_configmap(self.app_name),
-                ),
-            )
-        finally:
-            self._close_kubernetes()

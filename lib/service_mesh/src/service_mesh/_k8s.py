@@ -184,3 +184,31 @@ def list_all(
         resource, namespace=namespace, labels=dict[str, Any](labels)
     )
     return [dict(item) for item in listed]
+
+
+def statefulset_owner_reference(
+    client: lightkube.Client, app_name: str, namespace: str
+) -> dict[str, str]:
+    """An ``ownerReference`` to the StatefulSet Juju runs ``app_name`` with (one GET).
+
+    An object carrying it is garbage-collected by Kubernetes when Juju removes the application
+    (which deletes the StatefulSet), even if the charm's ``remove`` hook failed or never ran;
+    scaling the application to zero keeps the StatefulSet, and so the object. Only objects in
+    the StatefulSet's namespace may carry it.
+
+    Raises:
+        KubernetesError: the GET failed (404 when there is no such StatefulSet).
+        MalformedResponseError: the answer is not that StatefulSet, or has no uid.
+    """
+    from lightkube.resources.apps_v1 import StatefulSet
+
+    doing = f"get StatefulSet {app_name}"
+    with kubernetes_errors(doing, app_name):
+        statefulset = client.get(StatefulSet, app_name, namespace=namespace)
+    expect_object(statefulset, "StatefulSet", app_name, doing)
+    uid = statefulset.metadata.uid if statefulset.metadata else None
+    if not uid:
+        raise MalformedResponseError(
+            f"failed to {doing}: Kubernetes answered without its uid", status_code=200
+        )
+    return {"apiVersion": "apps/v1", "kind": "StatefulSet", "name": app_name, "uid": uid}

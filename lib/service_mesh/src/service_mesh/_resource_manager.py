@@ -14,6 +14,9 @@ identical, but:
   name plus a stale one: with us traffic is allowed by one or the other at every instant. Stale
   policies of other sources are still deleted: one refused policy does not hold back every
   revocation (when the API does not answer at all, nothing is deleted);
+* with ``owner_statefulset``, every policy carries an ``ownerReference`` to the owner's
+  StatefulSet, so Kubernetes deletes them when Juju removes the application even if no hook
+  cleaned up (upstream's stay behind); names, labels and specs are unchanged;
 * deletes come in listing order (namespace, name); upstream's order is the reverse of its
   creation sort;
 * failures are named errors (:class:`CRDMissingError` when Istio is not installed,
@@ -29,7 +32,13 @@ import logging
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from . import istio
-from ._k8s import expect_object, kubernetes_errors, list_all, patch
+from ._k8s import (
+    expect_object,
+    kubernetes_errors,
+    list_all,
+    patch,
+    statefulset_owner_reference,
+)
 from ._models import MeshPolicy, MeshType
 from .errors import CRDMissingError, KubernetesError, MalformedResponseError
 
@@ -115,10 +124,15 @@ class PolicyResourceManager:
             (upstream's ``<app>-<model>`` labels are equal for app ``a-b`` in model ``c`` and
             app ``a`` in model ``b-c``) has its policies deleted as stale. An owner whose
             policies all live in its own namespace should pass it.
+        owner_statefulset: give every policy an ``ownerReference`` to this StatefulSet (in
+            ``namespace``, which it requires), usually the owner app's own, so Kubernetes
+            deletes the policies when Juju removes the application, even if no hook cleaned up.
+            Its uid costs one GET, made only when something is to be applied.
 
     Raises:
-        ValueError: ``labels`` is empty. (A client without a field manager makes lightkube
-            refuse the first server-side apply with a ValueError, before anything is deleted.)
+        ValueError: ``labels`` is empty, or ``owner_statefulset`` comes without ``namespace``.
+            (A client without a field manager makes lightkube refuse the first server-side
+            apply with a ValueError, before anything is deleted.)
     """
 
     def __init__(
@@ -129,7 +143,13 @@ class PolicyResourceManager:
         logger: logging.Logger | None = None,
         *,
         namespace: str | None = None,
+        owner_statefulset: str | None = None,
     ) -> None:
+        if owner_statefulset is not None and namespace is None:
+            raise ValueError(
+                "an owner StatefulSet needs the manager's namespace: an ownerReference only "
+                "reaches objects in the owner's own namespace"
+            )
         if not labels:
             raise ValueError(
                 "PolicyResourceManager needs ownership labels: they are how it finds its own "
@@ -141,6 +161,7 @@ class PolicyResourceManager:
         self._labels = dict(labels)
         self._log = logger or logging.getLogger(__name__)
         self._namespace = namespace
+        self._owner_statefulset = owner_statefulset
         self.last_result: ReconcileResult | None = None
         """What the latest :meth:`reconcile` did, also when it raised (then partly done)."""
 
@@ -179,9 +200,17 @@ class PolicyResourceManager:
                 "installed (deploy istio-k8s) or its CRDs were removed",
                 status_code=404,
             )
+        owner = self._owner_statefulset
         to_apply = [
-            key for key, manifest in desired.items() if _differs(existing.get(key), manifest)
+            key
+            for key, manifest in desired.items()
+            if _differs(existing.get(key), manifest, owner)
         ]
+        if to_apply and owner is not None:
+            assert self._namespace is not None  # checked at construction
+            reference = statefulset_owner_reference(self._client, owner, self._namespace)
+            for key in to_apply:
+                desired[key]["metadata"]["ownerReferences"] = [reference]
         applied, apply_failures, not_in_place = self._apply_all(to_apply, desired)
         stale = [key for key in existing if key not in desired]
         if apply_failures and apply_failures[-1][1].status_code is None:
@@ -411,14 +440,24 @@ def _items(value: Any) -> list[Any]:
     return cast("list[Any]", value) if isinstance(value, list) else []
 
 
-def _differs(existing: dict[str, Any] | None, manifest: dict[str, Any]) -> bool:
-    """Whether applying ``manifest`` would change ``existing`` (labels others added are fine)."""
+def _differs(existing: dict[str, Any] | None, manifest: dict[str, Any], owner: str | None) -> bool:
+    """Whether applying ``manifest`` would change ``existing`` (labels others added are fine).
+
+    With an ``owner`` StatefulSet, a policy without an ownerReference to it (one applied
+    before owners were set, or by upstream) differs too, so it gets one.
+    """
     if existing is None or existing.get("spec") != manifest["spec"]:
         return True
     metadata: dict[str, Any] = existing.get("metadata") or {}
     labels: dict[str, Any] = metadata.get("labels") or {}
     wanted: dict[str, str] = manifest["metadata"]["labels"]
-    return any(labels.get(k) != v for k, v in wanted.items())
+    if any(labels.get(k) != v for k, v in wanted.items()):
+        return True
+    return owner is not None and not any(
+        (_map(ref).get("apiVersion"), _map(ref).get("kind"), _map(ref).get("name"))
+        == ("apps/v1", "StatefulSet", owner)
+        for ref in _items(metadata.get("ownerReferences"))
+    )
 
 
 def _checked_raw_policy(raw: Mapping[str, Any]) -> dict[str, Any]:

@@ -28,9 +28,10 @@ is recorded but changes nothing; a mangled answer comes after the request was ca
 What is modelled: get, list (label selectors, one or all namespaces), create, replace, delete,
 delete-collection, merge/strategic-merge/JSON patches, server-side apply (fields a manager stops
 applying are removed), ``resourceVersion`` bumps and preconditions, name and label validation,
-``dryRun``, and unknown CRDs (:attr:`FakeKubernetes.crds_installed`). What is not: watches,
-field selectors, subresources, pagination, strategic-merge list semantics, apply conflicts
-between field managers (``force`` is recorded, never needed), admission and RBAC (use
+``dryRun``, unknown CRDs (:attr:`FakeKubernetes.crds_installed`), and garbage collection of
+objects whose ``ownerReferences`` owners are all gone (in the same namespace). What is not:
+watches, field selectors, subresources, pagination, strategic-merge list semantics, apply
+conflicts between field managers (``force`` is recorded, never needed), admission and RBAC (use
 :meth:`FakeKubernetes.fail` with 403).
 """
 
@@ -150,7 +151,12 @@ class FakeKubernetes:
     # ----- seeding and inspection (no request is recorded) -----
 
     def add(self, obj: Json) -> Json:
-        """Store ``obj`` as if it existed before the test; returns the stored copy."""
+        """Store ``obj`` as if it existed before the test; returns the stored copy.
+
+        A ``metadata.uid`` in ``obj`` is kept (so objects copied from another fake still
+        match the ``ownerReferences`` that name them); otherwise one is made up, or the uid
+        of the object it replaces is kept.
+        """
         with self._lock:
             metadata = section(obj, "metadata")
             key: _StoreKey = (
@@ -159,7 +165,10 @@ class FakeKubernetes:
                 metadata.get("namespace"),
                 metadata["name"],
             )
-            return copy.deepcopy(self._store(key, copy.deepcopy(obj)))
+            stored = self._store(key, copy.deepcopy(obj))
+            if metadata.get("uid"):
+                stored["metadata"]["uid"] = metadata["uid"]
+            return copy.deepcopy(stored)
 
     def add_juju_app(self, app_name: str, namespace: str) -> None:
         """Seed what Juju creates for a Kubernetes charm: its StatefulSet and two Services."""
@@ -196,6 +205,21 @@ class FakeKubernetes:
                     "spec": {"selector": dict(juju_labels), "clusterIP": cluster_ip},
                 }
             )
+
+    def remove_juju_app(self, app_name: str, namespace: str) -> None:
+        """Delete what :meth:`add_juju_app` seeded, as Juju does when the app is removed.
+
+        Objects whose ``ownerReferences`` name a deleted object go too, as Kubernetes' garbage
+        collector deletes them. No request is recorded: Juju, not the charm, does this.
+        """
+        with self._lock:
+            for plural, name in (
+                ("statefulsets", app_name),
+                ("services", app_name),
+                ("services", f"{app_name}-endpoints"),
+            ):
+                for key in [k for k in self._objects if k[1:] == (plural, namespace, name)]:
+                    self._remove(key)
 
     def get(self, plural: str, namespace: str | None, name: str) -> Json | None:
         """A copy of the stored object, or None; e.g. ``get("configmaps", "cos", "x")``."""
@@ -590,9 +614,22 @@ class FakeKubernetes:
         return obj
 
     def _remove(self, key: _StoreKey) -> None:
+        """Delete an object, then (as the garbage collector) every object it alone owned."""
         del self._objects[key]
         for applied_key in [k for k in self._applied if k[0] == key]:
             del self._applied[applied_key]
+        namespace = key[2]
+        uids = {o["metadata"]["uid"] for k, o in self._objects.items() if k[2] == namespace}
+        orphans = [
+            k
+            for k, obj in self._objects.items()
+            if k[2] == namespace
+            and (owners := [ref.get("uid") for ref in _owner_references(obj)])
+            and not any(uid in uids for uid in owners)
+        ]
+        for orphan in orphans:
+            if orphan in self._objects:  # an earlier orphan's removal may have taken it
+                self._remove(orphan)
 
     def _current_version(self) -> int:
         return max(
@@ -603,6 +640,13 @@ class FakeKubernetes:
 def _key(target: Target) -> _StoreKey:
     assert target.name is not None, "callers only pass object paths"
     return (target.api_version, target.plural, target.namespace, target.name)
+
+
+def _owner_references(obj: Json) -> list[Json]:
+    references: Any = section(obj, "metadata").get("ownerReferences")
+    if not isinstance(references, list):
+        return []
+    return [cast(Json, ref) for ref in cast(list[Any], references) if isinstance(ref, dict)]
 
 
 def _sort_key(item: tuple[_StoreKey, Json]) -> tuple[str, str]:

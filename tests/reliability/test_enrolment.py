@@ -110,3 +110,22 @@ def test_when_the_policies_cannot_be_listed_nobody_new_is_enrolled(kube):
     again = ctx.run(ctx.on.update_status(), out)
     assert _bag_labels(again, "worker-read") == ENROLLED
     assert pod_labels(kube, COORDINATOR) == {**JUJU_POD_LABELS, **ENROLLED}
+
+
+def test_a_worker_app_name_our_rules_refuse_costs_only_that_app(kube):
+    # Juju never relates such an app; if a rule of ours were ever stricter than Juju's, the
+    # coordinator must not crash, and the other apps keep their policies and labels.
+    ctx = coordinator_context()
+    long_name = "worker-" + "x" * 60  # Juju's pattern, but no Kubernetes Service can have it
+    odd = worker_relation(long_name, ["write"], units=0, model=MODEL)
+
+    out = ctx.run(
+        ctx.on.config_changed(), coordinator_state(*workers_relations(), odd, mesh_relation())
+    )
+
+    assert len(policy_specs(kube)) == 5
+    assert _bag_labels(out, "worker-read") == ENROLLED
+    assert _bag_labels(out, long_name) == MEMBERSHIP
+    assert isinstance(out.unit_status, ops.BlockedStatus)
+    assert out.unit_status.message.startswith("cluster-internal policies: worker app name")
+    assert out.unit_status.message.endswith("is not one Juju and Kubernetes accept")

@@ -34,11 +34,13 @@ import ops
 
 from service_mesh import (
     AppPolicy,
+    MeshPolicy,
     PolicyResourceManager,
     ServiceMeshConsumer,
     UnitPolicy,
     kubernetes_client,
     reconcile_charm_labels,
+    safe_text,
 )
 from service_mesh.errors import KubernetesError
 from service_mesh.istio import policy_name
@@ -519,8 +521,12 @@ class Coordinator(ops.Object):
                 "cluster-internal policies", lambda client: self._policy_manager(client).delete()
             )
             return None
-        worker_apps = [worker.name for worker in workers]
-        policies = mesh.cluster_internal_policies(self.app_name, self.model.name, worker_apps)
+        try:
+            policies = self._cluster_internal_policies(workers)
+        except ValueError as e:  # our own names refused: nothing can be applied
+            logger.error("cluster-internal policies: %s", e)
+            self._problems.append(Problem.blocked(f"cluster-internal policies: {e}"))
+            return _KEEP
         managers: list[PolicyResourceManager] = []
 
         def reconcile(client: lightkube.Client) -> None:
@@ -539,6 +545,34 @@ class Coordinator(ops.Object):
         return frozenset(
             app for app, names in by_app.items() if all(name in in_place for name in names)
         )
+
+    def _cluster_internal_policies(self, workers: Sequence[WorkerApp]) -> list[MeshPolicy]:
+        """The policies for every worker app whose name Juju and Kubernetes would accept.
+
+        Juju only relates apps with valid names; a name our rules refuse anyway (a fake
+        Juju, a rule of ours stricter than Juju's) must not take the other apps' policies
+        down: that app is left out (and so never enrolled), and the status names it.
+
+        Raises:
+            ValueError: the coordinator's own app or model name is refused.
+        """
+        mesh.cluster_internal_policies(self.app_name, self.model.name, [])  # our own names
+        accepted: list[str] = []
+        for worker in workers:
+            try:
+                mesh.cluster_internal_policies(self.app_name, self.model.name, [worker.name])
+            except ValueError:
+                shown = safe_text(worker.name, 60)
+                logger.error("cluster-internal policies: worker app name %r refused", shown)
+                self._problems.append(
+                    Problem.blocked(
+                        f"cluster-internal policies: worker app name {shown!r} is not one "
+                        "Juju and Kubernetes accept"
+                    )
+                )
+                continue
+            accepted.append(worker.name)
+        return mesh.cluster_internal_policies(self.app_name, self.model.name, accepted)
 
     def _policy_manager(self, client: lightkube.Client) -> PolicyResourceManager:
         # Every cluster-internal policy is in our namespace; listing only there keeps a

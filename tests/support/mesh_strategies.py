@@ -167,3 +167,50 @@ def unit_policies(draw: st.DrawFn) -> MeshPolicy:
 
 mesh_policies = app_policies() | unit_policies()
 """Any valid MeshPolicy."""
+
+
+# ----- names and ports Juju or Kubernetes refuse, for the hostile consumer bags --------------
+
+model_names_with_double_hyphens = st.builds(
+    lambda head, tail: f"{head}--{tail}", _dns_labels(1, 20), _dns_labels(1, 20)
+)
+"""Model names such as ``obs--prod``: Juju and Kubernetes accept them (upstream's pattern not)."""
+
+invalid_app_names = st.one_of(
+    st.sampled_from(["Evil_App", "app-1", "a--b", "1app", "-app", "app-", "*", "a/b", ""]),
+    _app_names(1, 16).map(str.upper),
+    _app_names(1, 16).map(lambda name: name + "-7"),
+    st.just("a" * 64),
+    st.text(max_size=12),
+)
+"""Application names Juju or Kubernetes refuse (plus some random text, mostly refused too)."""
+
+invalid_namespaces = st.one_of(
+    st.sampled_from(["cos-", "-cos", "Cos", "a_b", "a/b", "", "n" * 64]), st.text(max_size=12)
+)
+"""Namespaces (model names) Kubernetes refuses, and random text."""
+
+bad_ports = st.one_of(st.integers(max_value=0), st.integers(min_value=65536), st.just(65536))
+"""Port numbers outside 1-65535."""
+
+
+def _policy_dict(policy: MeshPolicy) -> dict[str, object]:
+    return policy.model_dump(mode="json")
+
+
+@st.composite
+def near_valid_consumer_policies(draw: st.DrawFn) -> dict[str, object]:
+    """A policy as a consumer bag holds it: valid, or valid but for one name or one port."""
+    policy = _policy_dict(draw(mesh_policies))
+    flaw = draw(st.sampled_from(["none", "app", "namespace", "port", "double-hyphen-model"]))
+    if flaw == "app":
+        field = draw(st.sampled_from(["source_app_name", "target_app_name"]))
+        policy[field] = draw(invalid_app_names)
+    elif flaw == "namespace":
+        field = draw(st.sampled_from(["source_namespace", "target_namespace"]))
+        policy[field] = draw(invalid_namespaces)
+    elif flaw == "port":
+        policy["endpoints"] = [{"ports": [draw(bad_ports)]}]
+    elif flaw == "double-hyphen-model":
+        policy["source_namespace"] = draw(model_names_with_double_hyphens)
+    return policy

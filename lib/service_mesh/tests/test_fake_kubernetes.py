@@ -293,6 +293,35 @@ def test_a_mangled_collection_answer_is_a_list_of_another_kind(
     assert item["kind"] == "Secret"
 
 
+def test_objects_go_with_the_last_of_their_owners(fake: FakeKubernetes):
+    sts = fake.get("statefulsets", "cos", "tempo")
+    svc = fake.get("services", "cos", "tempo")
+    assert sts is not None
+    assert svc is not None
+
+    def owned_by(name: str, *owners: dict[str, Any]) -> dict[str, Any]:
+        references = [{"uid": o["metadata"]["uid"], "name": o["metadata"]["name"]} for o in owners]
+        return {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": name, "namespace": "cos", "ownerReferences": references},
+        }
+
+    fake.add(owned_by("by-sts", sts))
+    fake.add(owned_by("by-both", sts, svc))
+    fake.add(
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "own", "namespace": "cos"}}
+    )
+
+    client = fake.client(namespace="cos")
+    client.delete(StatefulSet, "tempo")
+    assert [c["metadata"]["name"] for c in fake.list("configmaps")] == ["by-both", "own"]
+
+    fake.remove_juju_app("tempo", namespace="cos")
+
+    assert [c["metadata"]["name"] for c in fake.list("configmaps")] == ["own"]
+
+
 def test_missing_crds_answer_404_like_a_real_api_server(
     fake: FakeKubernetes, client: lightkube.Client
 ):

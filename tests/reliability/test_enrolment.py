@@ -129,3 +129,5 @@ def test_a_worker_app_name_our_rules_refuse_costs_only_that_app(kube):
     assert isinstance(out.unit_status, ops.BlockedStatus)
     assert out.unit_status.message.startswith("cluster-internal policies: worker app name")
     assert out.unit_status.message.endswith("is not one Juju and Kubernetes accept")
+    again = ctx.run(ctx.on.config_changed(), out)  # not a verifying event
+    assert again.unit_status == out.unit_status

@@ -526,6 +526,7 @@ class Coordinator(ops.Object):
         except ValueError as e:  # our own names refused: nothing can be applied
             logger.error("cluster-internal policies: %s", e)
             self._problems.append(Problem.blocked(f"cluster-internal policies: {e}"))
+            self._kubernetes_failed = True  # not applied: every hook checks (and reports) again
             return _KEEP
         managers: list[PolicyResourceManager] = []
 
@@ -564,6 +565,7 @@ class Coordinator(ops.Object):
             except ValueError:
                 shown = safe_text(worker.name, 60)
                 logger.error("cluster-internal policies: worker app name %r refused", shown)
+                self._kubernetes_failed = True  # so the status keeps naming it in later hooks
                 self._problems.append(
                     Problem.blocked(
                         f"cluster-internal policies: worker app name {shown!r} is not one "

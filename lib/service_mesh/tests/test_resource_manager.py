@@ -701,3 +701,20 @@ def test_a_missing_owner_statefulset_is_an_error_before_any_apply(
 def test_an_owner_needs_the_namespace(client: lightkube.Client):
     with pytest.raises(ValueError, match="namespace"):
         PolicyResourceManager(CHARM, client, {"a": "b"}, owner_statefulset="tempo")
+
+
+def test_a_raw_policy_keeps_owners_of_its_own(
+    fake: FakeKubernetes, owned_prm: PolicyResourceManager
+):
+    theirs = {"apiVersion": "v1", "kind": "ConfigMap", "name": "anchor", "uid": "1234"}
+    raw = {
+        "apiVersion": "security.istio.io/v1",
+        "kind": "AuthorizationPolicy",
+        "metadata": {"name": "raw", "namespace": "cos", "ownerReferences": [theirs]},
+        "spec": {"rules": [{"from": [{"source": {"principals": ["cluster.local/ns/a/sa/b"]}}]}]},
+    }
+
+    owned_prm.reconcile([], MeshType.istio, raw_policies=[raw])
+
+    [stored] = fake.list("authorizationpolicies")
+    assert [ref["name"] for ref in stored["metadata"]["ownerReferences"]] == ["anchor", "tempo"]

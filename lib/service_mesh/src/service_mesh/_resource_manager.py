@@ -210,7 +210,13 @@ class PolicyResourceManager:
             assert self._namespace is not None  # checked at construction
             reference = statefulset_owner_reference(self._client, owner, self._namespace)
             for key in to_apply:
-                desired[key]["metadata"]["ownerReferences"] = [reference]
+                metadata = desired[key]["metadata"]
+                others = [  # a raw policy may name owners of its own
+                    ref
+                    for ref in _items(metadata.get("ownerReferences"))
+                    if _map(ref).get("uid") != reference["uid"]
+                ]
+                metadata["ownerReferences"] = [*others, reference]
         applied, apply_failures, not_in_place = self._apply_all(to_apply, desired)
         stale = [key for key in existing if key not in desired]
         if apply_failures and apply_failures[-1][1].status_code is None:

@@ -20,7 +20,8 @@ identical, but:
 * deletes come in listing order (namespace, name); upstream's order is the reverse of its
   creation sort;
 * failures are named errors (:class:`CRDMissingError` when Istio is not installed,
-  :class:`ForbiddenError` with the ``juju trust`` advice), never lightkube or httpx2 ones.
+  :class:`ForbiddenError` with the ``juju trust`` advice, :class:`MalformedResponseError` for
+  an answer that is not what was asked for), never lightkube, msgspec or httpx2 ones.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ from charmlibs.interfaces import service_mesh as upstream
 from hypothesis import HealthCheck, example, given, settings
 
 from service_mesh import MeshPolicy, PolicyTargetType, istio
-from tests.support.mesh_strategies import dns_labels, mesh_policies
+from tests.support.mesh_strategies import app_names, dns_labels, mesh_policies
 
 pytestmark = pytest.mark.contract
 
@@ -25,7 +25,7 @@ _LONG = "x" * 63
 
 
 @settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(owner_app=dns_labels, owner_model=dns_labels, policy=mesh_policies)
+@given(owner_app=app_names, owner_model=dns_labels, policy=mesh_policies)
 @example(
     owner_app=_LONG,
     owner_model=_LONG,

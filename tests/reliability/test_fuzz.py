@@ -67,10 +67,13 @@ from coordinated_workers.telemetry.loki_push_api import push_url
 from coordinated_workers.telemetry.remote_write import remote_write_url
 from coordinated_workers.telemetry.tracing import receivers_from_bag
 from coordinated_workers.telemetry_proxy import TelemetryTargets, plan_proxy
-from service_mesh import STATUS_LIMIT
+from service_mesh import STATUS_LIMIT, istio
 from service_mesh._consumer import decode_provider_data
+from service_mesh._fake_api import label_problems, name_problems
 from service_mesh._policies import get_data_from_cmr_relation_with_problems
+from service_mesh._provider import decode_policies
 from tests.support import hostile_data as hostile
+from tests.support import mesh_strategies
 
 LONG = os.environ.get("HYPOTHESIS_PROFILE") == "long"
 PARSER_CASES = 10_000 if LONG else 300
@@ -135,7 +138,9 @@ _NEAR = {
     | st.just("read,write")
     | st.just("all")
     | _remote_text.map(lambda text: "read," + text),
-    "address": st.text(max_size=30) | st.just("worker-0.worker-endpoints.rel.svc"),
+    "address": st.text(max_size=30)
+    | st.just("worker-0.worker-endpoints.rel.svc")
+    | st.builds(lambda zone: f"fe80::1%{zone}", st.text(max_size=20)),
     "juju_topology": st.fixed_dictionaries(
         {"application": st.text(max_size=10), "unit": st.text(max_size=10)},
         optional={"charm_name": st.text(max_size=10) | st.integers()},
@@ -151,8 +156,17 @@ _NEAR = {
     "labels": _labels,
     "mesh_type": st.sampled_from(["istio", "linkerd", "", "ISTIO"]) | st.integers(),
     "cmr_data": st.fixed_dictionaries(
-        {}, optional={"app_name": st.text(max_size=12), "juju_model_name": st.text(max_size=12)}
+        {},
+        optional={
+            "app_name": st.text(max_size=12)
+            | mesh_strategies.app_names
+            | mesh_strategies.invalid_app_names,
+            "juju_model_name": st.text(max_size=12)
+            | mesh_strategies.model_names_with_double_hyphens
+            | mesh_strategies.invalid_namespaces,
+        },
     ),
+    "policies": st.lists(mesh_strategies.near_valid_consumer_policies(), max_size=4),
     "endpoint": st.fixed_dictionaries({"url": _urls}),
     "remote_write": st.fixed_dictionaries({"url": _urls}),
     "receivers": st.lists(
@@ -229,6 +243,43 @@ def test_parser_service_mesh_provider_bag(bag):
 @given(bag=bags("cmr_data"))
 def test_parser_cmr_data(bag):
     _parse("cmr_data", lambda b: get_data_from_cmr_relation_with_problems([_Relation(b)]), bag, ())
+
+
+@parser_settings
+@given(bag=bags("cmr_data"))
+def test_parser_cmr_data_accepts_only_names_juju_and_kubernetes_accept(bag):
+    cmr_data, problems = get_data_from_cmr_relation_with_problems([_Relation(bag)])
+    for identity in cmr_data.values():
+        principal = f"cluster.local/ns/{identity.juju_model_name}/sa/{identity.app_name}"
+        assert not name_problems(identity.juju_model_name), principal
+        assert not name_problems(identity.app_name), principal
+    assert len(problems) <= 1
+
+
+def _applicable(policy) -> None:
+    """What the API server would check of the manifest: its name and its selector labels."""
+    [manifest] = istio.authorization_policies("istio-beacon-k8s", "cos", [policy])
+    assert not name_problems(manifest["metadata"]["name"])
+    assert not name_problems(manifest["metadata"]["namespace"])
+    selector = manifest["spec"].get("selector", {}).get("matchLabels")
+    if policy.target_selector_labels is None:
+        assert not label_problems(selector)
+
+
+@parser_settings
+@given(bag=bags("policies"))
+def test_parser_consumer_policies(bag):
+    # The provider's read of a consumer bag: every policy it keeps is one the API server
+    # accepts (names, namespace), so a bad one is skipped and reported here, at decode time,
+    # rather than failing every reconcile (issue 11, defect 5).
+    with FIGURES.case("service-mesh (consumer bag)") as tally:
+        raw = bag.get("policies")
+        if raw is not None:
+            policies, problems = decode_policies(raw, "consumer")
+            for policy in policies:
+                _applicable(policy)
+            assert all(isinstance(problem, str) for problem in problems)
+        tally.kept += 1
 
 
 @parser_settings
@@ -794,4 +845,24 @@ def test_label_record_edited_by_anyone_never_breaks_the_workload(raw, pending, o
         sts = fake.get("statefulsets", MODEL, "tempo")
         assert sts is not None
         assert sts["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/name"] == "tempo"
+        tally.kept += 1
+
+
+@charm_settings
+@given(model=mesh_strategies.model_names_with_double_hyphens | mesh_strategies.dns_labels)
+def test_charm_coordinator_in_any_model_juju_accepts_publishes_its_identity(kube, model):
+    # Issue 11, defect 7: a model named like `obs--prod` crashed leader-elected in every
+    # consumer charm, with or without a cross-model relation.
+    ctx = coordinator_context()
+    require = testing.Relation("require-cmr-mesh", remote_app_name="remote-consumer")
+    state = coordinator_state(*workers_relations(), mesh_relation(), require)
+    state = testing.State(
+        **{**{f: getattr(state, f) for f in ("relations", "containers", "leader")}},
+        model=testing.Model(name=model),
+    )
+    with FIGURES.case("cmr_data (own model name)") as tally:
+        out = ctx.run(ctx.on.leader_elected(), state)
+        assert not isinstance(out.unit_status, ops.ErrorStatus)
+        published = out.get_relation(require.id).local_app_data["cmr_data"]
+        assert json.loads(published) == {"app_name": COORDINATOR, "juju_model_name": model}
         tally.kept += 1

@@ -164,18 +164,36 @@ def test_worker_apps_and_units_added_and_removed(kube):
     assert not any(WORKERS[1] in name for name in policy_specs(kube))
 
 
-def test_coordinator_removal_deletes_its_policies_and_label_record(kube):
+def test_scaling_the_coordinator_to_zero_keeps_what_the_workers_need(kube):
+    # planned_units() == 0 also when the app is only scaled to zero: the workers still run and
+    # still talk to each other through the cluster-internal policies.
     ctx = coordinator_context()
     state = meshed_cluster(kube)
+    before = (policy_specs(kube), pod_labels(kube, COORDINATOR), label_record(kube, COORDINATOR))
     kube.clear_requests()
-    ctx.run(ctx.on.remove(), with_fields(state, planned_units=1))  # a unit scaling down
-    assert [r["method"] for r in kube.requests] == []
-    out = ctx.run(ctx.on.remove(), with_fields(state, planned_units=0))
+    for planned in (1, 0):  # a unit scaling down, then the last one
+        out = ctx.run(ctx.on.remove(), with_fields(state, planned_units=planned))
+        assert not isinstance(out.unit_status, ops.ErrorStatus)
+    assert kube.requests == []
+    assert before == (
+        policy_specs(kube),
+        pod_labels(kube, COORDINATOR),
+        label_record(kube, COORDINATOR),
+    )
+
+
+@pytest.mark.parametrize("remove_hook", ["ran", "failed", "never ran"])
+def test_removing_the_coordinator_app_leaves_no_policy_behind(kube, remove_hook):
+    ctx = coordinator_context()
+    state = meshed_cluster(kube)
+    if remove_hook == "failed":
+        kube.fail(status=500, times=None)
+    if remove_hook != "never ran":
+        ctx.run(ctx.on.remove(), with_fields(state, planned_units=0))
+    kube.clear_faults()
+    # Juju deletes the app's StatefulSet and Services; Kubernetes collects what they owned.
+    kube.remove_juju_app(COORDINATOR, namespace=MODEL)
     assert policy_specs(kube) == {}
-    assert label_record(kube, COORDINATOR) is None
-    assert pod_labels(kube, COORDINATOR) == JUJU_POD_LABELS
-    assert "app.kubernetes.io/part-of" not in service_labels(kube, COORDINATOR)
-    assert not isinstance(out.unit_status, ops.ErrorStatus)
 
 
 def test_upgrade_charm_restores_labels_a_refresh_dropped(kube):
@@ -237,9 +255,8 @@ def test_no_kubernetes_config_at_all_is_a_status_not_a_crash(monkeypatch, tmp_pa
     out = ctx.run(ctx.on.config_changed(), state)
     assert isinstance(out.unit_status, ops.WaitingStatus)
     assert "Kubernetes API unreachable" in out.unit_status.message
-    if charm == "coordinator":
-        out = ctx.run(ctx.on.remove(), with_fields(out, planned_units=0))
-        assert "Kubernetes API unreachable" in out.unit_status.message
+    out = ctx.run(ctx.on.remove(), with_fields(out, planned_units=0))  # makes no call at all
+    assert not isinstance(out.unit_status, ops.ErrorStatus)
 
 
 def test_mesh_relation_added_and_removed_twice(kube):

@@ -1,8 +1,9 @@
 """Hypothesis strategies for realistic, valid :class:`service_mesh.MeshPolicy` objects.
 
 "Valid" means valid for our models, which are stricter than upstream's: a unit policy always
-has a target and restricts ports only. Names are DNS-1123 labels, as Juju application and
-model names are; about half of them are long, so the name-truncation path is exercised too.
+has a target and restricts ports only, and names follow Juju's and Kubernetes' rules (model
+names are DNS-1123 labels, ``--`` included; application names Juju's words joined by single
+hyphens). About half of the names are long, so the name-truncation path is exercised too.
 """
 
 from __future__ import annotations
@@ -32,7 +33,45 @@ def _dns_labels(min_size: int, max_size: int) -> st.SearchStrategy[str]:
 
 
 dns_labels = _dns_labels(1, 16) | _dns_labels(48, 63)
-"""Juju-style application, model and Service names (DNS-1123 labels, 1-63 characters)."""
+"""Kubernetes namespaces, i.e. Juju model names on Kubernetes (DNS-1123 labels, 1-63 chars)."""
+
+_app_word = st.builds(
+    lambda head, letter, tail: head + letter + tail,
+    st.text(_LOWER + _DIGITS, max_size=6),
+    st.sampled_from(_LOWER),
+    st.text(_LOWER + _DIGITS, max_size=6),
+)
+
+
+def _app_names(min_size: int, max_size: int) -> st.SearchStrategy[str]:
+    """Juju application names: a word starting with a letter, then words with a letter each."""
+    first = st.builds(
+        lambda letter, tail: letter + tail,
+        st.sampled_from(_LOWER),
+        st.text(_LOWER + _DIGITS, max_size=max_size - 1),
+    )
+    joined = st.builds(
+        lambda head, words: "-".join([head, *words])[:max_size],
+        first,
+        st.lists(_app_word, max_size=8),
+    )
+    # Cutting at max_size can leave a trailing hyphen or an all-digit last word: drop those.
+    return joined.filter(
+        lambda name: (
+            len(name) >= min_size
+            and not name.endswith("-")
+            and any(c in _LOWER for c in name.rpartition("-")[2])
+        )
+    )
+
+
+app_names = _app_names(1, 16) | _app_names(48, 63)
+"""Juju application names that can exist on Kubernetes (63 characters at most)."""
+
+service_names = _names(_LOWER, _LOWER + _DIGITS + "-", _LOWER + _DIGITS, 1, 16) | _names(
+    _LOWER, _LOWER + _DIGITS + "-", _LOWER + _DIGITS, 48, 63
+)
+"""Kubernetes Service names (DNS-1035 labels)."""
 
 _short_labels = _dns_labels(1, 12)
 _label_names = _names(
@@ -89,14 +128,14 @@ def app_policies(draw: st.DrawFn) -> MeshPolicy:
     """Policies that protect a Service, named by target_app_name, target_service or both."""
     target_app, target_service = draw(
         st.one_of(
-            st.tuples(dns_labels, st.none()),
-            st.tuples(st.none(), dns_labels),
-            st.tuples(dns_labels, dns_labels),
+            st.tuples(app_names, st.none()),
+            st.tuples(st.none(), service_names),
+            st.tuples(app_names, service_names),
         )
     )
     return MeshPolicy(
         source_namespace=draw(dns_labels),
-        source_app_name=draw(dns_labels),
+        source_app_name=draw(app_names),
         target_namespace=draw(dns_labels),
         target_app_name=target_app,
         target_selector_labels=draw(st.sampled_from([None, {}])),
@@ -111,13 +150,13 @@ def unit_policies(draw: st.DrawFn) -> MeshPolicy:
     """Policies that protect pods, chosen by Juju's app label or by explicit selector labels."""
     target_app, labels = draw(
         st.one_of(
-            st.tuples(dns_labels, st.sampled_from([None, {}])),
+            st.tuples(app_names, st.sampled_from([None, {}])),
             st.tuples(st.none(), selector_labels),
         )
     )
     return MeshPolicy(
         source_namespace=draw(dns_labels),
-        source_app_name=draw(dns_labels),
+        source_app_name=draw(app_names),
         target_namespace=draw(dns_labels),
         target_app_name=target_app,
         target_selector_labels=labels,
@@ -157,3 +196,50 @@ def consumer_policy_dicts(consumer: str, namespace: str) -> st.SearchStrategy[di
             ),
         },
     )
+
+
+# ----- names and ports Juju or Kubernetes refuse, for the hostile consumer bags --------------
+
+model_names_with_double_hyphens = st.builds(
+    lambda head, tail: f"{head}--{tail}", _dns_labels(1, 20), _dns_labels(1, 20)
+)
+"""Model names such as ``obs--prod``: Juju and Kubernetes accept them (upstream's pattern not)."""
+
+invalid_app_names = st.one_of(
+    st.sampled_from(["Evil_App", "app-1", "a--b", "1app", "-app", "app-", "*", "a/b", ""]),
+    _app_names(1, 16).map(str.upper),
+    _app_names(1, 16).map(lambda name: name + "-7"),
+    st.just("a" * 64),
+    st.text(max_size=12),
+)
+"""Application names Juju or Kubernetes refuse (plus some random text, mostly refused too)."""
+
+invalid_namespaces = st.one_of(
+    st.sampled_from(["cos-", "-cos", "Cos", "a_b", "a/b", "", "n" * 64]), st.text(max_size=12)
+)
+"""Namespaces (model names) Kubernetes refuses, and random text."""
+
+bad_ports = st.one_of(st.integers(max_value=0), st.integers(min_value=65536), st.just(65536))
+"""Port numbers outside 1-65535."""
+
+
+def _policy_dict(policy: MeshPolicy) -> dict[str, object]:
+    return policy.model_dump(mode="json")
+
+
+@st.composite
+def near_valid_consumer_policies(draw: st.DrawFn) -> dict[str, object]:
+    """A policy as a consumer bag holds it: valid, or valid but for one name or one port."""
+    policy = _policy_dict(draw(mesh_policies))
+    flaw = draw(st.sampled_from(["none", "app", "namespace", "port", "double-hyphen-model"]))
+    if flaw == "app":
+        field = draw(st.sampled_from(["source_app_name", "target_app_name"]))
+        policy[field] = draw(invalid_app_names)
+    elif flaw == "namespace":
+        field = draw(st.sampled_from(["source_namespace", "target_namespace"]))
+        policy[field] = draw(invalid_namespaces)
+    elif flaw == "port":
+        policy["endpoints"] = [{"ports": [draw(bad_ports)]}]
+    elif flaw == "double-hyphen-model":
+        policy["source_namespace"] = draw(model_names_with_double_hyphens)
+    return policy

@@ -228,6 +228,26 @@ def test_publish_without_port_callback_sends_no_ports():
     assert "worker_ports" not in out.get_relation(reader.id).local_app_data
 
 
+def test_publish_gives_each_worker_app_its_own_labels():
+    enrolled = {"app.kubernetes.io/part-of": "coordinator-k8s", "istio.io/dataplane-mode": "x"}
+
+    class GatingCoordinator(Coordinator):
+        def _reconcile(self, _: ops.EventBase):
+            self.published = self.cluster.publish(
+                CONFIG,
+                worker_ports=ports_for,
+                worker_labels=lambda app: enrolled if app == "reader" else {"b": "1", "a": "2"},
+            )
+
+    reader = worker_relation("reader", ["read"])
+    writer = worker_relation("writer", ["read"])  # same roles: same cached encoding but labels
+    _, out = run_coordinator(reader, writer, charm_type=GatingCoordinator)
+    read_bag = read_provider_data(out.get_relation(reader.id))
+    assert read_bag.worker_labels == enrolled
+    assert out.get_relation(writer.id).local_app_data["worker_labels"] == '{"a": "2", "b": "1"}'
+    assert read_bag.worker_ports == (8080,)
+
+
 def test_non_leader_publish_is_a_noop():
     reader = worker_relation("reader", ["read"])
     charm, out = run_coordinator(reader, leader=False)

@@ -177,6 +177,11 @@ def test_addresses_that_are_hosts_are_accepted(address: str):
         "a" * 64 + ".example",
         "x." * 127 + "x",
         "new\nline",
+        # Python's ipaddress accepts any IPv6 zone id (issue 11, defect 7).
+        'fe80::1%x"; } server evil.example:80; {',
+        "fe80::1%eth0",
+        "fe80::1%25eth0",
+        "10.1.2.3%eth0",
     ],
 )
 def test_addresses_that_could_inject_config_are_refused(address: str):

@@ -384,3 +384,64 @@ def test_the_dispatched_event_still_reaches_the_consumer(consumer_vector: dict[s
     out = ctx.run(ctx.on.relation_created(relation), state)
 
     assert "policies" in out.get_relation(mesh.id).local_app_data
+
+
+@pytest.mark.parametrize("event", ["leader_elected", "upgrade_charm"])
+def test_a_model_name_with_a_double_hyphen_is_published(event: str):
+    # Juju and Kubernetes accept `obs--prod`; the leader used to crash on it in every consumer.
+    require = testing.Relation("require-cmr-mesh", remote_app_name="grafana")
+    mesh = testing.Relation("service-mesh", remote_app_name="istio-beacon-k8s")
+    ctx = _context()
+    state = testing.State(
+        leader=True, model=testing.Model(name="obs--prod"), relations=[mesh, require]
+    )
+
+    out = ctx.run(getattr(ctx.on, event)(), state)
+
+    cmr_data = json.loads(out.get_relation(require.id).local_app_data["cmr_data"])
+    assert cmr_data == {"app_name": "tempo", "juju_model_name": "obs--prod"}
+
+
+def test_a_name_our_rules_refuse_is_reported_not_raised(bag_writes: list[dict[str, str]]):
+    # Juju never gives us such a model name; if it ever did, no hook may crash on it.
+    require = testing.Relation("require-cmr-mesh", remote_app_name="grafana")
+    ctx = _context()
+    state = testing.State(leader=True, model=testing.Model(name="Obs_Prod"), relations=[require])
+
+    with ctx(ctx.on.leader_elected(), state) as manager:
+        manager.run()
+        problem = manager.charm.mesh.problem
+
+    assert bag_writes == []
+    assert problem is not None
+    assert problem.startswith("cannot publish this app's cross-model identity: juju_model_name")
+
+
+@pytest.mark.parametrize(
+    ("cmr_data", "field"),
+    [
+        ({"app_name": "Evil_App", "juju_model_name": "cos"}, "app_name"),
+        ({"app_name": "app-1", "juju_model_name": "cos"}, "app_name"),
+        ({"app_name": "grafana", "juju_model_name": "cos-"}, "juju_model_name"),
+        ({"app_name": "grafana", "juju_model_name": "c" * 64}, "juju_model_name"),
+    ],
+    ids=["uppercase-underscore", "digit-word", "trailing-hyphen", "too-long"],
+)
+def test_cmr_identities_juju_or_kubernetes_refuse_are_ignored(cmr_data: dict, field: str):
+    cmr = testing.Relation(
+        "provide-cmr-mesh",
+        remote_app_name="grafana-remote",
+        remote_app_data={"cmr_data": json.dumps(cmr_data)},
+    )
+    api = testing.Relation("tempo-api", remote_app_name="grafana-remote")
+    mesh = testing.Relation("service-mesh", remote_app_name="istio-beacon-k8s")
+    ctx = _context()
+
+    with ctx(ctx.on.relation_changed(cmr), _state(mesh, cmr, api)) as manager:
+        out = manager.run()
+        problem = manager.charm.mesh.problem
+
+    (policy,) = json.loads(out.get_relation(mesh.id).local_app_data["policies"])
+    assert (policy["source_app_name"], policy["source_namespace"]) == ("grafana-remote", "cos")
+    assert problem is not None
+    assert problem.startswith(f"ignored invalid cmr_data from 'grafana-remote': {field}")

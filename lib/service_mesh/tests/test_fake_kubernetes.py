@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import httpx2
@@ -244,6 +245,81 @@ def test_transport_faults_raise_httpx2_errors(
     with pytest.raises(raised):
         client.get(Service, "tempo")
     assert client.get(Service, "tempo").metadata is not None
+
+
+def test_mangled_answers_come_after_the_request_was_carried_out(
+    fake: FakeKubernetes, client: lightkube.Client
+):
+    body = {"spec": {"template": {"metadata": {"labels": {"x": "y"}}}}}
+    fake.fail_body("not-json", method="PATCH")
+    with pytest.raises(ValueError, match="JSON"):
+        client.patch(StatefulSet, "tempo", body)
+    sts = fake.get("statefulsets", "cos", "tempo")
+    assert sts is not None
+    assert sts["spec"]["template"]["metadata"]["labels"]["x"] == "y"
+    assert client.get(Service, "tempo").metadata is not None  # times=1: the next one is fine
+
+
+@pytest.mark.parametrize("front_end", ["in-process", "loopback"])
+def test_each_mangled_body_is_what_the_client_receives(fake: FakeKubernetes, front_end: str):
+    def bodies(http: httpx2.Client) -> dict[str, bytes]:
+        got: dict[str, bytes] = {}
+        for kind in ("not-json", "truncated", "wrong-kind"):
+            fake.fail_body(kind, method="GET")  # type: ignore[arg-type]
+            answer = http.get("/api/v1/namespaces/cos/services/tempo")
+            assert answer.status_code == 200
+            got[kind] = answer.content
+        return got
+
+    if front_end == "in-process":
+        with httpx2.Client(transport=fake.transport, base_url="http://fake.invalid") as http:
+            got = bodies(http)
+    else:
+        with fake.serve(namespace="cos") as kubeconfig:
+            server = json.loads(kubeconfig.read_text())["clusters"][0]["cluster"]["server"]
+            with httpx2.Client(base_url=server, trust_env=False) as http:
+                got = bodies(http)
+    assert got["not-json"].startswith(b"<html>")
+    real = json.dumps(fake.get("services", "cos", "tempo")).encode()
+    assert got["truncated"] == real[: len(real) // 2]
+    assert json.loads(got["wrong-kind"])["kind"] == "Secret"
+
+
+def test_a_mangled_collection_answer_is_a_list_of_another_kind(
+    fake: FakeKubernetes, client: lightkube.Client
+):
+    fake.fail_body("wrong-kind", method="GET")
+    [item] = list(client.list(AuthorizationPolicy, namespace="*"))
+    assert item["kind"] == "Secret"
+
+
+def test_objects_go_with_the_last_of_their_owners(fake: FakeKubernetes):
+    sts = fake.get("statefulsets", "cos", "tempo")
+    svc = fake.get("services", "cos", "tempo")
+    assert sts is not None
+    assert svc is not None
+
+    def owned_by(name: str, *owners: dict[str, Any]) -> dict[str, Any]:
+        references = [{"uid": o["metadata"]["uid"], "name": o["metadata"]["name"]} for o in owners]
+        return {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": name, "namespace": "cos", "ownerReferences": references},
+        }
+
+    fake.add(owned_by("by-sts", sts))
+    fake.add(owned_by("by-both", sts, svc))
+    fake.add(
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "own", "namespace": "cos"}}
+    )
+
+    client = fake.client(namespace="cos")
+    client.delete(StatefulSet, "tempo")
+    assert [c["metadata"]["name"] for c in fake.list("configmaps")] == ["by-both", "own"]
+
+    fake.remove_juju_app("tempo", namespace="cos")
+
+    assert [c["metadata"]["name"] for c in fake.list("configmaps")] == ["own"]
 
 
 def test_missing_crds_answer_404_like_a_real_api_server(

@@ -11,7 +11,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 
 from service_mesh import Endpoint, MeshPolicy, PolicyTargetType, istio
-from tests.support.mesh_strategies import dns_labels, mesh_policies
+from tests.support.mesh_strategies import app_names, dns_labels, mesh_policies
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -189,7 +189,7 @@ def test_resource_constants_name_the_v1_authorization_policy():
 
 
 @settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(owner_app=dns_labels, owner_model=dns_labels, policy=mesh_policies)
+@given(owner_app=app_names, owner_model=dns_labels, policy=mesh_policies)
 def test_every_manifest_the_builder_can_produce_is_accepted_by_the_crd(
     authorization_policy_validator: Any, owner_app: str, owner_model: str, policy: MeshPolicy
 ):

@@ -7,6 +7,7 @@ import pydantic
 import pytest
 
 from service_mesh import Endpoint, MeshPolicy, Method, PolicyTargetType
+from service_mesh._provider import decode_policies
 
 VECTORS = pathlib.Path(__file__).parents[3] / "tests" / "vectors"
 
@@ -55,3 +56,81 @@ def test_unit_policy_without_target_is_refused():
 def test_bad_app_policies_are_refused(fields: dict[str, object], message: str):
     with pytest.raises(pydantic.ValidationError, match=message):
         MeshPolicy(source_namespace="a", source_app_name="b", target_namespace="a", **fields)
+
+
+_VALID = {
+    "source_namespace": "obs--prod",
+    "source_app_name": "grafana",
+    "target_namespace": "cos",
+    "target_app_name": "tempo",
+}
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        _VALID,
+        {**_VALID, "source_app_name": "a1-b2c-x"},
+        {**_VALID, "source_namespace": "0-a"},
+        {**_VALID, "target_app_name": None, "target_service": "tempo-api"},
+        {**_VALID, "source_app_name": "a" * 63, "target_namespace": "n" * 63},
+        {**_VALID, "endpoints": [{"ports": [1, 65535]}]},
+    ],
+    ids=["double-hyphen-model", "digit-words", "leading-digit-model", "service", "63", "ports"],
+)
+def test_names_juju_and_kubernetes_accept_are_accepted(fields: dict[str, object]):
+    MeshPolicy.model_validate(fields)
+
+
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({**_VALID, "source_app_name": "Evil_App"}, "source_app_name"),
+        ({**_VALID, "source_app_name": "app-1"}, "source_app_name"),
+        ({**_VALID, "source_app_name": "a--b"}, "source_app_name"),
+        ({**_VALID, "source_app_name": "1app"}, "source_app_name"),
+        ({**_VALID, "source_app_name": "a" * 64}, "source_app_name"),
+        ({**_VALID, "target_app_name": "*"}, "target_app_name"),
+        ({**_VALID, "source_namespace": "cos-"}, "source_namespace"),
+        ({**_VALID, "source_namespace": "-cos"}, "source_namespace"),
+        ({**_VALID, "target_namespace": "n" * 64}, "target_namespace"),
+        ({**_VALID, "target_namespace": "a/b"}, "target_namespace"),
+        ({**_VALID, "target_service": "1svc"}, "target_service"),
+        ({**_VALID, "endpoints": [{"ports": [0]}]}, "endpoints.0.ports.0"),
+        ({**_VALID, "endpoints": [{"ports": [65536]}]}, "endpoints.0.ports.0"),
+    ],
+    ids=[
+        "uppercase",
+        "digit-word",
+        "double-hyphen-app",
+        "leading-digit-app",
+        "64-app",
+        "wildcard-target",
+        "trailing-hyphen-ns",
+        "leading-hyphen-ns",
+        "64-ns",
+        "slash-ns",
+        "service-digit",
+        "port-0",
+        "port-65536",
+    ],
+)
+def test_names_and_ports_juju_or_kubernetes_refuse_are_refused(
+    fields: dict[str, object], field: str
+):
+    with pytest.raises(pydantic.ValidationError) as raised:
+        MeshPolicy.model_validate(fields)
+    locations = [".".join(str(part) for part in e["loc"]) for e in raised.value.errors()]
+    assert locations == [field]
+
+
+def test_a_consumer_policy_the_api_server_would_refuse_is_skipped_at_decode_time():
+    # Issue 11 defect 5: "Evil_App" validated, then every reconcile failed on its 422.
+    good = {**_VALID, "source_namespace": "cos"}
+    raw = json.dumps([{**good, "source_app_name": "Evil_App"}, good])
+
+    policies, problems = decode_policies(raw, "grafana")
+
+    assert policies == [MeshPolicy.model_validate(good)]
+    assert len(problems) == 1
+    assert problems[0].startswith("ignored policy #0 from 'grafana': source_app_name: String")

@@ -116,13 +116,13 @@ def test_unit_policy_without_ports_allows_every_port():
 def test_invalid_policy_is_skipped_and_the_others_kept(caplog: pytest.LogCaptureFixture):
     model = _model_of(testing.Relation("tempo-api", remote_app_name="grafana"))
     policies = [
-        # With no target app name, only a policy naming its Service has a target.
         AppPolicy(relation="tempo-api", endpoints=[], service="tempo-svc"),
-        AppPolicy(relation="tempo-api", endpoints=[]),
+        # Not a Service name Kubernetes accepts, so the policy could only ever fail to apply.
+        AppPolicy(relation="tempo-api", endpoints=[], service="Tempo_Svc"),
     ]
 
     with caplog.at_level(logging.WARNING):
-        built = build_mesh_policies(model.relations, "", "cos", policies)
+        built = build_mesh_policies(model.relations, "tempo", "cos", policies)
 
     assert [p.target_service for p in built] == ["tempo-svc"]
     assert "skipped the mesh policy for 'tempo-api' from 'grafana'" in caplog.text

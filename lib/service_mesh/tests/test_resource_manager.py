@@ -20,6 +20,7 @@ from service_mesh import (
     Endpoint,
     ForbiddenError,
     KubernetesError,
+    MalformedResponseError,
     MeshPolicy,
     MeshType,
     PolicyResourceManager,
@@ -165,22 +166,84 @@ def test_an_update_applies_before_it_deletes(
     assert len(result.applied) == len(result.deleted) == 2
 
 
-def test_a_failed_apply_keeps_every_old_policy(
+def _principal(policy: dict[str, Any]) -> str:
+    return policy["spec"]["rules"][0]["from"][0]["source"]["principals"][0]
+
+
+def test_a_failed_apply_keeps_only_the_old_policies_it_replaces(
     fake: FakeKubernetes, prm: PolicyResourceManager, policies: list[MeshPolicy]
 ):
     prm.reconcile(policies, MeshType.istio)
-    before = stored_names(fake)
+    before = {p["metadata"]["name"]: _principal(p) for p in fake.list("authorizationpolicies")}
     fake.clear_requests()
-    narrowed = [p.model_copy(update={"endpoints": [Endpoint(ports=[1])]}) for p in policies[:2]]
-    fake.fail(method="PATCH", path_contains="tempo-querier", status=500)
+    narrowed = [p.model_copy(update={"endpoints": [Endpoint(ports=[1])]}) for p in policies]
+    fake.fail(method="PATCH", path_contains="tempo-querier", status=500, times=None)
 
     with pytest.raises(KubernetesError) as caught:
         prm.reconcile(narrowed, MeshType.istio)
 
     assert caught.value.status_code == 500
-    assert "1 of 2 AuthorizationPolicies could not be applied" in str(caught.value)
-    assert methods(fake) == ["GET", "PATCH", "PATCH"]  # the rest was still attempted
-    assert set(before) <= set(stored_names(fake))
+    assert "2 of 5 AuthorizationPolicies could not be applied" in str(caught.value)
+    assert "2 stale ones they replace were kept" in str(caught.value)
+    querier = "cluster.local/ns/cos/sa/tempo-querier"
+    kept = {name for name, principal in before.items() if principal == querier}
+    assert len(kept) == 2
+    # The querier keeps its old access until its new rules are in place; every other source's
+    # stale policy is gone (their replacements are in place).
+    stored = {p["metadata"]["name"]: _principal(p) for p in fake.list("authorizationpolicies")}
+    assert set(before) & set(stored) == kept
+    assert sorted(stored.values()).count(querier) == 2
+    assert methods(fake) == ["GET"] + ["PATCH"] * 5 + ["DELETE"] * 3
+    result = prm.last_result
+    assert result is not None
+    assert (len(result.applied), len(result.failed), len(result.deleted)) == (3, 2, 3)
+    assert {name.partition("/")[2] for name in result.held} == kept
+
+
+def test_one_refused_policy_does_not_hold_back_another_sources_revocation(
+    fake: FakeKubernetes, prm: PolicyResourceManager
+):
+    # Issue 11 defect 5: a policy the API server refuses (422) used to stop every delete, so
+    # removing another consumer's relation never revoked its access.
+    def allow(source: str, port: int) -> MeshPolicy:
+        return MeshPolicy(
+            source_namespace="cos",
+            source_app_name=source,
+            target_namespace="cos",
+            target_app_name="tempo",
+            endpoints=[Endpoint(ports=[port])],
+        )
+
+    prm.reconcile([allow("grafana", 3200), allow("leaving", 3200)], MeshType.istio)
+    [old_grafana, old_leaving] = [
+        p["metadata"]["name"] for p in sorted(fake.list("authorizationpolicies"), key=_principal)
+    ]
+    fake.fail(method="PATCH", status=422, times=None)
+
+    with pytest.raises(KubernetesError, match=r"\(422\)"):
+        prm.reconcile([allow("grafana", 9096)], MeshType.istio)
+
+    assert stored_names(fake) == [old_grafana]
+    assert old_leaving not in stored_names(fake)
+
+
+def test_a_failed_policy_whose_sources_are_unknown_holds_back_its_namespace(
+    fake: FakeKubernetes, prm: PolicyResourceManager, policies: list[MeshPolicy]
+):
+    prm.reconcile(policies, MeshType.istio)
+    before = stored_names(fake)
+    any_source = {
+        "apiVersion": "security.istio.io/v1",
+        "kind": "AuthorizationPolicy",
+        "metadata": {"name": "allow-from-monitoring", "namespace": "cos"},
+        "spec": {"rules": [{"from": [{"source": {"namespaces": ["monitoring"]}}]}]},
+    }
+    fake.fail(method="PATCH", path_contains="allow-from-monitoring", status=500)
+
+    with pytest.raises(KubernetesError):
+        prm.reconcile([], MeshType.istio, raw_policies=[any_source])
+
+    assert stored_names(fake) == before
 
 
 def test_an_unreachable_api_stops_at_the_first_failed_apply(
@@ -191,6 +254,26 @@ def test_an_unreachable_api_stops_at_the_first_failed_apply(
         prm.reconcile(policies, MeshType.istio)
     assert caught.value.status_code is None
     assert methods(fake) == ["GET", "PATCH"]
+
+
+def test_an_unreachable_api_deletes_nothing(
+    fake: FakeKubernetes, prm: PolicyResourceManager, policies: list[MeshPolicy]
+):
+    prm.reconcile(policies, MeshType.istio)
+    before = stored_names(fake)
+    fake.clear_requests()
+    fake.fail_transport(method="PATCH", error="connect", times=None)
+
+    changed = policies[0].model_copy(update={"endpoints": [Endpoint(ports=[1])]})
+
+    with pytest.raises(KubernetesError):
+        prm.reconcile([changed], MeshType.istio)
+
+    assert methods(fake) == ["GET", "PATCH"]  # no delete is tried without an answer
+    result = prm.last_result
+    assert result is not None
+    assert len(result.held) == len(before)
+    assert stored_names(fake) == before
 
 
 def test_drift_is_repaired_by_reapplying_only_the_drifted_policy(
@@ -454,7 +537,7 @@ def test_a_large_reconcile_names_the_first_ten_and_counts_the_rest(
     many = [
         MeshPolicy(
             source_namespace="cos",
-            source_app_name=f"worker-{n}",
+            source_app_name=f"worker-w{n}",
             target_namespace="cos",
             target_app_name="tempo",
         )
@@ -501,3 +584,137 @@ def test_the_transport_stays_quiet_with_a_client_built_elsewhere(
 
     assert [r.getMessage() for r in caplog.records if r.name.startswith("httpx2")] == []
     assert any(r.name == "service_mesh._resource_manager" for r in caplog.records)
+
+
+@pytest.mark.parametrize("body", ["not-json", "truncated", "wrong-kind"])
+@pytest.mark.parametrize("method", ["GET", "PATCH"])
+def test_a_malformed_answer_is_a_named_error_and_the_next_reconcile_converges(
+    fake: FakeKubernetes,
+    prm: PolicyResourceManager,
+    policies: list[MeshPolicy],
+    method: str,
+    body: Any,
+):
+    fake.fail_body(body, method=method)
+
+    with pytest.raises(MalformedResponseError, match="Kubernetes") as caught:
+        prm.reconcile(policies, MeshType.istio)
+
+    assert caught.value.status_code == 200
+    prm.reconcile(policies, MeshType.istio)
+    assert len(stored_names(fake)) == 5
+
+
+@pytest.fixture
+def owned_prm(fake: FakeKubernetes, client: lightkube.Client, vector: dict[str, Any]):
+    fake.add_juju_app("tempo", namespace="cos")
+    return PolicyResourceManager(
+        CHARM, client, vector["prm_labels"], namespace="cos", owner_statefulset="tempo"
+    )
+
+
+def test_owned_policies_carry_a_reference_to_the_statefulset_and_nothing_else_changes(
+    fake: FakeKubernetes, owned_prm: PolicyResourceManager, policies: list[MeshPolicy], vector
+):
+    owned_prm.reconcile(policies, MeshType.istio)
+
+    sts = fake.get("statefulsets", "cos", "tempo")
+    assert sts is not None
+    reference = {
+        "apiVersion": "apps/v1",
+        "kind": "StatefulSet",
+        "name": "tempo",
+        "uid": sts["metadata"]["uid"],
+    }
+    [get, *applies] = fake.requests[1:]
+    assert (get["method"], get["path"]) == (
+        "GET",
+        "/apis/apps/v1/namespaces/cos/statefulsets/tempo",
+    )
+    # Upstream's bodies, byte for byte, but for the one ownerReference (a namespaced manager
+    # lists in its namespace only: compare the bodies, not the LIST path).
+    upstream = [r for r in vector["pass1_reconcile_requests"] if r["method"] == "PATCH"]
+    assert len(applies) == len(upstream) == 5
+    for ours, theirs in zip(applies, upstream, strict=True):
+        body = json.loads(json.dumps(ours["body"]))
+        assert body["metadata"].pop("ownerReferences") == [reference]
+        assert (ours["path"], ours["query"], body) == (
+            theirs["path"],
+            theirs["query"],
+            theirs["body"],
+        )
+
+
+def test_the_owner_is_fetched_only_when_something_is_applied(
+    fake: FakeKubernetes, owned_prm: PolicyResourceManager, policies: list[MeshPolicy]
+):
+    owned_prm.reconcile(policies, MeshType.istio)
+    fake.clear_requests()
+
+    owned_prm.reconcile(policies, MeshType.istio)
+    owned_prm.reconcile(without_ingester(policies), MeshType.istio)
+
+    assert methods(fake) == ["GET", "GET", "DELETE", "DELETE"]
+    assert all("statefulsets" not in r["path"] for r in fake.requests)
+
+
+def test_policies_applied_without_an_owner_get_one(
+    fake: FakeKubernetes,
+    prm: PolicyResourceManager,
+    owned_prm: PolicyResourceManager,
+    policies: list[MeshPolicy],
+):
+    prm.reconcile(policies, MeshType.istio)  # as an older version (or upstream) left them
+    fake.clear_requests()
+
+    result = owned_prm.reconcile(policies, MeshType.istio)
+
+    assert len(result.applied) == 5
+    assert all(p["metadata"]["ownerReferences"] for p in fake.list("authorizationpolicies"))
+    assert not owned_prm.reconcile(policies, MeshType.istio).changed
+
+
+def test_juju_removing_the_app_takes_its_policies_even_without_a_hook(
+    fake: FakeKubernetes, owned_prm: PolicyResourceManager, policies: list[MeshPolicy]
+):
+    fake.add_juju_app("other", namespace="cos")
+    owned_prm.reconcile(policies, MeshType.istio)
+    assert len(stored_names(fake)) == 5
+
+    fake.remove_juju_app("other", namespace="cos")
+    assert len(stored_names(fake)) == 5
+    fake.remove_juju_app("tempo", namespace="cos")
+    assert stored_names(fake) == []
+
+
+def test_a_missing_owner_statefulset_is_an_error_before_any_apply(
+    fake: FakeKubernetes, client: lightkube.Client, policies: list[MeshPolicy], vector
+):
+    prm = PolicyResourceManager(
+        CHARM, client, vector["prm_labels"], namespace="cos", owner_statefulset="tempo"
+    )
+    with pytest.raises(KubernetesError, match=r"get StatefulSet tempo: Kubernetes answered 404"):
+        prm.reconcile(policies, MeshType.istio)
+    assert methods(fake) == ["GET", "GET"]
+
+
+def test_an_owner_needs_the_namespace(client: lightkube.Client):
+    with pytest.raises(ValueError, match="namespace"):
+        PolicyResourceManager(CHARM, client, {"a": "b"}, owner_statefulset="tempo")
+
+
+def test_a_raw_policy_keeps_owners_of_its_own(
+    fake: FakeKubernetes, owned_prm: PolicyResourceManager
+):
+    theirs = {"apiVersion": "v1", "kind": "ConfigMap", "name": "anchor", "uid": "1234"}
+    raw = {
+        "apiVersion": "security.istio.io/v1",
+        "kind": "AuthorizationPolicy",
+        "metadata": {"name": "raw", "namespace": "cos", "ownerReferences": [theirs]},
+        "spec": {"rules": [{"from": [{"source": {"principals": ["cluster.local/ns/a/sa/b"]}}]}]},
+    }
+
+    owned_prm.reconcile([], MeshType.istio, raw_policies=[raw])
+
+    [stored] = fake.list("authorizationpolicies")
+    assert [ref["name"] for ref in stored["metadata"]["ownerReferences"]] == ["anchor", "tempo"]

@@ -125,17 +125,20 @@ def test_unchanged_config_on_disk_is_not_pushed_again(ctx, kube, tmp_path):
     assert (tmp_path / "config.yaml").stat().st_mtime_ns == before
 
 
-def test_removing_the_app_deletes_the_label_record(ctx, kube):
+def test_scaling_down_even_to_zero_leaves_the_pod_labels_alone(ctx, kube):
+    # planned_units() == 0 also when the app is only scaled to zero: taking the labels off the
+    # pod template would roll the units still shutting down out of the cluster and the mesh.
     out = ctx.run(ctx.on.config_changed(), state(coordinator_relation(published())))
-    assert kube.get("configmaps", MODEL, f"{APP}-pod-labels") is not None
-    ctx.run(ctx.on.remove(), dataclasses.replace(out, planned_units=0))
-    assert kube.get("configmaps", MODEL, f"{APP}-pod-labels") is None
+    sts = kube.get("statefulsets", MODEL, APP)
+    record = kube.get("configmaps", MODEL, f"{APP}-pod-labels")
+    kube.clear_requests()
 
+    for planned_units in (2, 0):  # a unit scaling down, then the last one
+        ctx.run(ctx.on.remove(), dataclasses.replace(out, planned_units=planned_units))
 
-def test_removing_one_unit_keeps_the_label_record(ctx, kube):
-    out = ctx.run(ctx.on.config_changed(), state(coordinator_relation(published())))
-    ctx.run(ctx.on.remove(), dataclasses.replace(out, planned_units=2))
-    assert kube.get("configmaps", MODEL, f"{APP}-pod-labels") is not None
+    assert kube.requests == []
+    assert kube.get("statefulsets", MODEL, APP) == sts
+    assert kube.get("configmaps", MODEL, f"{APP}-pod-labels") == record
 
 
 def test_labels_kubernetes_refuses_or_juju_owns_keep_the_last_good_labels(ctx, kube, tmp_path):

@@ -260,8 +260,11 @@ class ClusterRequirerUnitData(_Databag):
     @pydantic.field_validator("address")
     @classmethod
     def _check_address(cls, value: str | None) -> str | None:
-        if value is not None and not _is_host(value):
-            raise ValueError("not a DNS name or IP address")
+        # Python's ipaddress takes any text after "%" as an IPv6 zone id ("fe80::1%x\"; } ..."),
+        # and the address reaches charm code (WorkerConfigContext): a zone id only means
+        # something on the host that wrote it, so it is refused with the rest of the junk.
+        if value is not None and ("%" in value or not _is_host(value)):
+            raise ValueError("not a DNS name or IP address (without a zone id)")
         return value
 
 

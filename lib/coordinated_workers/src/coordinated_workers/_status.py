@@ -9,7 +9,7 @@ from typing import Literal
 import ops
 
 from service_mesh import STATUS_LIMIT, safe_text
-from service_mesh.errors import CRDMissingError, KubernetesError
+from service_mesh.errors import CRDMissingError, KubernetesError, MalformedResponseError
 
 logger = logging.getLogger(__name__)
 
@@ -81,7 +81,9 @@ def kubernetes_problem(what: str, error: KubernetesError, app: str) -> Problem:
         return Problem.blocked(
             f"{what}: Istio AuthorizationPolicy CRD missing; is Istio installed?"
         )
-    if code is None:
+    if isinstance(error, MalformedResponseError):
+        cause = "Kubernetes API sent a malformed answer"
+    elif code is None:
         cause = "Kubernetes API unreachable"
     elif code >= 500:
         cause = f"Kubernetes API server error ({code})"

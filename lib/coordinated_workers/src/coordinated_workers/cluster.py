@@ -31,6 +31,7 @@ from ._cluster_data import (
     ClusterRequirerUnitData,
     JujuTopology,
     RemoteWriteEndpoint,
+    encode,
 )
 from .roles import ClusterRolesConfig, UnknownRolesError
 
@@ -105,6 +106,7 @@ class ClusterProvider:
         self,
         data: ClusterProviderAppData,
         worker_ports: Callable[[frozenset[str]], Sequence[int]] | None = None,
+        worker_labels: Callable[[str], Mapping[str, str]] | None = None,
     ) -> bool:
         """Write ``data`` to every cluster relation, changing only keys whose value changed.
 
@@ -116,6 +118,8 @@ class ClusterProvider:
             data: what every worker gets.
             worker_ports: given a worker's concrete roles, the ports it must open; published as
                 ``worker_ports`` on that worker's relation (not for workers without roles).
+            worker_labels: given a worker app's name, the labels its pods must carry, in place
+                of ``data.worker_labels`` (which a relation without a known app keeps).
 
         Returns:
             Whether any databag was changed.
@@ -136,9 +140,13 @@ class ClusterProvider:
                 if worker_ports is not None and roles:
                     bag_data = data.with_worker_ports(worker_ports(roles))
                 encoded_by_roles[roles] = bag_data.dump()
+            encoded = encoded_by_roles[roles]
+            if worker is not None and worker_labels is not None:
+                labels = dict(sorted(worker_labels(worker.name).items()))
+                encoded = {**encoded, "worker_labels": encode(labels)}
             try:
                 bag = relation.data[self._charm.app]
-                changed |= _replace_changed(bag, encoded_by_roles[roles])
+                changed |= _replace_changed(bag, encoded)
             except ops.ModelError as e:
                 logger.warning("cannot publish to cluster relation %d: %s", relation.id, e)
         return changed

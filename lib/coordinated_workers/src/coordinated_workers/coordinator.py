@@ -4,14 +4,19 @@ Every hook runs :meth:`Coordinator.reconcile` once. It reads all inputs (cluster
 mesh relation, telemetry relations), computes the desired state once, and writes only what
 differs, in this order:
 
-1. own pod labels (cluster membership + mesh labels), leader only;
-2. where this charm's own traces go: the ``otlp_http`` receiver of ``charm-tracing``, directly
+1. cluster-internal AuthorizationPolicies through ``PolicyResourceManager``, leader only;
+2. own pod labels (cluster membership + mesh labels), leader only;
+3. where this charm's own traces go: the ``otlp_http`` receiver of ``charm-tracing``, directly
    (through ``ops.tracing`` when the charm depends on ``ops[tracing]``; see ``_charm_tracing``);
-3. nginx and nginx-prometheus-exporter through Pebble (reloaded only when nginx.conf changed);
-4. the cluster relation: worker config, labels and (proxied) telemetry URLs, leader only;
-5. the mesh: external policies to the beacon through ``ServiceMeshConsumer`` and
-   cluster-internal AuthorizationPolicies through ``PolicyResourceManager``, leader only;
-6. telemetry relations: scrape jobs, tracing protocol requests.
+4. nginx and nginx-prometheus-exporter through Pebble (reloaded only when nginx.conf changed);
+5. the cluster relation: worker config, labels and (proxied) telemetry URLs, leader only;
+6. external policies to the beacon through ``ServiceMeshConsumer``;
+7. telemetry relations: scrape jobs, tracing protocol requests.
+
+No enrolment before authorisation: an app (the coordinator itself, or a worker app) is given
+the mesh labels only once the cluster-internal policies that let it talk are in the cluster.
+A new worker app's two policies are applied before its bag carries the mesh labels; if they
+fail, it gets the membership label alone and the next hook tries again.
 
 A step that fails (Kubernetes refusing a call, a remote app's malformed data) is recorded as a
 :class:`Problem` and the later steps still run; the charm turns problems into a status in
@@ -21,23 +26,24 @@ collect-status, and the next hook retries. The library never sets a status itsel
 from __future__ import annotations
 
 import dataclasses
+import enum
 import logging
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, TypeAlias, TypeVar, cast
 
 import ops
 
 from service_mesh import (
     AppPolicy,
-    MeshType,
+    MeshPolicy,
     PolicyResourceManager,
     ServiceMeshConsumer,
     UnitPolicy,
     kubernetes_client,
     reconcile_charm_labels,
-    remove_charm_labels,
     safe_text,
 )
 from service_mesh.errors import KubernetesError
+from service_mesh.istio import policy_name
 
 from . import _charm_tracing, _sync, mesh
 from ._cluster_data import ClusterDataError, ClusterProviderAppData, RemoteWriteEndpoint
@@ -77,6 +83,16 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 _T = TypeVar("_T")
+
+
+class _Keep(enum.Enum):
+    KEEP = "keep"
+
+
+_KEEP = _Keep.KEEP
+"""Which apps are authorised could not be found out: keep each app's labels as they are."""
+
+_Authorised: TypeAlias = "frozenset[str] | _Keep | None"
 
 RESOLV_CONF = "/etc/resolv.conf"
 
@@ -174,7 +190,12 @@ class Coordinator(ops.Object):
         self._kubernetes_failed = False
         self._client: lightkube.Client | None = None
         observe_reconcile_events(charm, self._on_reconcile_event)
-        self.framework.observe(charm.on.remove, self._on_remove)
+        # No cleanup on `remove`: planned_units() == 0 holds both when the app is scaled to
+        # zero and when it is removed, and a hook cannot tell which. Scaled to zero, the
+        # workers still run and need the worker-to-worker policies (gossip, hand-over), so
+        # deleting them would cut the cluster apart. Removed, Juju deletes our StatefulSet,
+        # which owns every cluster-internal policy (ownerReferences), so Kubernetes deletes
+        # them even if a hook failed; our pod labels go with the StatefulSet and Service.
 
     # --- what the coordinator computes -------------------------------------------------
 
@@ -220,17 +241,33 @@ class Coordinator(ops.Object):
         return self.mesh is not None and self.mesh.provider_problem is not None
 
     def _published_labels(self) -> dict[str, str] | None:
-        """The pod labels we last gave workers, from our own cluster bags; None if unknown."""
+        """The mesh-enrolled pod labels we last gave workers (our own bags); None if unknown.
+
+        Only a bag with more than the membership label counts: an app not yet authorised got
+        the membership label alone, which says nothing about the mesh's labels.
+        """
         if not self._charm.unit.is_leader():
             return None
+        membership = mesh.membership_labels(self.app_name)
+        for app_labels in self._published_labels_by_app().values():
+            if app_labels.keys() - membership.keys():
+                return app_labels
+        return None
+
+    def _published_labels_by_app(self) -> dict[str, dict[str, str]]:
+        """Worker app -> the pod labels its cluster bag carries now (leader only)."""
+        published: dict[str, dict[str, str]] = {}
         for relation in self.model.relations[self.config.endpoints.cluster]:
+            app = cast("ops.Application | None", relation.app)  # None before Juju knows it
+            if app is None:
+                continue
             try:
                 labels = ClusterProviderAppData.load(relation.data[self._charm.app]).worker_labels
             except (ClusterDataError, ops.ModelError):
                 continue
             if labels is not None:
-                return dict(labels)
-        return None
+                published[app.name] = dict(labels)
+        return published
 
     @property
     def problems(self) -> tuple[Problem, ...]:
@@ -309,9 +346,13 @@ class Coordinator(ops.Object):
         labels_known = not self._mesh_data_broken() or self._published_labels() is not None
         desired = self._kubernetes_fingerprint(labels, workers)
         in_sync = not (verify or force_labels) and desired == self._applied.kubernetes
-        if is_leader and labels_known and not in_sync:
+        # Policies first: no app gets the mesh labels before the policies that let it talk.
+        authorised = self._reconcile_policies_step(workers, is_leader and not in_sync)
+        # Our own pods: left as they are when it could not be found out (KEEP).
+        if is_leader and labels_known and not in_sync and authorised is not _KEEP:
+            own = self._enrolled(self.app_name, labels, authorised, {})
             self._kubernetes_step(
-                "pod labels", lambda client: self._reconcile_labels(client, labels, force_labels)
+                "pod labels", lambda client: self._reconcile_labels(client, own, force_labels)
             )
         real_targets = self._telemetry_targets()
         self._reconcile_charm_tracing(real_targets)
@@ -319,8 +360,9 @@ class Coordinator(ops.Object):
         self._reconcile_nginx(workers, plan)
         published = plan.published if plan is not None else real_targets
         if is_leader:
-            self._publish_cluster(workers, labels, published)
-        self._reconcile_mesh(workers, is_leader and not in_sync)
+            self._publish_cluster(workers, labels, authorised, published)
+        if self.mesh is not None:
+            self.mesh.update_service_mesh()
         self._reconcile_telemetry_relations(workers)
         if is_leader and not in_sync:
             self._remember_applied(desired, labels_known)
@@ -420,8 +462,31 @@ class Coordinator(ops.Object):
         except OSError as e:
             raise NoNameserverError(f"cannot read {RESOLV_CONF}: {e}") from e
 
+    def _enrolled(
+        self,
+        app: str,
+        labels: dict[str, str],
+        authorised: _Authorised,
+        published_by_app: dict[str, dict[str, str]],
+    ) -> dict[str, str]:
+        """The pod labels ``app`` gets now: ``labels`` once its policies are in place.
+
+        Before that, the membership label alone (the policies select members by it). When it
+        could not be found out (``KEEP``), an app keeps what its bag carries already.
+        """
+        if authorised is None or (isinstance(authorised, frozenset) and app in authorised):
+            return labels
+        membership = mesh.membership_labels(self.app_name)
+        if authorised is _KEEP and app in published_by_app:
+            return {**published_by_app[app], **membership}
+        return membership
+
     def _publish_cluster(
-        self, workers: Sequence[WorkerApp], labels: dict[str, str], telemetry: TelemetryTargets
+        self,
+        workers: Sequence[WorkerApp],
+        labels: dict[str, str],
+        authorised: _Authorised,
+        telemetry: TelemetryTargets,
     ) -> None:
         context = WorkerConfigContext(
             model=self.model.name, coordinator_host=self.host, workers=workers, telemetry=telemetry
@@ -435,46 +500,102 @@ class Coordinator(ops.Object):
                 RemoteWriteEndpoint(url=url) for url in telemetry.remote_write_urls
             ]
             or None,
-            worker_labels=labels,
+            worker_labels=mesh.membership_labels(self.app_name),  # for a relation without app
         )
-        self.cluster.publish(data, worker_ports=self.config.worker_ports)
+        published_by_app = self._published_labels_by_app() if authorised is _KEEP else {}
+        self.cluster.publish(
+            data,
+            worker_ports=self.config.worker_ports,
+            worker_labels=lambda app: self._enrolled(app, labels, authorised, published_by_app),
+        )
 
-    def _reconcile_mesh(self, workers: Sequence[WorkerApp], apply_policies: bool) -> None:
-        if self.mesh is None:
-            return
-        self.mesh.update_service_mesh()
-        if not apply_policies:
-            return
+    def _reconcile_policies_step(
+        self, workers: Sequence[WorkerApp], apply_policies: bool
+    ) -> _Authorised:
+        """Reconcile the cluster-internal policies; return which apps may be enrolled.
+
+        None when there is nothing to hold back (no mesh, nothing changed since the last
+        complete apply, or not the leader), the set of apps whose policies are in place after
+        a reconcile (complete or partial), or ``KEEP`` when that could not be found out.
+        """
+        if self.mesh is None or not apply_policies:
+            return None
         if self._mesh_data_broken():
             # Malformed mesh data is not "no mesh": keep the policies in place until it is
             # fixed, rather than delete them (the status names the problem).
-            return
+            return _KEEP
         mesh_type = self.mesh.mesh_type()
-        worker_apps = [worker.name for worker in workers]
-        self._kubernetes_step(
-            "cluster-internal policies",
-            lambda client: self._reconcile_policies(client, mesh_type, worker_apps),
+        if mesh_type is None:
+            self._kubernetes_step(
+                "cluster-internal policies", lambda client: self._policy_manager(client).delete()
+            )
+            return None
+        try:
+            policies = self._cluster_internal_policies(workers)
+        except ValueError as e:  # our own names refused: nothing can be applied
+            logger.error("cluster-internal policies: %s", e)
+            self._problems.append(Problem.blocked(f"cluster-internal policies: {e}"))
+            self._kubernetes_failed = True  # not applied: every hook checks (and reports) again
+            return _KEEP
+        managers: list[PolicyResourceManager] = []
+
+        def reconcile(client: lightkube.Client) -> None:
+            managers.append(self._policy_manager(client))
+            managers[0].reconcile(policies, mesh_type)
+
+        self._kubernetes_step("cluster-internal policies", reconcile)
+        result = managers[0].last_result if managers else None
+        if result is None:
+            return _KEEP
+        in_place = {name.rpartition("/")[2] for name in result.in_place}
+        by_app: dict[str, list[str]] = {}
+        for policy in policies:
+            name = policy_name(self.app_name, self.model.name, policy)
+            by_app.setdefault(policy.source_app_name, []).append(name)
+        return frozenset(
+            app for app, names in by_app.items() if all(name in in_place for name in names)
         )
 
-    def _reconcile_policies(
-        self, client: lightkube.Client, mesh_type: MeshType | None, worker_apps: list[str]
-    ) -> None:
-        manager = self._policy_manager(client)
-        if mesh_type is None:
-            manager.delete()
-            return
-        policies = mesh.cluster_internal_policies(self.app_name, self.model.name, worker_apps)
-        manager.reconcile(policies, mesh_type)
+    def _cluster_internal_policies(self, workers: Sequence[WorkerApp]) -> list[MeshPolicy]:
+        """The policies for every worker app whose name Juju and Kubernetes would accept.
+
+        Juju only relates apps with valid names; a name our rules refuse anyway (a fake
+        Juju, a rule of ours stricter than Juju's) must not take the other apps' policies
+        down: that app is left out (and so never enrolled), and the status names it.
+
+        Raises:
+            ValueError: the coordinator's own app or model name is refused.
+        """
+        mesh.cluster_internal_policies(self.app_name, self.model.name, [])  # our own names
+        accepted: list[str] = []
+        for worker in workers:
+            try:
+                mesh.cluster_internal_policies(self.app_name, self.model.name, [worker.name])
+            except ValueError:
+                shown = safe_text(worker.name, 60)
+                logger.error("cluster-internal policies: worker app name %r refused", shown)
+                self._kubernetes_failed = True  # so the status keeps naming it in later hooks
+                self._problems.append(
+                    Problem.blocked(
+                        f"cluster-internal policies: worker app name {shown!r} is not one "
+                        "Juju and Kubernetes accept"
+                    )
+                )
+                continue
+            accepted.append(worker.name)
+        return mesh.cluster_internal_policies(self.app_name, self.model.name, accepted)
 
     def _policy_manager(self, client: lightkube.Client) -> PolicyResourceManager:
         # Every cluster-internal policy is in our namespace; listing only there keeps a
         # coordinator elsewhere whose upstream labels equal ours (app "a-b" in model "c",
-        # app "a" in model "b-c") from having its policies deleted as ours.
+        # app "a" in model "b-c") from having its policies deleted as ours. Our StatefulSet
+        # owns them: Kubernetes deletes them when Juju removes this app, and only then.
         return PolicyResourceManager(
             self._charm,
             client,
             mesh.policy_manager_labels(self.app_name, self.model.name),
             namespace=self.model.name,
+            owner_statefulset=self.app_name,
         )
 
     # --- telemetry -----------------------------------------------------------------------
@@ -617,23 +738,3 @@ class Coordinator(ops.Object):
         if self._client is not None:
             self._client.close()
             self._client = None
-
-    def _on_remove(self, _event: ops.RemoveEvent) -> None:
-        """The last unit going away: delete our policies and our label record."""
-        if not self._charm.unit.is_leader() or self.model.app.planned_units() > 0:
-            return
-        try:
-            self._kubernetes_step(
-                "cleanup of policies", lambda client: self._policy_manager(client).delete()
-            )
-            self._kubernetes_step(
-                "cleanup of pod labels",
-                lambda client: remove_charm_labels(
-                    client,
-                    self.app_name,
-                    self.model.name,
-                    mesh.pod_labels_configmap(self.app_name),
-                ),
-            )
-        finally:
-            self._close_kubernetes()

@@ -15,12 +15,7 @@ from typing import TYPE_CHECKING
 
 import ops
 
-from service_mesh import (
-    kubernetes_client,
-    reconcile_charm_labels,
-    remove_charm_labels,
-    safe_text,
-)
+from service_mesh import kubernetes_client, reconcile_charm_labels, safe_text
 from service_mesh.errors import KubernetesError
 
 from . import _charm_tracing, _sync, mesh
@@ -81,7 +76,11 @@ class Worker(ops.Object):
         self._problems: list[Problem] = []
         self._pebble_reachable: bool | None = None  # as this hook's reconcile found Pebble
         observe_reconcile_events(charm, self._on_reconcile_event)
-        self.framework.observe(charm.on.remove, self._on_remove)
+        # No cleanup on `remove`: planned_units() == 0 holds both when the app is scaled to
+        # zero and when it is removed, and a hook cannot tell which. Scaled to zero, taking
+        # the cluster and mesh labels off the pod template would roll units still shutting
+        # down (an ingester flushing to its peers) out of the cluster and the mesh. Removed,
+        # the labels go with the StatefulSet and the Service that Juju deletes.
 
     @property
     def roles(self) -> frozenset[str]:
@@ -294,24 +293,6 @@ class Worker(ops.Object):
         if check is not None and check.status != ops.pebble.CheckStatus.UP:
             self._problems.append(
                 Problem.waiting("workload is not ready yet (Pebble check 'ready')")
-            )
-
-    def _on_remove(self, _event: ops.RemoveEvent) -> None:
-        """The app's last unit going away: drop our label record (the pods go with the app)."""
-        if not self._charm.unit.is_leader() or self.model.app.planned_units() > 0:
-            return
-        try:
-            with self._kubernetes() as client:
-                remove_charm_labels(
-                    client,
-                    self._charm.app.name,
-                    self.model.name,
-                    mesh.pod_labels_configmap(self._charm.app.name),
-                )
-        except KubernetesError as e:
-            logger.error("cleanup of pod labels: %s", safe_text(str(e), 1000))
-            self._problems.append(
-                kubernetes_problem("cleanup of pod labels", e, self._charm.app.name)
             )
 
     def _fqdn(self) -> str:

@@ -31,7 +31,7 @@ The charm needs the endpoints ``service-mesh`` (``service_mesh``, ``limit: 1``),
 from ._consumer import ServiceMeshConsumer, label_configmap_name_template
 from ._dispatch import dispatched_event_name
 from ._endpoints import MissingEndpointError
-from ._k8s import kubernetes_client
+from ._k8s import kubernetes_client, statefulset_owner_reference
 from ._labels import label_problem, reconcile_charm_labels, remove_charm_labels
 from ._models import (
     AppPolicy,
@@ -55,6 +55,7 @@ from .errors import (
     ForbiddenError,
     KubernetesError,
     LabelRecordOwnerError,
+    MalformedResponseError,
     ServiceMeshError,
 )
 
@@ -68,6 +69,7 @@ __all__ = [
     "ForbiddenError",
     "KubernetesError",
     "LabelRecordOwnerError",
+    "MalformedResponseError",
     "MeshPolicy",
     "MeshType",
     "Method",
@@ -90,4 +92,5 @@ __all__ = [
     "reconcile_charm_labels",
     "remove_charm_labels",
     "safe_text",
+    "statefulset_owner_reference",
 ]

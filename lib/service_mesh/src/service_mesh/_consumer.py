@@ -188,6 +188,10 @@ class ServiceMeshConsumer(ops.Object):
         if self._kubernetes_problem:
             return _status_sized(self._kubernetes_problem)
         problems: list[str] = []
+        if self._charm.model.relations[self._cmr_requires_name]:
+            identity_problem = self._own_cmr_data()[1]
+            if identity_problem:
+                problems.append(identity_problem)
         _, provider_problem = self._provider_data()
         if provider_problem:
             problems.append(provider_problem)
@@ -290,9 +294,23 @@ class ServiceMeshConsumer(ops.Object):
     def _publish_cmr_data(self, relations: Iterable[ops.Relation]) -> None:
         if not self._charm.unit.is_leader():
             return
-        value = encode_cmr_data(self._charm.app.name, self._charm.model.name)
+        value, problem = self._own_cmr_data()
+        if value is None:
+            logger.error("%s", problem)
+            return
         for relation in relations:
             update_changed(relation.data[self._charm.app], {CMR_DATA_KEY: value})
+
+    def _own_cmr_data(self) -> tuple[str | None, str | None]:
+        """Our ``cmr_data`` value, or None and why our own names cannot be published.
+
+        Juju only gives us valid names, but a hook must not crash if a rule of ours is ever
+        stricter than Juju's: the relation just goes without our identity, and the status says so.
+        """
+        try:
+            return encode_cmr_data(self._charm.app.name, self._charm.model.name), None
+        except pydantic.ValidationError as error:
+            return None, f"cannot publish this app's cross-model identity: {describe(error)}"
 
     def _verifies(self, event: ops.EventBase) -> bool:
         """Whether ``event`` compares with the cluster even if nothing changed since last time.

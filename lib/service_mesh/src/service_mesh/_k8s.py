@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
-from .errors import ConflictError, ForbiddenError, KubernetesError
+from ._text import safe_text
+from .errors import ConflictError, ForbiddenError, KubernetesError, MalformedResponseError
 
 # The HTTP stack under lightkube logs about 13 DEBUG/INFO records per request (connection,
 # headers, body, close). Under Juju, ops forwards every record to `juju-log`, one hook-tool
@@ -35,6 +36,7 @@ def kubernetes_errors(doing: str, app_name: str) -> Generator[None, None, None]:
         app_name: the charm's application, named in the advice for a 403.
     """
     import httpx2  # lazily: lightkube (which brings httpx2) loads only when Kubernetes is used
+    import msgspec  # lightkube decodes every answer with it
 
     quiet_transport()
     try:
@@ -45,6 +47,54 @@ def kubernetes_errors(doing: str, app_name: str) -> Generator[None, None, None]:
         raise KubernetesError(
             f"failed to {doing}: the Kubernetes API did not answer ({type(e).__name__}: {e})"
         ) from e
+    except msgspec.MsgspecError as e:
+        # lightkube could not decode a success answer: not JSON, cut short, or a shape that is
+        # not the object asked for (e.g. a list without items).
+        raise MalformedResponseError(
+            f"failed to {doing}: Kubernetes sent an answer that cannot be read "
+            f"({safe_text(str(e), 120)})",
+            status_code=200,
+        ) from e
+
+
+def expect_object(obj: Any, kind: str, name: str | None, doing: str) -> None:
+    """Raise unless ``obj`` (a lightkube object or a dict) is the ``kind`` named ``name``.
+
+    An API server always answers with the object asked for; another kind or another name
+    means the answer is not the one asked for, and acting on it (an empty label record, a
+    foreign object's uid) would be acting on garbage. lightkube's typed objects always say
+    their own class's kind whatever was sent, so for those the name is what tells.
+
+    Args:
+        obj: the decoded answer.
+        kind: the kind asked for; checked on dicts (generic resources, list items).
+        name: the name asked for; None for list items.
+        doing: what was asked, completing "failed to ...".
+
+    Raises:
+        MalformedResponseError: ``obj`` is not what was asked for.
+    """
+    if isinstance(obj, dict):
+        found: object = cast("dict[str, object]", obj).get("kind")
+        metadata: object = cast("dict[str, object]", obj).get("metadata")
+        found_name: object = (
+            cast("dict[str, object]", metadata).get("name") if isinstance(metadata, dict) else None
+        )
+    else:
+        found = kind
+        found_name = getattr(getattr(obj, "metadata", None), "name", None)
+    if found != kind:
+        shown = safe_text(str(found), 60) if found is not None else "no kind"
+        raise MalformedResponseError(
+            f"failed to {doing}: Kubernetes answered with {shown} instead of a {kind}",
+            status_code=200,
+        )
+    if (name is not None and found_name != name) or not isinstance(found_name, str):
+        raise MalformedResponseError(
+            f"failed to {doing}: Kubernetes answered with another {kind} "
+            f"({safe_text(str(found_name), 60)})",
+            status_code=200,
+        )
 
 
 def _status_error(error: Exception, doing: str, app_name: str) -> KubernetesError:
@@ -112,7 +162,7 @@ def kubernetes_client(namespace: str, field_manager: str) -> lightkube.Client:
         raise KubernetesError(f"no Kubernetes API to talk to ({e})") from e
 
 
-def statefulset_owner_reference(name: str, uid: str) -> dict[str, str]:
+def statefulset_reference(name: str, uid: str) -> dict[str, str]:
     """An ``ownerReference`` to the StatefulSet ``name``, so the object dies with the app.
 
     When Juju removes an application it deletes its StatefulSet, and Kubernetes' garbage
@@ -145,3 +195,31 @@ def list_all(
         resource, namespace=namespace, labels=dict[str, Any](labels)
     )
     return [dict(item) for item in listed]
+
+
+def statefulset_owner_reference(
+    client: lightkube.Client, app_name: str, namespace: str
+) -> dict[str, str]:
+    """An ``ownerReference`` to the StatefulSet Juju runs ``app_name`` with (one GET).
+
+    An object carrying it is garbage-collected by Kubernetes when Juju removes the application
+    (which deletes the StatefulSet), even if the charm's ``remove`` hook failed or never ran;
+    scaling the application to zero keeps the StatefulSet, and so the object. Only objects in
+    the StatefulSet's namespace may carry it.
+
+    Raises:
+        KubernetesError: the GET failed (404 when there is no such StatefulSet).
+        MalformedResponseError: the answer is not that StatefulSet, or has no uid.
+    """
+    from lightkube.resources.apps_v1 import StatefulSet
+
+    doing = f"get StatefulSet {app_name}"
+    with kubernetes_errors(doing, app_name):
+        statefulset = client.get(StatefulSet, app_name, namespace=namespace)
+    expect_object(statefulset, "StatefulSet", app_name, doing)
+    uid = statefulset.metadata.uid if statefulset.metadata else None
+    if not uid:
+        raise MalformedResponseError(
+            f"failed to {doing}: Kubernetes answered without its uid", status_code=200
+        )
+    return statefulset_reference(app_name, uid)

@@ -36,7 +36,7 @@ import logging
 import re
 from typing import TYPE_CHECKING, Any, cast
 
-from ._k8s import kubernetes_errors, patch, statefulset_owner_reference
+from ._k8s import expect_object, kubernetes_errors, patch, statefulset_reference
 from ._text import safe_text
 from .errors import KubernetesError, LabelRecordOwnerError
 
@@ -200,6 +200,7 @@ def _read_record(client: lightkube.Client, app_name: str, namespace: str, name: 
     try:
         with kubernetes_errors(f"get ConfigMap {name}", app_name):
             configmap = client.get(ConfigMap, name, namespace=namespace)
+        expect_object(configmap, "ConfigMap", name, f"get ConfigMap {name}")
     except KubernetesError as e:
         if e.status_code == 404:
             return _Record({}, None, exists=False)
@@ -278,7 +279,7 @@ def _configmap_body(
         data[_PENDING_KEY] = "true" if pending else None
     metadata: dict[str, Any] = {"name": name, "namespace": namespace}
     if owner is not None:
-        metadata["ownerReferences"] = [statefulset_owner_reference(*owner)]
+        metadata["ownerReferences"] = [statefulset_reference(*owner)]
     return {"apiVersion": "v1", "data": data, "kind": "ConfigMap", "metadata": metadata}
 
 

@@ -14,12 +14,27 @@ from __future__ import annotations
 
 import enum
 import warnings
-from typing import Any
+from typing import Annotated, Any
 
 import pydantic
 
+# Juju's own rule for application names (juju/names ``IsValidApplication``): lowercase words
+# joined by single hyphens, no word all digits (``app-1`` would read as a unit). Kubernetes then
+# caps them at 63 characters: the name is also the app's Service and service account.
 _JUJU_APP_NAME = r"^[a-z][a-z0-9]*(-[a-z0-9]*[a-z][a-z0-9]*)*$"
-_JUJU_MODEL_NAME = r"^[a-z0-9]+(-[a-z0-9]+)*$"
+# Juju accepts model names ``^[a-z0-9]+[a-z0-9-]*$`` (``obs--prod`` included); on Kubernetes the
+# model is a namespace, a DNS-1123 label, which also rules out a trailing hyphen. Together:
+_NAMESPACE = r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$"
+# A Kubernetes Service name (DNS-1035 label): what ``target_service`` names.
+_SERVICE_NAME = r"^[a-z]([a-z0-9-]*[a-z0-9])?$"
+_MAX_NAME = 63
+
+AppName = Annotated[str, pydantic.Field(pattern=_JUJU_APP_NAME, max_length=_MAX_NAME)]
+"""A Juju application name that can exist on Kubernetes."""
+Namespace = Annotated[str, pydantic.Field(pattern=_NAMESPACE, max_length=_MAX_NAME)]
+"""A Kubernetes namespace, which for Juju is a model name."""
+ServiceName = Annotated[str, pydantic.Field(pattern=_SERVICE_NAME, max_length=_MAX_NAME)]
+Port = Annotated[int, pydantic.Field(ge=1, le=65535)]
 
 
 class Method(str, enum.Enum):
@@ -53,7 +68,7 @@ class Endpoint(pydantic.BaseModel):
     """A set of ports, hosts, methods and paths a source may reach; ``None`` means any."""
 
     hosts: list[str] | None = None
-    ports: list[int] | None = None
+    ports: list[Port] | None = None
     methods: list[Method] | None = None
     paths: list[str] | None = None
 
@@ -83,7 +98,7 @@ class UnitPolicy(pydantic.BaseModel):
     """Let applications related on ``relation`` reach this app's pods directly (L4, ports only)."""
 
     relation: str
-    ports: list[int] | None = None
+    ports: list[Port] | None = None
 
 
 class MeshPolicy(pydantic.BaseModel):
@@ -91,14 +106,18 @@ class MeshPolicy(pydantic.BaseModel):
 
     This is what travels in the ``policies`` key of the ``service_mesh`` relation and what
     :func:`service_mesh.istio.authorization_policies` turns into an AuthorizationPolicy.
+
+    Names are checked as Juju and Kubernetes check them (upstream accepts any string): a name
+    the API server would refuse in a policy name or a principal is refused here, when a
+    consumer's bag is decoded, rather than by the API server on every reconcile.
     """
 
-    source_namespace: str
-    source_app_name: str
-    target_namespace: str
-    target_app_name: str | None = None
+    source_namespace: Namespace
+    source_app_name: AppName
+    target_namespace: Namespace
+    target_app_name: AppName | None = None
     target_selector_labels: dict[str, str] | None = None
-    target_service: str | None = None
+    target_service: ServiceName | None = None
     target_type: PolicyTargetType = PolicyTargetType.app
     endpoints: list[Endpoint] = pydantic.Field(default_factory=lambda: list[Endpoint]())
 
@@ -144,8 +163,8 @@ class CMRData(pydantic.BaseModel):
     account of a namespace, or beyond. Upstream accepts any string.
     """
 
-    app_name: str = pydantic.Field(pattern=_JUJU_APP_NAME)
-    juju_model_name: str = pydantic.Field(pattern=_JUJU_MODEL_NAME)
+    app_name: AppName
+    juju_model_name: Namespace
 
 
 class ServiceMeshProviderAppData(pydantic.BaseModel):

@@ -7,14 +7,21 @@ identical, but:
 
 * only policies that are missing or whose spec or ownership labels differ are applied, so a
   reconcile that changes nothing costs one LIST and no write (upstream re-applies every policy);
-* make before break: every apply happens before any delete, and if an apply fails nothing is
-  deleted, so the set of allow rules never shrinks below the old one. Upstream deletes stale
+* make before break: every apply happens before any delete, and a stale policy that a failed
+  apply was to replace (one that lets a source of the failed policy into the same namespace) is
+  kept, so no source loses access before its new rules are in place. Upstream deletes stale
   policies first. Since a policy's name embeds a hash of its content, an updated policy is a new
-  name plus a stale one: with us traffic is allowed by one or the other at every instant;
+  name plus a stale one: with us traffic is allowed by one or the other at every instant. Stale
+  policies of other sources are still deleted: one refused policy does not hold back every
+  revocation (when the API does not answer at all, nothing is deleted);
+* with ``owner_statefulset``, every policy carries an ``ownerReference`` to the owner's
+  StatefulSet, so Kubernetes deletes them when Juju removes the application even if no hook
+  cleaned up (upstream's stay behind); names, labels and specs are unchanged;
 * deletes come in listing order (namespace, name); upstream's order is the reverse of its
   creation sort;
 * failures are named errors (:class:`CRDMissingError` when Istio is not installed,
-  :class:`ForbiddenError` with the ``juju trust`` advice), never lightkube or httpx2 ones.
+  :class:`ForbiddenError` with the ``juju trust`` advice, :class:`MalformedResponseError` for
+  an answer that is not what was asked for), never lightkube, msgspec or httpx2 ones.
 """
 
 from __future__ import annotations
@@ -26,9 +33,15 @@ import logging
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from . import istio
-from ._k8s import kubernetes_errors, list_all, patch
+from ._k8s import (
+    expect_object,
+    kubernetes_errors,
+    list_all,
+    patch,
+    statefulset_owner_reference,
+)
 from ._models import MeshPolicy, MeshType
-from .errors import CRDMissingError, KubernetesError
+from .errors import CRDMissingError, KubernetesError, MalformedResponseError
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -64,11 +77,21 @@ class ReconcileResult:
         applied: policies created or updated (server-side apply).
         deleted: stale policies removed (including ones already gone).
         unchanged: desired policies that were already as wanted.
+        failed: desired policies that are not in place: their apply failed or, with the API
+            unreachable, was not tried.
+        held: stale policies kept because a failed policy was to replace them.
     """
 
     applied: tuple[str, ...] = ()
     deleted: tuple[str, ...] = ()
     unchanged: tuple[str, ...] = ()
+    failed: tuple[str, ...] = ()
+    held: tuple[str, ...] = ()
+
+    @property
+    def in_place(self) -> frozenset[str]:
+        """Desired policies that are in the cluster as wanted (applied or unchanged)."""
+        return frozenset(self.applied + self.unchanged)
 
     @property
     def changed(self) -> bool:
@@ -102,10 +125,15 @@ class PolicyResourceManager:
             (upstream's ``<app>-<model>`` labels are equal for app ``a-b`` in model ``c`` and
             app ``a`` in model ``b-c``) has its policies deleted as stale. An owner whose
             policies all live in its own namespace should pass it.
+        owner_statefulset: give every policy an ``ownerReference`` to this StatefulSet (in
+            ``namespace``, which it requires), usually the owner app's own, so Kubernetes
+            deletes the policies when Juju removes the application, even if no hook cleaned up.
+            Its uid costs one GET, made only when something is to be applied.
 
     Raises:
-        ValueError: ``labels`` is empty. (A client without a field manager makes lightkube
-            refuse the first server-side apply with a ValueError, before anything is deleted.)
+        ValueError: ``labels`` is empty, or ``owner_statefulset`` comes without ``namespace``.
+            (A client without a field manager makes lightkube refuse the first server-side
+            apply with a ValueError, before anything is deleted.)
     """
 
     def __init__(
@@ -116,7 +144,13 @@ class PolicyResourceManager:
         logger: logging.Logger | None = None,
         *,
         namespace: str | None = None,
+        owner_statefulset: str | None = None,
     ) -> None:
+        if owner_statefulset is not None and namespace is None:
+            raise ValueError(
+                "an owner StatefulSet needs the manager's namespace: an ownerReference only "
+                "reaches objects in the owner's own namespace"
+            )
         if not labels:
             raise ValueError(
                 "PolicyResourceManager needs ownership labels: they are how it finds its own "
@@ -128,6 +162,9 @@ class PolicyResourceManager:
         self._labels = dict(labels)
         self._log = logger or logging.getLogger(__name__)
         self._namespace = namespace
+        self._owner_statefulset = owner_statefulset
+        self.last_result: ReconcileResult | None = None
+        """What the latest :meth:`reconcile` did, also when it raised (then partly done)."""
 
     def reconcile(
         self,
@@ -150,8 +187,10 @@ class PolicyResourceManager:
             ValueError: an unsupported mesh type, a malformed raw policy, or a policy outside
                 the manager's ``namespace``.
             CRDMissingError: the cluster has no AuthorizationPolicy API (Istio not installed).
-            KubernetesError: an API call failed; if it was an apply, nothing was deleted.
+            KubernetesError: an API call failed, after every other apply and every delete not
+                held back by a failed apply was tried; :attr:`last_result` says what was done.
         """
+        self.last_result = None
         if MeshType(mesh_type) is not MeshType.istio:
             raise ValueError(f"unsupported mesh type {mesh_type!r}; only istio is supported")
         desired = self._desired(policies, raw_policies or ())
@@ -162,13 +201,50 @@ class PolicyResourceManager:
                 "installed (deploy istio-k8s) or its CRDs were removed",
                 status_code=404,
             )
+        owner = self._owner_statefulset
         to_apply = [
-            key for key, manifest in desired.items() if _differs(existing.get(key), manifest)
+            key
+            for key, manifest in desired.items()
+            if _differs(existing.get(key), manifest, owner)
         ]
-        applied = self._apply_all([desired[key] for key in to_apply])
-        deleted = self._delete_all([key for key in existing if key not in desired])
-        unchanged = [_show(key) for key in desired if key not in to_apply]
-        return ReconcileResult(tuple(applied), tuple(deleted), tuple(unchanged))
+        if to_apply and owner is not None:
+            assert self._namespace is not None  # checked at construction
+            reference = statefulset_owner_reference(self._client, owner, self._namespace)
+            for key in to_apply:
+                metadata = desired[key]["metadata"]
+                others = [  # a raw policy may name owners of its own
+                    ref
+                    for ref in _items(metadata.get("ownerReferences"))
+                    if _map(ref).get("uid") != reference["uid"]
+                ]
+                metadata["ownerReferences"] = [*others, reference]
+        applied, apply_failures, not_in_place = self._apply_all(to_apply, desired)
+        stale = [key for key in existing if key not in desired]
+        if apply_failures and apply_failures[-1][1].status_code is None:
+            held = stale  # the API does not answer: each delete would only wait for a timeout
+        else:
+            failed_manifests = [desired[key] for key in not_in_place]
+            held = [key for key in stale if _replaced_by_any(existing[key], failed_manifests)]
+        deleted, delete_failures = self._delete_all([key for key in stale if key not in held])
+        result = ReconcileResult(
+            applied=tuple(_show(key) for key in applied),
+            deleted=tuple(deleted),
+            unchanged=tuple(_show(key) for key in desired if key not in to_apply),
+            failed=tuple(_show(key) for key in not_in_place),
+            held=tuple(_show(key) for key in held),
+        )
+        self.last_result = result
+        if held:
+            self._log.warning(
+                "kept %d stale AuthorizationPolicies until their replacements apply: %s",
+                len(held),
+                _names(list(result.held)),
+            )
+        if apply_failures or delete_failures:
+            raise _combined(
+                apply_failures + delete_failures, _summary(result, len(to_apply), len(stale))
+            )
+        return result
 
     def delete(self) -> ReconcileResult:
         """Delete every AuthorizationPolicy carrying this manager's labels.
@@ -181,7 +257,12 @@ class PolicyResourceManager:
         existing = self._list()
         if existing is None:
             return ReconcileResult()
-        return ReconcileResult(deleted=tuple(self._delete_all(list(existing))))
+        deleted, failures = self._delete_all(list(existing))
+        if failures:
+            raise _combined(
+                failures, f"{len(failures)} of {len(existing)} stale AuthorizationPolicies remain"
+            )
+        return ReconcileResult(deleted=tuple(deleted))
 
     def _desired(
         self, policies: Sequence[MeshPolicy], raw_policies: Sequence[Mapping[str, Any]]
@@ -212,29 +293,40 @@ class PolicyResourceManager:
             if e.status_code == 404:
                 return None
             raise
-        return {(item["metadata"]["namespace"], item["metadata"]["name"]): item for item in listed}
+        owned: dict[_Key, dict[str, Any]] = {}
+        for item in listed:
+            # Listed custom resources carry their kind; anything else is not what we asked for.
+            expect_object(item, istio.KIND, None, f"list {istio.KIND}s")
+            metadata = _map(item.get("metadata"))
+            namespace = metadata.get("namespace")
+            if not isinstance(namespace, str):
+                raise MalformedResponseError(
+                    f"failed to list {istio.KIND}s: Kubernetes listed one without a namespace",
+                    status_code=200,
+                )
+            owned[namespace, metadata["name"]] = item
+        return owned
 
-    def _apply_all(self, manifests: list[dict[str, Any]]) -> list[str]:
-        """Apply each manifest; on failure try the rest, then raise (so nothing gets deleted)."""
-        applied: list[str] = []
+    def _apply_all(
+        self, keys: list[_Key], desired: dict[_Key, dict[str, Any]]
+    ) -> tuple[list[_Key], list[tuple[str, KubernetesError]], list[_Key]]:
+        """Apply each policy, trying the rest after a failure (unless the API is unreachable).
+
+        Returns:
+            What was applied, each failure, and every policy not in place (failed or untried).
+        """
+        applied: list[_Key] = []
         failures: list[tuple[str, KubernetesError]] = []
-        for manifest in manifests:
-            shown = _show((manifest["metadata"]["namespace"], manifest["metadata"]["name"]))
-            error = self._apply(manifest)
+        for key in keys:
+            error = self._apply(desired[key])
             if error is None:
-                applied.append(shown)
+                applied.append(key)
                 continue
-            failures.append((shown, error))
+            failures.append((_show(key), error))
             if error.status_code is None:
                 break  # the API is unreachable: more attempts would only each wait for a timeout
-        self._log_changes("applied", applied)
-        if failures:
-            raise _combined(
-                failures,
-                f"{len(failures)} of {len(manifests)} AuthorizationPolicies could not be applied, "
-                "so no stale policy was deleted",
-            )
-        return applied
+        self._log_changes("applied", [_show(key) for key in applied])
+        return applied, failures, [key for key in keys if key not in applied]
 
     def _apply(self, manifest: dict[str, Any]) -> KubernetesError | None:
         from lightkube.types import PatchType
@@ -242,7 +334,7 @@ class PolicyResourceManager:
         metadata = manifest["metadata"]
         try:
             with kubernetes_errors(f"apply {istio.KIND} {metadata['name']}", self._owner_app):
-                patch(
+                applied = patch(
                     self._client,
                     _authorization_policy_resource(),
                     metadata["name"],
@@ -251,12 +343,14 @@ class PolicyResourceManager:
                     patch_type=PatchType.APPLY,
                     force=True,
                 )
+            doing = f"apply {istio.KIND} {metadata['name']}"
+            expect_object(dict(applied), istio.KIND, metadata["name"], doing)
         except KubernetesError as e:
             return e
         return None
 
-    def _delete_all(self, keys: list[_Key]) -> list[str]:
-        """Delete each policy (gone already is fine); on failure try the rest, then raise."""
+    def _delete_all(self, keys: list[_Key]) -> tuple[list[str], list[tuple[str, KubernetesError]]]:
+        """Delete each policy (gone already is fine), trying the rest after a failure."""
         deleted: list[str] = []
         failures: list[tuple[str, KubernetesError]] = []
         for key in keys:
@@ -266,11 +360,7 @@ class PolicyResourceManager:
             else:
                 failures.append((_show(key), error))
         self._log_changes("deleted", deleted)
-        if failures:
-            raise _combined(
-                failures, f"{len(failures)} of {len(keys)} stale AuthorizationPolicies remain"
-            )
-        return deleted
+        return deleted, failures
 
     def _log_changes(self, done: str, shown: list[str]) -> None:
         """One line for all the policies a reconcile changed, naming the first few.
@@ -280,11 +370,7 @@ class PolicyResourceManager:
         """
         if not shown:
             return
-        names = ", ".join(shown[:_NAMES_LOGGED])
-        more = len(shown) - _NAMES_LOGGED
-        if more > 0:
-            names += f" and {more} more"
-        self._log.info("%s %d AuthorizationPolicies: %s", done, len(shown), names)
+        self._log.info("%s %d AuthorizationPolicies: %s", done, len(shown), _names(shown))
 
     def _delete(self, key: _Key) -> KubernetesError | None:
         namespace, name = key
@@ -296,14 +382,89 @@ class PolicyResourceManager:
         return None
 
 
-def _differs(existing: dict[str, Any] | None, manifest: dict[str, Any]) -> bool:
-    """Whether applying ``manifest`` would change ``existing`` (labels others added are fine)."""
+def _names(shown: list[str]) -> str:
+    """The first few names, and how many more there are."""
+    names = ", ".join(shown[:_NAMES_LOGGED])
+    more = len(shown) - _NAMES_LOGGED
+    if more > 0:
+        names += f" and {more} more"
+    return names
+
+
+def _summary(result: ReconcileResult, tried: int, stale: int) -> str:
+    parts: list[str] = []
+    if result.failed:
+        parts.append(f"{len(result.failed)} of {tried} AuthorizationPolicies could not be applied")
+    if result.held:
+        parts.append(f"{len(result.held)} stale ones they replace were kept")
+    remaining = stale - len(result.held) - len(result.deleted)
+    if remaining:
+        parts.append(f"{remaining} stale AuthorizationPolicies could not be deleted")
+    return "; ".join(parts)
+
+
+def _sources(manifest: Mapping[str, Any]) -> frozenset[str] | None:
+    """The principals a policy lets in; None when it (also) lets in sources not so named."""
+    rules = _items(_map(manifest.get("spec")).get("rules"))
+    if not rules:
+        return None
+    principals: set[str] = set()
+    for rule in rules:
+        sources_of_rule = _items(_map(rule).get("from"))
+        if not sources_of_rule:
+            return None  # a rule without "from" admits any source
+        for entry in sources_of_rule:
+            source = _map(_map(entry).get("source"))
+            named = _items(source.get("principals"))
+            if not named or len(source) > 1:
+                return None  # namespaces, IP blocks, ...: not a list of principals alone
+            principals.update(str(principal) for principal in named)
+    return frozenset(principals)
+
+
+def _replaced_by_any(stale: Mapping[str, Any], failed: list[dict[str, Any]]) -> bool:
+    """Whether a policy that failed to apply may be the replacement of ``stale``.
+
+    It may when it lets a source of ``stale`` into the same namespace: until it is in place,
+    that source still needs the old rules. Where the sources cannot be told, assume it may.
+    """
+    namespace = _map(stale.get("metadata")).get("namespace")
+    stale_sources = _sources(stale)
+    for manifest in failed:
+        if manifest["metadata"]["namespace"] != namespace:
+            continue
+        sources = _sources(manifest)
+        if sources is None or stale_sources is None or sources & stale_sources:
+            return True
+    return False
+
+
+def _map(value: Any) -> dict[str, Any]:
+    return cast("dict[str, Any]", value) if isinstance(value, dict) else {}
+
+
+def _items(value: Any) -> list[Any]:
+    return cast("list[Any]", value) if isinstance(value, list) else []
+
+
+def _differs(existing: dict[str, Any] | None, manifest: dict[str, Any], owner: str | None) -> bool:
+    """Whether applying ``manifest`` would change ``existing`` (labels others added are fine).
+
+    With an ``owner`` StatefulSet, a policy without an ownerReference to it (one applied
+    before owners were set, or by upstream) differs too, so it gets one.
+    """
     if existing is None or existing.get("spec") != manifest["spec"]:
         return True
     metadata: dict[str, Any] = existing.get("metadata") or {}
     labels: dict[str, Any] = metadata.get("labels") or {}
     wanted: dict[str, str] = manifest["metadata"]["labels"]
-    return any(labels.get(k) != v for k, v in wanted.items())
+    if any(labels.get(k) != v for k, v in wanted.items()):
+        return True
+    return owner is not None and not any(
+        (_map(ref).get("apiVersion"), _map(ref).get("kind"), _map(ref).get("name"))
+        == ("apps/v1", "StatefulSet", owner)
+        for ref in _items(metadata.get("ownerReferences"))
+    )
 
 
 def _checked_raw_policy(raw: Mapping[str, Any]) -> dict[str, Any]:

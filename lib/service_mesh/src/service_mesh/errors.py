@@ -13,6 +13,7 @@ __all__ = [
     "ForbiddenError",
     "KubernetesError",
     "LabelRecordOwnerError",
+    "MalformedResponseError",
     "ServiceMeshError",
 ]
 
@@ -52,4 +53,13 @@ class LabelRecordOwnerError(KubernetesError):
     Two record names can coincide (``<app>-pod-labels`` of a worker ``juju-service-mesh-a`` is
     ``juju-service-mesh-<app>-labels`` of an app ``a-pod``); each would take the other's labels
     for its own, so the record is left alone and this is raised instead.
+    """
+
+
+class MalformedResponseError(KubernetesError):
+    """The API server said yes, but its answer is unusable.
+
+    A body that is not JSON, is cut short, or holds another kind of object than the one asked
+    for: something between us and the API server (a proxy, a broken connection it did not
+    notice) mangled it. What was asked may or may not have been done; the next try finds out.
     """

@@ -20,17 +20,20 @@ It has two front ends over the same state:
 
 Every request is recorded in :attr:`FakeKubernetes.requests` as ``{"method", "path", "query",
 "content_type", "body"}``, the shape of the ``*-wire.json`` vectors. Faults can be injected
-with :meth:`FakeKubernetes.fail` (an API error) and :meth:`FakeKubernetes.fail_transport`
-(connection refused or timed out). A faulted request is recorded but changes nothing.
+with :meth:`FakeKubernetes.fail` (an API error), :meth:`FakeKubernetes.fail_transport`
+(connection refused or timed out) and :meth:`FakeKubernetes.fail_body` (a 200 whose body is
+not JSON, cut short, or another kind of object). A request failed with an error or below HTTP
+is recorded but changes nothing; a mangled answer comes after the request was carried out.
 
 What is modelled: get, list (label selectors, one or all namespaces), create, replace, delete,
 delete-collection, merge/strategic-merge/JSON patches, server-side apply (fields a manager stops
 applying are removed), ``resourceVersion`` bumps and preconditions, name and label validation, a
-StatefulSet or Deployment whose template no longer matches its selector (422), ``dryRun``, and
-unknown CRDs (:attr:`FakeKubernetes.crds_installed`). What is not: watches, field selectors,
-subresources, pagination, strategic-merge list semantics, apply conflicts between field managers
-(``force`` is recorded, never needed), admission and RBAC (use :meth:`FakeKubernetes.fail` with
-403).
+StatefulSet or Deployment whose template no longer matches its selector (422), ``dryRun``, unknown
+CRDs (:attr:`FakeKubernetes.crds_installed`), and garbage collection of objects whose
+``ownerReferences`` owners are all gone (in the same namespace). What is not: watches, field
+selectors, subresources, pagination, strategic-merge list semantics, apply conflicts between field
+managers (``force`` is recorded, never needed), admission and RBAC (use
+:meth:`FakeKubernetes.fail` with 403).
 """
 
 from __future__ import annotations
@@ -75,7 +78,7 @@ if TYPE_CHECKING:
 
     import lightkube
 
-__all__ = ["FakeKubernetes", "WireRequest"]
+__all__ = ["BodyFault", "FakeKubernetes", "WireRequest"]
 
 # httpx honours these even for loopback addresses unless NO_PROXY lists them.
 _PROXY_VARIABLES = (
@@ -103,6 +106,10 @@ class WireRequest(TypedDict):
     body: Any
 
 
+BodyFault = Literal["not-json", "truncated", "wrong-kind"]
+"""How :meth:`FakeKubernetes.fail_body` mangles a success answer."""
+
+
 @dataclasses.dataclass
 class _Fault:
     method: str | None
@@ -111,6 +118,7 @@ class _Fault:
     status: int = 500
     message: str | None = None
     transport_error: Literal["connect", "timeout"] | None = None
+    body: BodyFault | None = None
 
     def matches(self, method: str, path: str) -> bool:
         return (self.method is None or self.method == method) and (
@@ -145,7 +153,12 @@ class FakeKubernetes:
     # ----- seeding and inspection (no request is recorded) -----
 
     def add(self, obj: Json) -> Json:
-        """Store ``obj`` as if it existed before the test; returns the stored copy."""
+        """Store ``obj`` as if it existed before the test; returns the stored copy.
+
+        A ``metadata.uid`` in ``obj`` is kept (so objects copied from another fake still
+        match the ``ownerReferences`` that name them); otherwise one is made up, or the uid
+        of the object it replaces is kept.
+        """
         with self._lock:
             metadata = section(obj, "metadata")
             key: _StoreKey = (
@@ -154,7 +167,10 @@ class FakeKubernetes:
                 metadata.get("namespace"),
                 metadata["name"],
             )
-            return copy.deepcopy(self._store(key, copy.deepcopy(obj)))
+            stored = self._store(key, copy.deepcopy(obj))
+            if metadata.get("uid"):
+                stored["metadata"]["uid"] = metadata["uid"]
+            return copy.deepcopy(stored)
 
     def add_juju_app(self, app_name: str, namespace: str) -> None:
         """Seed what Juju creates for a Kubernetes charm: its StatefulSet and two Services."""
@@ -191,6 +207,21 @@ class FakeKubernetes:
                     "spec": {"selector": dict(juju_labels), "clusterIP": cluster_ip},
                 }
             )
+
+    def remove_juju_app(self, app_name: str, namespace: str) -> None:
+        """Delete what :meth:`add_juju_app` seeded, as Juju does when the app is removed.
+
+        Objects whose ``ownerReferences`` name a deleted object go too, as Kubernetes' garbage
+        collector deletes them. No request is recorded: Juju, not the charm, does this.
+        """
+        with self._lock:
+            for plural, name in (
+                ("statefulsets", app_name),
+                ("services", app_name),
+                ("services", f"{app_name}-endpoints"),
+            ):
+                for key in [k for k in self._objects if k[1:] == (plural, namespace, name)]:
+                    self._remove(key)
 
     def get(self, plural: str, namespace: str | None, name: str) -> Json | None:
         """A copy of the stored object, or None; e.g. ``get("configmaps", "cos", "x")``."""
@@ -255,6 +286,25 @@ class FakeKubernetes:
         with self._lock:
             self._faults.append(
                 _Fault(method and method.upper(), path_contains, times, transport_error=error)
+            )
+
+    def fail_body(
+        self,
+        kind: BodyFault,
+        method: str | None = None,
+        path_contains: str | None = None,
+        times: int | None = 1,
+    ) -> None:
+        """Carry out the next matching request(s), but answer 200 with a body that is wrong.
+
+        As when a proxy or a half-broken connection mangles the answer: the API server did
+        what was asked, the client cannot tell. Kinds: ``"not-json"`` (an HTML error page),
+        ``"truncated"`` (the real answer's JSON cut in half, with a matching length), and
+        ``"wrong-kind"`` (a well-formed Secret, or SecretList for a collection).
+        """
+        with self._lock:
+            self._faults.append(
+                _Fault(method and method.upper(), path_contains, times, status=200, body=kind)
             )
 
     def clear_faults(self) -> None:
@@ -341,8 +391,10 @@ class FakeKubernetes:
 
     def handle(
         self, method: str, path: str, query: dict[str, str], content_type: str | None, raw: bytes
-    ) -> tuple[int, Json]:
-        """Answer one request: returns (HTTP status, JSON body); both front ends call this.
+    ) -> tuple[int, Json | bytes]:
+        """Answer one request: returns (HTTP status, JSON body or raw bytes).
+
+        Both front ends call this; raw bytes (from :meth:`fail_body`) are sent as they are.
 
         Raises:
             _TransportFaultError: when an injected transport fault matches.
@@ -358,13 +410,18 @@ class FakeKubernetes:
                     body=copy.deepcopy(body),
                 )
             )
+            mangle: BodyFault | None = None
             try:
-                self._inject_fault(method, path)
-                return self._dispatch(method, path, query, content_type, body)
+                mangle = self._inject_fault(method, path)
+                status, answer = self._dispatch(method, path, query, content_type, body)
             except ApiFailureError as failure:
-                return failure.code, failure.status_body()
+                status, answer = failure.code, failure.status_body()
+            if mangle is None:
+                return status, answer
+            return 200, _mangled(mangle, answer, parse_path(path))
 
-    def _inject_fault(self, method: str, path: str) -> None:
+    def _inject_fault(self, method: str, path: str) -> BodyFault | None:
+        """Raise the first matching fault, or return how to mangle the answer (None: don't)."""
         for fault in self._faults:
             if not fault.matches(method, path):
                 continue
@@ -374,9 +431,12 @@ class FakeKubernetes:
                     self._faults.remove(fault)
             if fault.transport_error:
                 raise _TransportFaultError(fault.transport_error)
+            if fault.body:
+                return fault.body
             raise ApiFailureError(
                 fault.status, fault.message or _fault_message(fault.status, method, path)
             )
+        return None
 
     def _dispatch(
         self, method: str, path: str, query: dict[str, str], content_type: str | None, body: Any
@@ -556,9 +616,22 @@ class FakeKubernetes:
         return obj
 
     def _remove(self, key: _StoreKey) -> None:
+        """Delete an object, then (as the garbage collector) every object it alone owned."""
         del self._objects[key]
         for applied_key in [k for k in self._applied if k[0] == key]:
             del self._applied[applied_key]
+        namespace = key[2]
+        uids = {o["metadata"]["uid"] for k, o in self._objects.items() if k[2] == namespace}
+        orphans = [
+            k
+            for k, obj in self._objects.items()
+            if k[2] == namespace
+            and (owners := [ref.get("uid") for ref in _owner_references(obj)])
+            and not any(uid in uids for uid in owners)
+        ]
+        for orphan in orphans:
+            if orphan in self._objects:  # an earlier orphan's removal may have taken it
+                self._remove(orphan)
 
     def _current_version(self) -> int:
         return max(
@@ -569,6 +642,13 @@ class FakeKubernetes:
 def _key(target: Target) -> _StoreKey:
     assert target.name is not None, "callers only pass object paths"
     return (target.api_version, target.plural, target.namespace, target.name)
+
+
+def _owner_references(obj: Json) -> list[Json]:
+    references: Any = section(obj, "metadata").get("ownerReferences")
+    if not isinstance(references, list):
+        return []
+    return [cast(Json, ref) for ref in cast(list[Any], references) if isinstance(ref, dict)]
 
 
 def _sort_key(item: tuple[_StoreKey, Json]) -> tuple[str, str]:
@@ -633,6 +713,24 @@ def _parse_body(raw: bytes, content_type: str | None) -> Any:
         return raw.decode(errors="replace")
 
 
+def _mangled(kind: BodyFault, answer: Json, target: Target) -> bytes:
+    """The body :meth:`FakeKubernetes.fail_body` sends instead of ``answer``."""
+    if kind == "not-json":
+        return b"<html><body><h1>200 OK</h1>upstream said nothing useful</body></html>"
+    if kind == "truncated":
+        text = json.dumps(answer).encode()
+        return text[: max(len(text) // 2, 1)]
+    impostor: Json = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "impostor", "namespace": target.namespace or "default"},
+        "type": "Opaque",
+    }
+    if target.name is None:
+        impostor = {"apiVersion": "v1", "kind": "SecretList", "metadata": {}, "items": [impostor]}
+    return json.dumps(impostor).encode()
+
+
 def _fault_message(status: int, method: str, path: str) -> str:
     if status == 403:
         target = parse_path(path)
@@ -695,9 +793,13 @@ class _FakeTransport(httpx2.BaseTransport):
         return httpx2.Response(
             status,
             headers={"Content-Type": "application/json"},
-            content=json.dumps(payload).encode(),
+            content=_encoded(payload),
             request=request,
         )
+
+
+def _encoded(payload: Json | bytes) -> bytes:
+    return payload if isinstance(payload, bytes) else json.dumps(payload).encode()
 
 
 def _set_environment(values: dict[str, str | None]) -> None:
@@ -763,7 +865,7 @@ class _Handler(BaseHTTPRequestHandler):
         except _TransportFaultError:
             self.close_connection = True
             return
-        content = json.dumps(payload).encode()
+        content = _encoded(payload)
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(content)))

@@ -39,7 +39,7 @@ import tempfile
 import time
 from contextlib import ExitStack
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 # This file is named like the package it measures: keep its directory off the import path.
 _HERE = Path(__file__).resolve().parent
@@ -115,7 +115,7 @@ def cold_import_ms(statement: str, cwd: Path = ROOT, runs: int = IMPORT_RUNS) ->
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     command = [sys.executable, "-c", statement]
     subprocess.run(command, env=env, cwd=cwd, check=True)  # warm-up: writes any missing .pyc
-    times = []
+    times: list[float] = []
     for _ in range(runs):
         start = time.perf_counter()
         subprocess.run(command, env=env, cwd=cwd, check=True)
@@ -226,7 +226,10 @@ def profiled_calls(
         profile.enable()
         out = run(*args)
         profile.disable()
-    return pstats.Stats(profile).total_calls, out  # pyright: ignore[reportAttributeAccessIssue]
+    # typeshed does not declare Stats.total_calls (set in Stats.__init__ from the profile)
+    stats = pstats.Stats(profile)
+    total = cast("int", stats.total_calls)  # pyright: ignore[reportAttributeAccessIssue, reportUnknownMemberType]
+    return total, out
 
 
 class LightkubeMeter:
@@ -403,6 +406,10 @@ def bench_coordinator(charm: Any) -> None:
     first_lightkube: list[float] = []
     first_requests: list[WireRequest] = []
     steady_requests: list[WireRequest] = []
+    # Each of these is set by a loop below that runs once (a fresh cluster for one run).
+    first_pebble = steady_pebble = floor_calls = 0
+    steady_imports: list[str] = []
+    verify_imports: list[str] = []
     with LightkubeMeter() as meter:
         # Interleaved, so that the machine's drift hits the floor and the charm alike.
         for cluster, ctx, state in coordinator_runs(charm, 2, EVENT_RUNS):
@@ -581,7 +588,11 @@ def bench_unit_scaling(charm: Any) -> None:
         out = ctx.run(
             ctx.on.config_changed(), coordinator_state(cluster, [*worker_apps(2), mesh_relation()])
         )
-        reader = next(r for r in out.relations if r.remote_app_name == "worker-read")
+        reader = next(
+            r
+            for r in out.relations
+            if isinstance(r, testing.Relation) and r.remote_app_name == "worker-read"
+        )
         three = worker_relation("worker-read", ["read"], units=3, model=MODEL)
 
         def with_reader_units(units: dict[int, Any]) -> tuple[testing.State, testing.Relation]:

@@ -14,6 +14,7 @@ Run: ``uv run python benchmarks/service_mesh.py``
 from __future__ import annotations
 
 import collections
+import dataclasses
 import os
 import statistics
 import subprocess
@@ -46,7 +47,7 @@ def cold_import_ms(statement: str) -> float:
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     command = [sys.executable, "-c", statement]
     subprocess.run(command, env=env, cwd=_HERE.parent, check=True)  # warm-up: writes .pyc files
-    times = []
+    times: list[float] = []
     for _ in range(RUNS):
         start = time.perf_counter()
         subprocess.run(command, env=env, cwd=_HERE.parent, check=True)
@@ -69,6 +70,19 @@ def report(title: str, fake: FakeKubernetes) -> None:
         print(f"  {r['method']:6} {r['path']}{'?' + query if query else ''}")
 
 
+@dataclasses.dataclass(frozen=True)
+class _Named:
+    name: str
+
+
+@dataclasses.dataclass(frozen=True)
+class _Charm:
+    """All PolicyResourceManager reads from a charm: its app's and model's names."""
+
+    app: _Named
+    model: _Named
+
+
 def main() -> None:
     print("figures only, no targets: the speed targets are checked by coordinated_workers.py")
     print(f"cold import, median of {RUNS} fresh processes (bytecode precompiled):")
@@ -81,9 +95,7 @@ def main() -> None:
 
     fake = FakeKubernetes()
     client = fake.client(namespace=MODEL, field_manager=f"{COORDINATOR}-{MODEL}")
-    charm = type("Charm", (), {})()
-    charm.app = type("App", (), {"name": COORDINATOR})()
-    charm.model = type("Model", (), {"name": MODEL})()
+    charm = _Charm(app=_Named(COORDINATOR), model=_Named(MODEL))
     prm = PolicyResourceManager(charm, client, PRM_LABELS)
 
     prm.reconcile(cluster_internal_policies(WORKERS), MeshType.istio)

@@ -102,7 +102,7 @@ def test_upstream_models_accept_our_request_bag():
     ours = testing.Relation("charm-tracing", "tracing", remote_app_name="tempo")
     out, _ = _run_ours(ours)
     bag = out.get_relation(ours.id).local_app_data
-    assert upstream.TracingRequirerAppData.load(bag).receivers == ["otlp_grpc", "otlp_http"]
+    assert upstream.TracingRequirerAppData.load(dict(bag)).receivers == ["otlp_grpc", "otlp_http"]
 
 
 def test_bag_upstream_rejects_is_one_we_report():

@@ -32,6 +32,7 @@ from helpers import (
     wait_settled,
     worker_roles,
 )
+from lightkube.core.client import LabelValue
 from lightkube.generic_resource import create_namespaced_resource
 from lightkube.resources.core_v1 import Pod
 
@@ -78,7 +79,7 @@ def _cluster_policies(kube: lightkube.Client, model: str) -> list[object]:
         kube.list(
             AuthorizationPolicy,
             namespace=model,
-            labels=cluster_internal_selector(COORDINATOR, model),
+            labels=dict[str, LabelValue](cluster_internal_selector(COORDINATOR, model)),
         )
     )
 

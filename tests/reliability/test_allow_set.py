@@ -45,7 +45,7 @@ def _deploy(kube: FakeKubernetes) -> list[dict]:
         coordinator_state(*workers_relations(), mesh_relation(), api, metrics),
     )
     for relation in out.relations:
-        if relation.endpoint == "cluster":
+        if relation.endpoint == "cluster" and isinstance(relation, testing.Relation):
             data = ClusterProviderAppData.load(relation.local_app_data)
             worker_ctx = worker_context(relation.remote_app_name)
             worker_ctx.run(

@@ -81,7 +81,11 @@ def _coordinator_worker_leaves_mesh_relabels(ctx: testing.Context, state: testin
         old_mesh,
         mesh_relation(labels, id=old_mesh.id),
     )
-    leaving = next(r for r in state.relations if r.remote_app_name == WORKERS[1])
+    leaving = next(
+        r
+        for r in state.relations
+        if isinstance(r, testing.Relation) and r.remote_app_name == WORKERS[1]
+    )
     return ctx.on.relation_broken(leaving), state
 
 
@@ -157,7 +161,7 @@ class Snapshot:
 
     objects: list[dict[str, Any]]
     state: testing.State
-    status: ops.StatusBase
+    status: object  # ops.testing's status of the unit, compared with ==
     kinds: list[str]
 
     def view(self, app: str) -> dict[str, Any]:

@@ -28,7 +28,7 @@ import os
 import shutil
 import subprocess
 import tempfile
-from typing import Any
+from typing import Any, cast
 
 import ops
 import pytest
@@ -213,6 +213,11 @@ class _Relation:
         self.data = {self.app: bag}
 
 
+def _relations(bag: dict[str, str]) -> list[ops.Relation]:
+    """One stand-in relation holding `bag`, typed as what the reader takes."""
+    return cast("list[ops.Relation]", [_Relation(bag)])
+
+
 def _parse(endpoint: str, parse: Any, bag: dict[str, str], allowed: tuple[type, ...]) -> None:
     with FIGURES.case(endpoint) as tally:
         with contextlib.suppress(*allowed):
@@ -242,13 +247,13 @@ def test_parser_service_mesh_provider_bag(bag):
 @parser_settings
 @given(bag=bags("cmr_data"))
 def test_parser_cmr_data(bag):
-    _parse("cmr_data", lambda b: get_data_from_cmr_relation_with_problems([_Relation(b)]), bag, ())
+    _parse("cmr_data", lambda b: get_data_from_cmr_relation_with_problems(_relations(b)), bag, ())
 
 
 @parser_settings
 @given(bag=bags("cmr_data"))
 def test_parser_cmr_data_accepts_only_names_juju_and_kubernetes_accept(bag):
-    cmr_data, problems = get_data_from_cmr_relation_with_problems([_Relation(bag)])
+    cmr_data, problems = get_data_from_cmr_relation_with_problems(_relations(bag))
     for identity in cmr_data.values():
         principal = f"cluster.local/ns/{identity.juju_model_name}/sa/{identity.app_name}"
         assert not name_problems(identity.juju_model_name), principal
@@ -669,7 +674,7 @@ def _usable_by_a_worker(data: ClusterProviderAppData) -> None:
 @given(bag=_round3_cluster_bags())
 def test_parser_worker_cluster_bag_hostile_text(bag):
     # What ClusterRequirer does with the bag: load it, then check the labels it would set.
-    from coordinated_workers.cluster import _check_worker_labels  # pyright: ignore[reportPrivateUsage]
+    from coordinated_workers.cluster import _check_worker_labels
 
     with FIGURES.case("cluster (worker side)") as tally:
         try:

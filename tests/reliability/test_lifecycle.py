@@ -52,11 +52,24 @@ def meshed_cluster(kube: FakeKubernetes, **kwargs) -> testing.State:
     return out
 
 
+def _remote(state: testing.State, remote_app: str) -> testing.Relation:
+    """The relation of `state` with `remote_app`."""
+    return next(
+        r
+        for r in state.relations
+        if isinstance(r, testing.Relation) and r.remote_app_name == remote_app
+    )
+
+
 def _without(state: testing.State, endpoint: str, remote_app: str | None = None) -> testing.State:
     old = next(
         r
         for r in state.relations
-        if r.endpoint == endpoint and (remote_app is None or r.remote_app_name == remote_app)
+        if r.endpoint == endpoint
+        and (
+            remote_app is None
+            or (isinstance(r, testing.Relation) and r.remote_app_name == remote_app)
+        )
     )
     return replace_relation(state, old, None)
 
@@ -141,7 +154,7 @@ def test_worker_apps_and_units_added_and_removed(kube):
     state = meshed_cluster(kube)
     names = set(policy_specs(kube))
     # More units of an existing worker app: what we apply is unchanged, so no request at all.
-    reader = next(r for r in state.relations if r.remote_app_name == WORKERS[0])
+    reader = _remote(state, WORKERS[0])
     scaled = worker_relation(WORKERS[0], ["read"], units=3, model=MODEL, id=reader.id)
     kube.clear_requests()
     state = ctx.run(ctx.on.relation_joined(scaled), replace_relation(state, reader, scaled))
@@ -152,12 +165,12 @@ def test_worker_apps_and_units_added_and_removed(kube):
     state = ctx.run(ctx.on.relation_joined(extra), with_relations(state, extra))
     assert len(policy_specs(kube)) == 7
     assert state.unit_status == ops.ActiveStatus()
-    extra = next(r for r in state.relations if r.remote_app_name == "worker-extra")
+    extra = _remote(state, "worker-extra")
     state = ctx.run(ctx.on.relation_broken(extra), state)
     state = _without(state, "cluster", "worker-extra")
     assert set(policy_specs(kube)) == names
     # The only write worker leaves: blocked, its policies gone, the others kept.
-    writer = next(r for r in state.relations if r.remote_app_name == WORKERS[1])
+    writer = _remote(state, WORKERS[1])
     out = ctx.run(ctx.on.relation_broken(writer), state)
     assert isinstance(out.unit_status, ops.BlockedStatus)
     assert len(policy_specs(kube)) == 3

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import celpy
 import yaml
 from celpy import celtypes
+from celpy.adapter import json_to_cel
 from openapi_schema_validator import OAS30Validator, oas30_format_checker
 
 if TYPE_CHECKING:
@@ -93,7 +94,7 @@ class AuthorizationPolicyValidator:
     def _holds(self, rule: str, value: Any) -> bool:
         if rule not in self._programs:
             self._programs[rule] = self._cel.program(self._cel.compile(rule))
-        result = self._programs[rule].evaluate({"self": celpy.json_to_cel(value)})
+        result = self._programs[rule].evaluate({"self": json_to_cel(value)})
         # An evaluation error comes back as a CELEvalError value: it counts as a violation.
         return isinstance(result, celtypes.BoolType) and bool(result)
 

@@ -9,7 +9,7 @@ import logging
 from collections.abc import Callable
 from importlib.metadata import version
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, cast
 
 import yaml
 from canonical_service_mesh.k8s.resource_manager import (
@@ -349,7 +349,7 @@ def beacon_from_consumer_wire() -> Document:
     ctx = testing.Context(upstream_provider(MESH_LABELS), meta=PROVIDER_META, app_name=BEACON)
     state = testing.State(model=testing.Model(name=MODEL), relations=[relation])
     with ctx(ctx.on.update_status(), state) as manager:
-        policies = manager.charm.mesh.mesh_info()
+        policies = cast("Any", manager.charm).mesh.mesh_info()  # upstream's provider charm
     labels = create_charm_default_labels(BEACON, MODEL, "istio-authorization-policy")
     fake = FakeKubernetes()
     charm = SimpleNamespace(app=SimpleNamespace(name=BEACON), model=SimpleNamespace(name=MODEL))

@@ -47,7 +47,7 @@ PROVIDER_META: dict[str, Any] = {
 }
 
 
-def _consumer_policies() -> list[upstream.AppPolicy | upstream.UnitPolicy]:
+def _consumer_policies() -> list[upstream.Policy | upstream.AppPolicy | upstream.UnitPolicy]:
     return [
         upstream.AppPolicy(
             relation="tempo-api", endpoints=[upstream.Endpoint(ports=[3200, 9096])]
@@ -98,7 +98,9 @@ def _consumer_run(
     return ctx.run(event(ctx), state)
 
 
-def _policy_args(policy: upstream.AppPolicy | upstream.UnitPolicy) -> dict[str, Any]:
+def _policy_args(
+    policy: upstream.Policy | upstream.AppPolicy | upstream.UnitPolicy,
+) -> dict[str, Any]:
     return {"type": type(policy).__name__, **policy.model_dump(mode="json")}
 
 

@@ -76,7 +76,7 @@ GENERATORS: dict[str, Callable[[], str]] = {
 
 def main(argv: list[str] | None = None) -> int:
     """Rewrite (or, with --check, compare) every file of :data:`GENERATORS`."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument(
         "--check", action="store_true", help="compare only; exit 1 on a difference"
     )

@@ -20,7 +20,7 @@ import importlib.util
 import logging
 import pathlib
 import sys
-from typing import Any
+from typing import Any, cast
 
 import ops
 import yaml
@@ -66,7 +66,7 @@ def _without_prose(data: Any) -> Any:
         return data
     return {
         key: _without_prose(value)
-        for key, value in data.items()
+        for key, value in cast("dict[object, Any]", data).items()
         if not (key in ("description", "summary") and isinstance(value, str))
     }
 

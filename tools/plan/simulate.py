@@ -33,7 +33,7 @@ from . import charms, wiring
 from .topology import model_uuid
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable, Generator
 
     from .topology import Topology
     from .wiring import Bag, Link
@@ -124,7 +124,7 @@ def simulate(topology: Topology, files: pathlib.Path) -> Simulation:
 
 
 @contextlib.contextmanager
-def _fewer_collections() -> Iterator[None]:
+def _fewer_collections() -> Generator[None, None, None]:
     """Run the cyclic garbage collector less often while the hooks run.
 
     Every hook leaves thousands of objects, and the units' states stay alive, so with the
@@ -141,7 +141,7 @@ def _fewer_collections() -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def scratch_directory() -> Iterator[pathlib.Path]:
+def scratch_directory() -> Generator[pathlib.Path, None, None]:
     """A temporary directory for the units' files, in memory where the system has one.
 
     ops.testing makes and removes directories on every hook (the charm's metadata, each

@@ -79,7 +79,7 @@ class _Strict(pydantic.BaseModel):
                 close = difflib.get_close_matches(str(key), known, n=1)
                 hint = f"did you mean {close[0]!r}?" if close else f"known: {', '.join(known)}"
                 raise ValueError(f"unknown field {str(key)!r}; {hint}")
-        return data
+        return cast("dict[object, object]", data)
 
 
 class Coordinator(_Strict):

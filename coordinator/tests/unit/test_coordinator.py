@@ -11,7 +11,7 @@ from lightkube.generic_resource import create_namespaced_resource
 from ops import testing
 
 from coordinated_workers.testing import read_provider_data, worker_relation
-from service_mesh.testing import FakeKubernetes
+from service_mesh.testing import FakeKubernetes, WireRequest
 
 MESH_LABELS = {
     "istio.io/dataplane-mode": "ambient",
@@ -50,7 +50,7 @@ def policies(kube: FakeKubernetes) -> dict[str, dict]:
     return {p["metadata"]["name"]: p for p in kube.list("authorizationpolicies", MODEL)}
 
 
-def writes(kube: FakeKubernetes) -> list[dict]:
+def writes(kube: FakeKubernetes) -> list[WireRequest]:
     return [r for r in kube.clear_requests() if r["method"] not in ("GET",)]
 
 

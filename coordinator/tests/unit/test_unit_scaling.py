@@ -62,8 +62,11 @@ def _settled(ctx: testing.Context, kube: FakeKubernetes, tmp_path: Path) -> test
 
 
 def _scale_reader(out: testing.State, units: int) -> tuple[testing.State, testing.Relation]:
-    reader = next(r for r in out.relations if r.remote_app_name == "worker-read")
-    assert isinstance(reader, testing.Relation)
+    reader = next(
+        r
+        for r in out.relations
+        if isinstance(r, testing.Relation) and r.remote_app_name == "worker-read"
+    )
     wanted = worker_relation("worker-read", ["read"], units=units, model=MODEL)
     scaled = dataclasses.replace(reader, remote_units_data=dict(wanted.remote_units_data))
     others = [r for r in out.relations if r.id != reader.id]

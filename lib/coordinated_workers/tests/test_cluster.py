@@ -49,6 +49,13 @@ CONFIG = ClusterProviderAppData(
 )
 
 
+def _relation(state: testing.State, relation_id: int) -> testing.Relation:
+    """The relation `relation_id` of `state`, as the bag readers take it."""
+    relation = state.get_relation(relation_id)
+    assert isinstance(relation, testing.Relation)
+    return relation
+
+
 def ports_for(roles: frozenset[str]) -> Sequence[int]:
     return [8080, 9000] if "write" in roles else [8080]
 
@@ -205,8 +212,8 @@ def test_publish_writes_config_and_per_role_ports_to_every_worker():
     writer = worker_relation("writer", ["all"])
     charm, out = run_coordinator(reader, writer)
     assert charm.published is True
-    read_bag = read_provider_data(out.get_relation(reader.id))
-    write_bag = read_provider_data(out.get_relation(writer.id))
+    read_bag = read_provider_data(_relation(out, reader.id))
+    write_bag = read_provider_data(_relation(out, writer.id))
     assert read_bag == CONFIG.with_worker_ports([8080])
     assert write_bag == CONFIG.with_worker_ports([8080, 9000])
 
@@ -216,7 +223,7 @@ def test_publish_omits_ports_for_workers_without_usable_roles():
     broken = worker_relation("broken", ["read"], remote_app_data={"role": '"nope"'})
     _, out = run_coordinator(pending, broken)
     for relation in (pending, broken):
-        assert read_provider_data(out.get_relation(relation.id)) == CONFIG
+        assert read_provider_data(_relation(out, relation.id)) == CONFIG
 
 
 def test_publish_without_port_callback_sends_no_ports():
@@ -242,7 +249,7 @@ def test_publish_gives_each_worker_app_its_own_labels():
     reader = worker_relation("reader", ["read"])
     writer = worker_relation("writer", ["read"])  # same roles: same cached encoding but labels
     _, out = run_coordinator(reader, writer, charm_type=GatingCoordinator)
-    read_bag = read_provider_data(out.get_relation(reader.id))
+    read_bag = read_provider_data(_relation(out, reader.id))
     assert read_bag.worker_labels == enrolled
     assert out.get_relation(writer.id).local_app_data["worker_labels"] == '{"a": "2", "b": "1"}'
     assert read_bag.worker_ports == (8080,)
@@ -333,7 +340,7 @@ def test_worker_bags_match_upstream_byte_for_byte():
     charm, out = run_worker(worker_state(relation))
     assert charm.unit_published is True
     assert charm.roles_published is True
-    published = out.get_relation(relation.id)
+    published = _relation(out, relation.id)
     assert published.local_app_data == {"role": '"all"'}
     assert (
         published.local_unit_data["address"] == '"worker-0.worker-endpoints.m.svc.cluster.local"'
@@ -498,7 +505,7 @@ def test_fuzzed_worker_bags_never_break_the_coordinator(
     assert workers["fuzzed"].roles <= ROLES.concrete_roles
     if workers["fuzzed"].problem is not None:
         assert len(workers["fuzzed"].problem) < 4000
-    read_provider_data(out.get_relation(fuzzed.id))
+    read_provider_data(_relation(out, fuzzed.id))
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])

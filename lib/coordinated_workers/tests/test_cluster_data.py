@@ -2,6 +2,7 @@
 
 import json
 import random
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -320,7 +321,7 @@ _provider_data = st.builds(
 def test_same_facts_in_any_order_give_identical_bytes(data: ClusterProviderAppData, seed: int):
     shuffle = random.Random(seed).sample
 
-    def reordered(value: object) -> object:
+    def reordered(value: Any) -> Any:
         if isinstance(value, dict):
             return dict(shuffle(list(value.items()), len(value)))
         if isinstance(value, (list, tuple)):

@@ -97,7 +97,9 @@ def test_workers_get_the_real_telemetry_urls(kube):
         remote_units_data={0: {"endpoint": json.dumps({"url": LOKI_URL})}},
     )
     out, nginx_conf = _run(worker_relation("w", ["work"], model=MODEL), loki)
-    cluster = next(r for r in out.relations if r.endpoint == "cluster")
+    cluster = next(
+        r for r in out.relations if r.endpoint == "cluster" and isinstance(r, testing.Relation)
+    )
     assert read_provider_data(cluster).loki_endpoints == {"loki/0": LOKI_URL}
     assert "/proxy/" not in nginx_conf
     assert "listen 8081" not in nginx_conf

@@ -15,7 +15,7 @@ import urllib.error
 import urllib.request
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
-import crossplane  # pyright: ignore[reportMissingTypeStubs]
+import crossplane
 import ops
 import pytest
 from hypothesis import given, settings
@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from ops import testing
 
 from coordinated_workers._nginx_check import check_tree
-from coordinated_workers._nginx_text import build
+from coordinated_workers._nginx_text import Directive, build
 from coordinated_workers._nginx_text import directive as nginx_directive
 from coordinated_workers.nginx import (
     ExporterWorkload,
@@ -176,7 +176,7 @@ def _nginx_test(binary: str, config: pathlib.Path) -> None:
 def _parse(config: pathlib.Path) -> list[dict[str, Any]]:
     parse = cast(
         "Callable[..., dict[str, Any]]",
-        crossplane.parse,  # pyright: ignore[reportUnknownMemberType]
+        crossplane.parse,
     )
     payload = parse(str(config), single=True)
     assert payload["status"] == "ok", payload["errors"]
@@ -878,7 +878,7 @@ def test_rejected_reload_restores_the_previous_config(tmp_path: pathlib.Path):
 
 
 def _crossplane(tree: list[Any]) -> str:
-    return crossplane.build(tree)  # pyright: ignore[reportUnknownMemberType, reportUnknownVariableType]
+    return crossplane.build(tree)
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -966,14 +966,14 @@ def test_any_tree_builds_like_crossplane(tree: list[Any]):
     ],
 )
 def test_arguments_are_quoted_as_crossplane_quotes_them(arg: str):
-    tree = [{"directive": "set", "args": [arg]}]
+    tree: list[Directive] = [{"directive": "set", "args": [arg]}]
     assert build(tree) == _crossplane(tree)
 
 
 @settings(max_examples=3000)
 @given(_ARGS)
 def test_any_argument_is_quoted_as_crossplane_quotes_it(arg: str):
-    tree = [{"directive": "set", "args": [arg]}]
+    tree: list[Directive] = [{"directive": "set", "args": [arg]}]
     assert build(tree) == _crossplane(tree)
 
 
@@ -1039,16 +1039,16 @@ def test_a_telemetry_location_may_not_take_a_role_route_s_place():
 )
 def test_the_final_check_refuses_any_variable_the_renderer_does_not_write(arg: str):
     tree = config_tree(_inputs())
-    tree[-1]["block"].append(nginx_directive("set", "$backend", arg))
+    tree[-1].setdefault("block", []).append(nginx_directive("set", "$backend", arg))
     with pytest.raises(NginxConfigError, match="refers to a variable"):
         check_tree(tree, frozenset({"backend"}))
 
 
 def test_the_final_check_refuses_duplicate_locations():
     tree = config_tree(_inputs())
-    http = tree[-1]["block"]
-    server = next(node for node in http if node["directive"] == "server")
-    server["block"].append(nginx_directive("location", "/read/", block=[]))
+    http = tree[-1].get("block", [])
+    server = next(node for node in http if node.get("directive") == "server")
+    server.setdefault("block", []).append(nginx_directive("location", "/read/", block=[]))
     with pytest.raises(NginxConfigError, match="duplicate location '/read/'"):
         check_tree(tree, frozenset())
 

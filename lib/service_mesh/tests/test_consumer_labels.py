@@ -321,7 +321,7 @@ def test_a_client_the_charm_set_is_used_and_left_open(
     kubernetes.clear_requests()
 
     with ctx(ctx.on.relation_changed(relation), state) as manager:
-        manager.charm.mesh._lightkube_client = client  # pyright: ignore[reportPrivateUsage]
+        manager.charm.mesh._lightkube_client = client
         manager.run()
 
     assert ambient_labels.items() <= _pod_labels(kubernetes).items()

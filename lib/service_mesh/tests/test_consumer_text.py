@@ -77,7 +77,7 @@ def test_the_validation_summary_never_copies_a_whole_key():
 
 
 def test_a_cut_problem_is_logged_in_full_at_debug(caplog: pytest.LogCaptureFixture):
-    from service_mesh._consumer import _status_sized  # pyright: ignore[reportPrivateUsage]
+    from service_mesh._consumer import _status_sized
 
     problem = "ignored mesh data: " + "\x07" * 1000
     with caplog.at_level(logging.DEBUG, logger="service_mesh._consumer"):

@@ -265,7 +265,7 @@ def test_each_mangled_body_is_what_the_client_receives(fake: FakeKubernetes, fro
     def bodies(http: httpx2.Client) -> dict[str, bytes]:
         got: dict[str, bytes] = {}
         for kind in ("not-json", "truncated", "wrong-kind"):
-            fake.fail_body(kind, method="GET")  # type: ignore[arg-type]
+            fake.fail_body(kind, method="GET")
             answer = http.get("/api/v1/namespaces/cos/services/tempo")
             assert answer.status_code == 200
             got[kind] = answer.content
@@ -416,6 +416,7 @@ def test_label_selector_operators(fake: FakeKubernetes, selector: str, names: li
         b"",
     )
     assert status == 200
+    assert isinstance(listed, dict)
     assert [item["metadata"]["name"] for item in listed["items"]] == names
 
 
@@ -433,6 +434,7 @@ def test_what_is_not_modelled_fails_loudly(
 ):
     code, body = fake.handle(method, path, query, None, b"")
     assert code == status
+    assert isinstance(body, dict)
     assert body["kind"] == "Status"
 
 
@@ -446,6 +448,7 @@ def test_apply_accepts_a_yaml_body(fake: FakeKubernetes):
         yaml_body,
     )
     assert status == 201
+    assert isinstance(obj, dict)
     assert obj["data"] == {"k": "v"}
     assert fake.requests[-1]["body"]["metadata"] == {"name": "y"}
 

@@ -48,7 +48,7 @@ def _operation(m: Manifest) -> dict[str, Any]:
 
 def _set(path: list[str | int], value: Any) -> Callable[[Manifest], None]:
     def mutate(manifest: Manifest) -> None:
-        node = manifest
+        node: Any = manifest
         for key in path[:-1]:
             node = node[key]
         node[path[-1]] = value

@@ -2,6 +2,7 @@
 
 import json
 import pathlib
+from typing import Any
 
 import pydantic
 import pytest
@@ -53,7 +54,7 @@ def test_unit_policy_without_target_is_refused():
         ({"target_app_name": "t", "target_selector_labels": {"k": "v"}}, "cannot use"),
     ],
 )
-def test_bad_app_policies_are_refused(fields: dict[str, object], message: str):
+def test_bad_app_policies_are_refused(fields: dict[str, Any], message: str):
     with pytest.raises(pydantic.ValidationError, match=message):
         MeshPolicy(source_namespace="a", source_app_name="b", target_namespace="a", **fields)
 

@@ -7,9 +7,9 @@ from upstream's on purpose, the expected sequence is derived from the vector and
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
-from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -34,7 +34,21 @@ if TYPE_CHECKING:
 
     import lightkube
 
-CHARM = SimpleNamespace(app=SimpleNamespace(name="tempo"), model=SimpleNamespace(name="cos"))
+
+@dataclasses.dataclass(frozen=True)
+class _Named:
+    name: str
+
+
+@dataclasses.dataclass(frozen=True)
+class _Charm:
+    """What PolicyResourceManager reads from a charm: its app's and model's names."""
+
+    app: _Named
+    model: _Named
+
+
+CHARM = _Charm(app=_Named("tempo"), model=_Named("cos"))
 POLICIES_PATH = "/apis/security.istio.io/v1/namespaces/cos/authorizationpolicies/"
 
 
@@ -334,7 +348,7 @@ def test_policies_of_other_owners_are_never_touched(
     fake: FakeKubernetes, prm: PolicyResourceManager, client: lightkube.Client, policies: list
 ):
     other = PolicyResourceManager(
-        SimpleNamespace(app=SimpleNamespace(name="beacon"), model=SimpleNamespace(name="cos")),
+        _Charm(app=_Named("beacon"), model=_Named("cos")),
         client,
         {"app.kubernetes.io/instance": "cos-beacon"},
     )

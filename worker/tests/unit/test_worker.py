@@ -190,7 +190,7 @@ def test_workload_listens_on_the_port_it_opens_and_checks(ctx, kube):
     container = out.get_container("workload")
     exec_line = _workload_script(container).rpartition(";")[2]
     exec_, binary, *args = shlex.split(exec_line)
-    flags = dict(arg.lstrip("-").partition("=")[::2] for arg in args)
+    flags = {name: value for name, _, value in (arg.lstrip("-").partition("=") for arg in args)}
     assert (exec_, binary) == ("exec", "/bin/prometheus-example-app")
     assert set(flags) <= EXAMPLE_APP_FLAGS
     assert flags["bind"] == ":8080"

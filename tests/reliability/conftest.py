@@ -5,7 +5,8 @@ Both charms run through ops.testing; each builds its own ``lightkube.Client()`` 
 
 Hypothesis profiles: the default keeps the unit suite quick; ``HYPOTHESIS_PROFILE=long``
 (``tox -e fuzz``) runs the long campaign. The fuzz figures (cases tried, uncaught exceptions,
-cases in which the last good state was kept) are printed at the end of any run that fuzzed.
+cases in which the last good state was kept) are printed at the end of any run that fuzzed;
+under pytest-xdist the workers send theirs to the controller, which prints the sums.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import settings
@@ -38,8 +40,27 @@ def kube() -> Iterator[FakeKubernetes]:
         yield fake
 
 
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """In a pytest-xdist worker: hand this worker's figures to the controller."""
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        workeroutput["reliability_figures"] = FIGURES.export()
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: object) -> None:
+    """In the pytest-xdist controller: add a finished worker's figures to the ones printed."""
+    figures = getattr(node, "workeroutput", {}).get("reliability_figures")
+    if figures is not None:
+        FIGURES.absorb(figures)
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     if FIGURES.any():
         terminalreporter.write_sep("=", "fuzz figures (reliability suite)")
         for line in FIGURES.table():
+            terminalreporter.write_line(line)
+    if FIGURES.nginx_t or FIGURES.nginx_missing:
+        terminalreporter.write_sep("=", "rendered configs checked by the real nginx -t")
+        for line in FIGURES.nginx_table():
             terminalreporter.write_line(line)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 from collections.abc import Iterator
+from typing import Any
 
 
 @dataclasses.dataclass
@@ -15,10 +16,62 @@ class _Tally:
 
 
 @dataclasses.dataclass
+class _NginxT:
+    checked: int = 0
+    accepted: int = 0
+
+
+@dataclasses.dataclass
 class Figures:
-    """Counters filled by the fuzz tests and printed in the terminal summary."""
+    """Counters filled by the fuzz tests and printed in the terminal summary.
+
+    Under pytest-xdist each worker fills its own; the conftest sends them to the controller
+    (:meth:`export`, :meth:`absorb`), which prints the sums.
+    """
 
     tallies: dict[str, _Tally] = dataclasses.field(default_factory=dict)
+    nginx_t: dict[str, _NginxT] = dataclasses.field(default_factory=dict)
+    nginx_missing: bool = False
+
+    def nginx_t_for(self, endpoint: str) -> _NginxT:
+        """The nginx -t counts of `endpoint` (created at zero)."""
+        return self.nginx_t.setdefault(endpoint, _NginxT())
+
+    def export(self) -> dict[str, Any]:
+        """The counts as plain data (what an xdist worker can send to the controller)."""
+        return {
+            "tallies": {name: dataclasses.asdict(t) for name, t in self.tallies.items()},
+            "nginx_t": {name: dataclasses.asdict(n) for name, n in self.nginx_t.items()},
+            "nginx_missing": self.nginx_missing,
+        }
+
+    def absorb(self, data: dict[str, Any]) -> None:
+        """Add counts that :meth:`export` produced (in another process) to these."""
+        for name, counts in data["tallies"].items():
+            tally = self.tallies.setdefault(name, _Tally())
+            tally.cases += counts["cases"]
+            tally.uncaught += counts["uncaught"]
+            tally.kept += counts["kept"]
+        for name, counts in data["nginx_t"].items():
+            nginx = self.nginx_t_for(name)
+            nginx.checked += counts["checked"]
+            nginx.accepted += counts["accepted"]
+        self.nginx_missing = self.nginx_missing or data["nginx_missing"]
+
+    def nginx_table(self) -> list[str]:
+        """Configs run through the real nginx -t and accepted, per endpoint."""
+        if self.nginx_missing:
+            return ["nginx -t: not run (nginx is not installed; REQUIRE_NGINX=1 makes it fail)"]
+        width = max(len(name) for name in self.nginx_t)
+        lines = [f"{'endpoint':<{width}}  {'configs checked by nginx -t':>27}  {'accepted':>8}"]
+        lines += [
+            f"{name:<{width}}  {counts.checked:>27}  {counts.accepted:>8}"
+            for name, counts in sorted(self.nginx_t.items())
+        ]
+        checked = sum(n.checked for n in self.nginx_t.values())
+        accepted = sum(n.accepted for n in self.nginx_t.values())
+        lines.append(f"{'total':<{width}}  {checked:>27}  {accepted:>8}")
+        return lines
 
     @contextlib.contextmanager
     def case(self, endpoint: str) -> Iterator[_Tally]:

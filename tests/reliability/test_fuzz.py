@@ -312,7 +312,10 @@ NGINX_T_SAMPLE = 400 if LONG else 30
 
 
 class _NginxT:
-    """Runs the host's nginx -t on the first distinct configs of each endpoint, and counts."""
+    """Runs the host's nginx -t on the first distinct configs of each endpoint; counts in FIGURES.
+
+    The sample is per process: under pytest-xdist each worker checks its own first configs.
+    """
 
     def __init__(self) -> None:
         self.binary = shutil.which("nginx") or next(
@@ -320,11 +323,10 @@ class _NginxT:
             None,
         )
         self.seen: dict[str, set[str]] = {}
-        self.accepted: dict[str, int] = {}
 
     def check(self, endpoint: str, config: str) -> None:
         seen = self.seen.setdefault(endpoint, set())
-        self.accepted.setdefault(endpoint, 0)
+        counts = FIGURES.nginx_t_for(endpoint)
         digest = hashlib.sha256(config.encode()).hexdigest()
         if digest in seen or len(seen) >= NGINX_T_SAMPLE:
             return
@@ -333,8 +335,10 @@ class _NginxT:
                 pytest.fail(
                     "nginx is not installed, so configs cannot be checked (REQUIRE_NGINX=1)"
                 )
+            FIGURES.nginx_missing = True
             return
         seen.add(digest)
+        counts.checked += 1
         with tempfile.TemporaryDirectory() as prefix:
             path = os.path.join(prefix, "nginx.conf")
             with open(path, "w", encoding="utf-8") as file:
@@ -347,41 +351,10 @@ class _NginxT:
                 check=False,
             )
         assert result.returncode == 0, f"nginx -t refused a rendered config: {result.stderr}"
-        self.accepted[endpoint] += 1
-
-    def report(self) -> list[str]:
-        if self.binary is None:
-            return ["nginx -t: not run (nginx is not installed; REQUIRE_NGINX=1 makes it fail)"]
-        width = max(len(name) for name in self.seen)
-        lines = [f"{'endpoint':<{width}}  {'configs checked by nginx -t':>27}  {'accepted':>8}"]
-        lines += [
-            f"{name:<{width}}  {len(self.seen[name]):>27}  {self.accepted[name]:>8}"
-            for name in sorted(self.seen)
-        ]
-        total = sum(len(seen) for seen in self.seen.values())
-        accepted = sum(self.accepted.values())
-        lines.append(f"{'total':<{width}}  {total:>27}  {accepted:>8}")
-        return lines
+        counts.accepted += 1
 
 
 NGINX_T = _NginxT()
-
-
-class _NginxTReport:
-    """Prints `NGINX_T`'s counts after the fuzz figures (a plugin registered by the fixture)."""
-
-    def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
-        if NGINX_T.seen:
-            terminalreporter.write_sep("=", "rendered configs checked by the real nginx -t")
-            for line in NGINX_T.report():
-                terminalreporter.write_line(line)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _nginx_t_report(request: pytest.FixtureRequest) -> None:
-    plugins = request.config.pluginmanager
-    if plugins.get_plugin("fuzz-nginx-t-report") is None:
-        plugins.register(_NginxTReport(), "fuzz-nginx-t-report")
 
 
 @parser_settings

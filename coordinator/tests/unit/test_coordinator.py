@@ -336,17 +336,17 @@ def test_status_without_a_reconcile_still_checks_pebble(ctx, kube):
     assert out.unit_status == ops.WaitingStatus("waiting for the nginx container")
 
 
-def test_a_pebble_error_is_a_waiting_status_not_a_crash(ctx, kube, monkeypatch):
-    # Pebble answering with an error (a 5xx, a service that will not start) is not "away".
-    from scenario.mocking import _MockPebbleClient
+def test_a_pebble_error_is_a_waiting_status_not_a_crash(ctx, kube, tmp_path):
+    # Pebble answering with an error (here its file API: /etc/nginx is a mount whose host
+    # directory is gone, so no config can be written) is not "away": wait and say why.
+    gone = testing.Mount(location="/etc/nginx", source=tmp_path / "gone")
+    broken = [
+        dataclasses.replace(c, mounts={"conf": gone}) if c.name == "nginx" else c
+        for c in state().containers
+    ]
 
-    def failing(*_args, **_kwargs):
-        raise ops.pebble.APIError({}, 500, "Internal Server Error", "plan unavailable")
+    out = ctx.run(ctx.on.config_changed(), state(*workers(), containers=broken))
 
-    monkeypatch.setattr(_MockPebbleClient, "get_plan", failing)
-
-    out = ctx.run(ctx.on.config_changed(), state(*workers()))
-
-    assert out.unit_status == ops.WaitingStatus(
-        "nginx: Pebble failed (plan unavailable); retrying on the next event"
-    )
+    assert isinstance(out.unit_status, ops.WaitingStatus)
+    assert out.unit_status.message.startswith("nginx: Pebble failed (not-found - ")
+    assert out.unit_status.message.endswith("); retrying on the next event")

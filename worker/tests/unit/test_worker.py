@@ -212,52 +212,59 @@ def test_workload_prints_a_start_up_line_before_it_runs_the_app(ctx, kube):
     assert app == "app: --bind=:8080"
 
 
-def test_a_pebble_error_is_a_waiting_status_not_a_crash(ctx, kube, monkeypatch):
-    # Pebble answering with an error (a 5xx, a service that will not start) is not "away".
-    from scenario.mocking import _MockPebbleClient
-
-    def failing(*_args, **_kwargs):
-        raise ops.pebble.APIError({}, 500, "Internal Server Error", "plan unavailable")
-
-    monkeypatch.setattr(_MockPebbleClient, "get_plan", failing)
-
-    out = ctx.run(ctx.on.config_changed(), state(coordinator_relation(published())))
-
-    assert out.unit_status == ops.WaitingStatus(
-        "workload: Pebble failed (plan unavailable); retrying on the next event"
-    )
+def _gone(tmp_path) -> testing.Mount:
+    """/etc/worker as a mount whose host directory is gone: Pebble refuses to write there."""
+    return testing.Mount(location="/etc/worker", source=tmp_path / "gone")
 
 
-def test_a_config_pushed_but_never_restarted_is_restarted_by_the_next_hook(
-    ctx, kube, tmp_path, monkeypatch
-):
-    # Pebble fails between the push and the restart: the file already looks applied to the next
-    # hook, so only the worker's record of the pending restart gets the workload to read it.
-    from scenario.mocking import _MockPebbleClient
+def test_a_pebble_error_is_a_waiting_status_not_a_crash(ctx, kube, tmp_path):
+    # Pebble answering with an error (here its file API: the config cannot be written) is not
+    # "away": the worker waits and says why.
+    gone = workload(mounts={"cfg": _gone(tmp_path)})
 
-    restarts: list[tuple[str, ...]] = []
-    restart = _MockPebbleClient.restart_services
-
-    def recording(self, services, *args, **kwargs):
-        restarts.append(tuple(services))
-        return restart(self, services, *args, **kwargs)
-
-    def lost(*_args, **_kwargs):
-        raise ops.pebble.ConnectionError("Pebble went away")
-
-    mounted = workload(mounts={"cfg": testing.Mount(location="/etc/worker", source=tmp_path)})
-    monkeypatch.setattr(_MockPebbleClient, "restart_services", lost)
     out = ctx.run(
-        ctx.on.config_changed(), state(coordinator_relation(published()), containers=[mounted])
+        ctx.on.config_changed(), state(coordinator_relation(published()), containers=[gone])
     )
-    assert out.unit_status == ops.WaitingStatus("waiting for the workload container")
-    assert (tmp_path / "config.yaml").read_text() == CONFIG, "pushed before Pebble went away"
 
-    monkeypatch.setattr(_MockPebbleClient, "restart_services", recording)
-    out = ctx.run(ctx.on.update_status(), out)
-    assert restarts == [("workload",)]
-    ctx.run(ctx.on.update_status(), out)
-    assert restarts == [("workload",)], "once done, the restart is not repeated"
+    assert isinstance(out.unit_status, ops.WaitingStatus)
+    assert out.unit_status.message.startswith("workload: Pebble failed (not-found - ")
+    assert out.unit_status.message.endswith("); retrying on the next event")
+
+
+def test_a_config_pushed_but_never_restarted_is_restarted_by_the_next_hook(ctx, kube, tmp_path):
+    # Pebble fails between the push and the restart (the file landed, the charm saw an error):
+    # the file already looks applied to the next hook, so only the worker's record of the
+    # pending restart gets the workload to read it. A stopped service shows whether a hook
+    # (re)started it: nothing else in these hooks starts one.
+    config_dir = tmp_path / "etc-worker"
+    config_dir.mkdir()
+    relation = coordinator_relation(published())
+    mounted = workload(mounts={"cfg": testing.Mount(location="/etc/worker", source=config_dir)})
+    out = ctx.run(ctx.on.config_changed(), state(relation, containers=[mounted]))
+    assert isinstance(out.unit_status, ops.ActiveStatus)
+    changed = "coordinator: changed.test.svc.cluster.local\n"
+    relation = coordinator_relation(published(worker_config=changed), relation_id=relation.id)
+
+    def after(out: testing.State, mount: testing.Mount) -> testing.State:
+        container = dataclasses.replace(
+            out.get_container("workload"),
+            mounts={"cfg": mount},
+            service_statuses={"workload": ops.pebble.ServiceStatus.INACTIVE},
+        )
+        return dataclasses.replace(out, relations=[relation], containers=[container])
+
+    out = ctx.run(ctx.on.relation_changed(relation), after(out, _gone(tmp_path)))
+    assert isinstance(out.unit_status, ops.WaitingStatus), "Pebble failed on the push"
+    (config_dir / "config.yaml").write_text(changed)  # the push had landed all the same
+
+    out = ctx.run(ctx.on.update_status(), after(out, mounted.mounts["cfg"]))
+    assert out.get_container("workload").service_statuses["workload"] == (
+        ops.pebble.ServiceStatus.ACTIVE
+    ), "restarted"
+    out = ctx.run(ctx.on.update_status(), after(out, mounted.mounts["cfg"]))
+    assert out.get_container("workload").service_statuses["workload"] == (
+        ops.pebble.ServiceStatus.INACTIVE
+    ), "once done, the restart is not repeated"
 
 
 def test_a_lone_surrogate_from_the_coordinator_keeps_the_last_good_state(ctx, kube, tmp_path):

@@ -54,7 +54,9 @@ def test_bench_runs_every_benchmark_and_still_fails_on_a_missed_target():
     assert TOX.getboolean("testenv:bench", "ignore_errors")
 
 
-@pytest.mark.parametrize("script", ["coordinated_workers.py", "charms.py", "plan.py"])
+@pytest.mark.parametrize(
+    "script", ["coordinated_workers.py", "charms.py", "plan.py", "observers.py"]
+)
 def test_benchmarks_with_targets_exit_non_zero_on_fail(script: str):
     source = (REPO / "benchmarks" / script).read_text()
     assert "return 1 if failed else 0" in source

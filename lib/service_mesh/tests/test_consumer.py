@@ -336,41 +336,9 @@ def test_provider_data_nested_deeper_than_the_json_decoder_follows_is_a_problem_
     assert problem == "ignored mesh data from 'beacon': labels is nested too deeply"
 
 
-# --- observers: a hook is a fresh process with one event; only that one is observed ---------
-
-
-def _consumer_observers(monkeypatch: pytest.MonkeyPatch, event: Any) -> list[str]:
-    """The events the consumer subscribed to while the charm handled `event`."""
-    observed: list[str] = []
-    observe = ops.Framework.observe
-
-    def recording(framework: ops.Framework, bound: Any, handler: Any) -> None:
-        if isinstance(getattr(handler, "__self__", None), ServiceMeshConsumer):
-            observed.append(bound.event_kind)
-        observe(framework, bound, handler)
-
-    monkeypatch.setattr(ops.Framework, "observe", recording)
-    ctx = testing.Context(_Tempo, meta=META, app_name="tempo")
-    state = testing.State(
-        leader=True, model=testing.Model(name="cos"), relations=[_api_relation()]
-    )
-    ctx.run(event(ctx), state)
-    return observed
-
-
-def _api_relation() -> testing.Relation:
-    return testing.Relation("tempo-api", remote_app_name="grafana", id=7)
-
-
-def test_only_the_dispatched_event_is_observed(monkeypatch: pytest.MonkeyPatch):
-    relation = _api_relation()
-    assert _consumer_observers(monkeypatch, lambda ctx: ctx.on.update_status()) == []
-    assert _consumer_observers(monkeypatch, lambda ctx: ctx.on.leader_elected()) == [
-        "leader_elected"
-    ]
-    assert _consumer_observers(monkeypatch, lambda ctx: ctx.on.relation_created(relation)) == [
-        "tempo_api_relation_created"
-    ]
+# --- observers: a hook is a fresh process with one event -------------------------------------
+# Which events the consumer observes in a hook (only the dispatched one) is a benchmark figure
+# (benchmarks/observers.py); what must hold is that the dispatched event still reaches it.
 
 
 def test_the_dispatched_event_still_reaches_the_consumer(consumer_vector: dict[str, Any]):

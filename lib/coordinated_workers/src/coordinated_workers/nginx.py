@@ -47,10 +47,19 @@ from ._nginx_text import Directive as _Directive
 from ._nginx_text import build as _build
 from ._nginx_text import directive as _d
 from .cluster import service_host
+from .routing import (
+    ClientHeader,
+    Location,
+    Match,
+    Protocol,
+    Rewrite,
+    Server,
+    variables_used,
+)
 from .telemetry_proxy import JUJU_APP_NAME, WORKER_METRICS_LOCATION, ProxyRoute, SkippedTarget
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping, Sequence
+    from collections.abc import Iterable, Iterator, Mapping, Sequence
 
     from .telemetry_proxy import ProxyPlan
 
@@ -68,6 +77,7 @@ __all__ = [
     "RenderedConfig",
     "RoleRoute",
     "config_tree",
+    "effective_servers",
     "exporter_layer",
     "nginx_layer",
     "render",
@@ -87,7 +97,8 @@ _MAP_KEYWORDS = frozenset({"default", "hostnames", "include", "volatile"})
 # Every variable the renderer writes, except the per-role ones (see `_variables`).
 _VARIABLES = frozenset(
     {
-        *("1", "backend", "loggable", "request_id", "status"),
+        *("1", "2", "3", "4", "5", "6", "7", "8", "9"),
+        *("backend", "loggable", "request_id", "status"),
         *("worker_app", "worker_unit", "worker_metrics_allowed"),
         *("remote_addr", "remote_user", "time_local", "request", "body_bytes_sent"),
         *("http_referer", "http_user_agent", "request_time", "upstream_addr"),
@@ -123,6 +134,11 @@ class RoleRoute:
         """The nginx prefix location: the path prefix with exactly one trailing slash."""
         return self.path_prefix.rstrip("/") + "/"
 
+    def to_location(self) -> Location:
+        """This route in the general model: a prefix location that strips the prefix."""
+        rewrite = None if self.location == "/" else Rewrite.strip_prefix(self.location)
+        return Location(self.location, self.role, self.worker_port, rewrite=rewrite)
+
 
 @dataclasses.dataclass(frozen=True)
 class NginxInputs:
@@ -151,6 +167,8 @@ class NginxInputs:
     """Also listen on ``[::]``. Turn off where the pod has no IPv6 stack."""
     runtime_dir: str = "/tmp"  # noqa: S108 (writable by any user nginx runs as)
     """Directory for the pid file and temp paths, writable whoever nginx runs as."""
+    servers: Sequence[Server] = ()
+    """More servers (`coordinated_workers.routing`); `routes` join the one on `api_port`."""
 
     def __post_init__(self) -> None:
         if not _MODEL.match(self.model):
@@ -158,11 +176,44 @@ class NginxInputs:
         prefixes = [route.location for route in self.routes]
         if len(set(prefixes)) != len(prefixes):
             raise ValueError(f"duplicate route prefixes in {sorted(prefixes)}")
-        public = {self.api_port, self.proxy_port}
-        if self.status_port in public:
-            raise ValueError(f"status port {self.status_port} clashes with a public port")
         if self.proxy is not None and self.proxy_port is None:
             raise ValueError("a proxy plan needs a proxy_port")
+        servers = effective_servers(self)
+        public = {self.proxy_port, *(server.port for server in servers)}
+        if self.status_port in public:
+            raise ValueError(f"status port {self.status_port} clashes with a public port")
+        by_port = {server.port: server for server in servers}
+        proxy_server = by_port.get(self.proxy_port) if self.proxy_port else None
+        if proxy_server is not None and proxy_server.protocol is not Protocol.HTTP:
+            raise ValueError(f"the telemetry proxy port {self.proxy_port} is a gRPC server")
+        pools: dict[str, tuple[str, ...]] = {}
+        for location in _all_locations(servers):
+            known = pools.setdefault(_pool_variable(location.role_names), location.role_names)
+            if known != location.role_names:
+                raise ValueError(f"roles {known} and {location.role_names} share a variable")
+
+
+def effective_servers(inputs: NginxInputs) -> tuple[Server, ...]:
+    """The servers nginx serves (by port): `NginxInputs.servers`, with the role routes added.
+
+    The routes are locations of the HTTP server on `NginxInputs.api_port` (sorted by prefix),
+    which exists even without routes and answers the ``= /`` health check unless the charm
+    declares that server itself.
+
+    Raises:
+        ValueError: two servers on one port, or a route repeating a location of that server.
+    """
+    by_port: dict[int, Server] = {}
+    for server in inputs.servers:
+        if server.port in by_port:
+            raise ValueError(f"two servers on port {server.port}")
+        by_port[server.port] = server
+    api = by_port.get(inputs.api_port) or Server(inputs.api_port, health_check=True)
+    if api.protocol is not Protocol.HTTP and inputs.routes:
+        raise ValueError(f"role routes need an HTTP server on {inputs.api_port}")
+    routes = sorted(inputs.routes, key=lambda route: route.location)
+    by_port[inputs.api_port] = api.with_locations(route.to_location() for route in routes)
+    return tuple(server for _, server in sorted(by_port.items()))
 
 
 def resolver_from_resolv_conf(text: str) -> str:
@@ -231,23 +282,29 @@ def config_tree(inputs: NginxInputs) -> list[_Directive]:
 
 
 def _variables(inputs: NginxInputs) -> frozenset[str]:
-    roles = {_role_variable(route.role)[1:] for route in inputs.routes}
-    return _VARIABLES | roles
+    servers = effective_servers(inputs)
+    pools = {_pool_variable(location.role_names)[1:] for location in _all_locations(servers)}
+    return _VARIABLES | pools | variables_used(servers)
 
 
 def _tree(inputs: NginxInputs) -> tuple[list[_Directive], tuple[SkippedTarget, ...]]:
+    servers = effective_servers(inputs)
     http: list[_Directive] = [
         *_http_settings(inputs),
-        *_role_selectors(inputs),
+        *_role_selectors(inputs, servers),
+        *_header_maps(servers),
     ]
-    servers: dict[int, list[_Directive]] = {inputs.api_port: _api_locations(inputs)}
+    blocks: dict[int, tuple[Server, list[_Directive]]] = {
+        server.port: (server, _server_locations(inputs, server)) for server in servers
+    }
     refused: list[SkippedTarget] = []
     if inputs.proxy_port is not None:
         http.append(_worker_metrics_allowlist(_valid_apps(inputs.worker_apps)))
-        server = servers.setdefault(inputs.proxy_port, [])
-        server.extend(_proxy_locations(inputs, server, refused))
-    for port, locations in sorted(servers.items()):
-        http.append(_server(_listen(port, inputs.ipv6), locations))
+        _, locations = blocks.setdefault(inputs.proxy_port, (Server(inputs.proxy_port), []))
+        locations.extend(_proxy_locations(inputs, locations, refused))
+    for port, (server, locations) in sorted(blocks.items()):
+        grpc = server.protocol is Protocol.GRPC
+        http.append(_server(_listen(port, inputs.ipv6, http2=grpc), locations))
     http.append(_server([_d("listen", f"127.0.0.1:{inputs.status_port}")], [_status_location()]))
     tree = [
         _d("worker_processes", "5"),
@@ -303,58 +360,147 @@ def _role_variable(role: str) -> str:
     return "$role_" + role.replace("-", "_") + "_host"
 
 
-def _apps_serving(inputs: NginxInputs, role: str) -> list[str]:
-    return _valid_apps(inputs.workers_by_role.get(role, ()))
+def _pool_variable(roles: tuple[str, ...]) -> str:
+    """The ``split_clients`` variable of the apps serving any of `roles`."""
+    if len(roles) == 1:
+        return _role_variable(roles[0])
+    return "$roles_" + "_".join(role.replace("-", "_") for role in roles) + "_host"
 
 
-def _role_selectors(inputs: NginxInputs) -> list[_Directive]:
-    """One ``split_clients`` per role served by several apps.
+def _apps_serving(inputs: NginxInputs, roles: tuple[str, ...]) -> list[str]:
+    return _valid_apps(app for role in roles for app in inputs.workers_by_role.get(role, ()))
+
+
+def _all_locations(servers: Iterable[Server]) -> Iterator[Location]:
+    for server in servers:
+        yield from server.locations
+
+
+def _role_selectors(inputs: NginxInputs, servers: Sequence[Server]) -> list[_Directive]:
+    """One ``split_clients`` per role (or set of roles) served by several apps.
 
     Hashing ``$request_id`` (random per request) spreads requests across the apps at random,
     each with an equal share (the last app gets the rounding remainder). Within an app, nginx
     round-robins over the addresses its headless Service resolves to.
     """
+    pools = {location.role_names for location in _all_locations(servers)}
     selectors: list[_Directive] = []
-    for role in sorted({route.role for route in inputs.routes}):
-        apps = _apps_serving(inputs, role)
+    for roles in sorted(pools, key=lambda roles: (len(roles) > 1, roles)):
+        apps = _apps_serving(inputs, roles)
         if len(apps) < 2:
             continue
         share = f"{(10000 // len(apps)) / 100:.2f}%"
         block = [_d(share, service_host(app, inputs.model)) for app in apps[:-1]]
         block.append(_d("*", service_host(apps[-1], inputs.model)))
-        selectors.append(_d("split_clients", "$request_id", _role_variable(role), block=block))
+        selectors.append(_d("split_clients", "$request_id", _pool_variable(roles), block=block))
     return selectors
 
 
-def _api_locations(inputs: NginxInputs) -> list[_Directive]:
-    locations = [
+def _header_maps(servers: Sequence[Server]) -> list[_Directive]:
+    """One ``map`` per `ClientHeader`: the client's value, or the default when it is empty."""
+    headers: dict[str, ClientHeader] = {}
+    for server in servers:
+        values = [*server.headers.values()]
+        for location in server.locations:
+            values += location.headers.values()
+        headers.update((v.variable, v) for v in values if isinstance(v, ClientHeader))
+    return [
         _d(
-            "location",
-            "=",
-            "/",
-            block=[_d("default_type", "text/plain"), _d("return", "200", "OK\n")],
+            "map",
+            f"${header.source}",
+            f"${header.variable}",
+            block=[_d("", header.default), _d("default", f"${header.source}")],
         )
+        for _, header in sorted(headers.items())
     ]
-    for route in sorted(inputs.routes, key=lambda r: r.location):
-        apps = _apps_serving(inputs, route.role)
-        if not apps:
-            body = [
-                _d("default_type", "text/plain"),
-                _d("return", "503", f"no worker app serves role {route.role}\n"),
-            ]
-            locations.append(_d("location", route.location, block=body))
-            continue
-        host = (
-            service_host(apps[0], inputs.model) if len(apps) == 1 else _role_variable(route.role)
+
+
+def _server_locations(inputs: NginxInputs, server: Server) -> list[_Directive]:
+    locations: list[_Directive] = []
+    if server.health_check:
+        locations.append(
+            _d(
+                "location",
+                "=",
+                "/",
+                block=[_d("default_type", "text/plain"), _d("return", "200", "OK\n")],
+            )
         )
-        rewrite = [] if route.location == "/" else [_strip_prefix(route.location)]
-        body = _proxy_block(f"http://{host}:{route.worker_port}", rewrite)
-        locations.append(_d("location", route.location, block=body))
+    locations += [_location(inputs, server, location) for location in server.locations]
     return locations
 
 
-def _strip_prefix(location: str) -> _Directive:
-    return _d("rewrite", f"^{location}(.*)$", "/$1", "break")
+def _location(inputs: NginxInputs, server: Server, location: Location) -> _Directive:
+    match = [location.match.value] if location.match is not Match.PREFIX else []
+    apps = _apps_serving(inputs, location.role_names)
+    if not apps:
+        roles = location.role_names
+        missing = f"role {roles[0]}" if len(roles) == 1 else "roles " + ", ".join(roles)
+        body = [
+            _d("default_type", "text/plain"),
+            _d("return", "503", f"no worker app serves {missing}\n"),
+        ]
+        return _d("location", *match, location.path, block=body)
+    host = (
+        service_host(apps[0], inputs.model)
+        if len(apps) == 1
+        else _pool_variable(location.role_names)
+    )
+    headers = {**server.headers, **location.headers}
+    if server.protocol is Protocol.GRPC:
+        body = _grpc_block(f"grpc://{host}:{location.worker_port}", headers)
+    else:
+        rewrites = [] if location.rewrite is None else [_rewrite(location.rewrite)]
+        body = _proxy_block(f"http://{host}:{location.worker_port}", rewrites)
+        body = _with_headers(body, headers)
+    prefix = "grpc" if server.protocol is Protocol.GRPC else "proxy"
+    if location.client_max_body_size is not None:
+        body.append(_d("client_max_body_size", location.client_max_body_size))
+    if location.read_timeout is not None:
+        body.append(_d(f"{prefix}_read_timeout", location.read_timeout))
+    if location.send_timeout is not None:
+        body.append(_d(f"{prefix}_send_timeout", location.send_timeout))
+    if location.buffering is not None:
+        switch = "on" if location.buffering else "off"
+        body += [_d("proxy_buffering", switch), _d("proxy_request_buffering", switch)]
+    body += [_d(extra.name, *extra.args) for extra in location.extra]
+    return _d("location", *match, location.path, block=body)
+
+
+def _header_value(value: str | ClientHeader) -> str:
+    return f"${value.variable}" if isinstance(value, ClientHeader) else value
+
+
+def _with_headers(
+    body: list[_Directive], headers: Mapping[str, str | ClientHeader]
+) -> list[_Directive]:
+    """`body` with `headers` set towards the worker; a ``Connection`` header replaces ours."""
+    connection = {k: v for k, v in headers.items() if k.lower() == "connection"}
+    if connection:
+        ((name, value),) = connection.items()
+        body = [
+            _d("proxy_set_header", name, _header_value(value))
+            if node.get("directive") == "proxy_set_header" and node["args"][0] == "Connection"
+            else node
+            for node in body
+        ]
+    body += [
+        _d("proxy_set_header", name, _header_value(value))
+        for name, value in headers.items()
+        if name.lower() != "connection"
+    ]
+    return body
+
+
+def _grpc_block(backend: str, headers: Mapping[str, str | ClientHeader]) -> list[_Directive]:
+    """gRPC to `backend` through ``$backend``, resolved per request like ``proxy_pass``."""
+    block = [_d("set", "$backend", backend), _d("grpc_pass", "$backend")]
+    block += [_d("grpc_set_header", k, _header_value(v)) for k, v in headers.items()]
+    return block
+
+
+def _rewrite(rewrite: Rewrite) -> _Directive:
+    return _d("rewrite", rewrite.pattern, rewrite.replacement, "break")
 
 
 def _proxy_block(backend: str, rewrites: list[_Directive]) -> list[_Directive]:
@@ -435,10 +581,16 @@ def _worker_metrics_location(inputs: NginxInputs) -> _Directive:
     )
 
 
-def _listen(port: int, ipv6: bool) -> list[_Directive]:
-    listen = [_d("listen", str(port))]
+def _listen(port: int, ipv6: bool, *, http2: bool = False) -> list[_Directive]:
+    """``listen`` lines; ``http2`` as a listen parameter works on nginx 1.22 to 1.27 alike.
+
+    (nginx >= 1.25.1 also has an ``http2 on`` directive and warns that the parameter is
+    deprecated; the parameter is kept so Debian's 1.22 still runs the same file.)
+    """
+    extra = ["http2"] if http2 else []
+    listen = [_d("listen", str(port), *extra)]
     if ipv6:
-        listen.append(_d("listen", f"[::]:{port}"))
+        listen.append(_d("listen", f"[::]:{port}", *extra))
     return listen
 
 

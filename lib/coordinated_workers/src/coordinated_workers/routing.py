@@ -198,6 +198,11 @@ class Location:
         object.__setattr__(self, "relations", tuple(self.relations))
         object.__setattr__(self, "extra", tuple(self.extra))
         if self.match is Match.REGEX:
+            if self.relations:
+                raise RoutingError(
+                    f"regex location {self.path}: Istio paths cannot express it; "
+                    "give its port's relations (Server.relations)"
+                )
             if not self.path.startswith("^"):
                 raise RoutingError(f"regex location {self.path!r} must start with '^'")
             _check_regex(self.path, "regex location")
@@ -278,13 +283,8 @@ class Server:
 def mesh_path(location: Location) -> str:
     """The Istio path pattern for `location`: exact paths as they are, prefixes with ``*``.
 
-    Raises:
-        RoutingError: a regex location, which Istio paths cannot express.
+    (A regex location cannot carry relations: Istio paths cannot express it.)
     """
-    if location.match is Match.REGEX:
-        raise RoutingError(
-            f"regex location {location.path}: give its port's relations (Server.relations)"
-        )
     if location.match is Match.EXACT:
         return location.path
     return location.path + "*"
@@ -294,10 +294,8 @@ def mesh_policies(servers: Sequence[Server]) -> list[AppPolicy]:
     """One `AppPolicy` per relation: the ports it may reach, and the paths on HTTP ports.
 
     Relations are sorted, ports ascending, paths sorted: equal servers give equal policies, so
-    the mesh relation's databag is not rewritten.
-
-    Raises:
-        RoutingError: a location-level relation on a regex location.
+    the mesh relation's databag is not rewritten. A relation that may reach a whole port gets
+    no path rule on that port.
     """
     ports: dict[str, set[int]] = {}
     paths: dict[str, dict[int, set[str]]] = {}

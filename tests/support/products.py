@@ -6,8 +6,8 @@ render them, check them with ``nginx -t``, run them in a live nginx and keep gol
 
 Each product is a function of ``listen`` and ``worker``, which map every documented server
 port and worker port to the one actually used: the identity for the golden files and the
-benchmarks, free loopback ports for the live test. `Product.routes` lists, for every documented path, the role
-that must answer it and the path that worker must receive.
+benchmarks, free loopback ports for the live test. `Product.routes` lists, for every documented
+path, the role that must answer it and the path that worker must receive.
 
 Differences from the upstream charms, on purpose: ``X-Scope-OrgID`` (default ``anonymous``)
 is set on every Loki and Mimir location, including those with headers of their own (upstream
@@ -94,17 +94,27 @@ def tempo(listen: Callable[[int], int] = same, worker: Callable[[int], int] = sa
     routes += [Route(3200, "/api/traces/abc", "query-frontend", "/api/traces/abc")]
     routes += [Route(4318, "/v1/traces", "distributor", "/v1/traces")]
     routes += [Route(9411, "/api/v2/spans", "distributor", "/api/v2/spans")]
-    routes += [Route(
-        14268, "/api/traces?format=jaeger.thrift", "distributor", "/api/traces?format=jaeger.thrift"
-    )]
+    routes += [
+        Route(
+            14268,
+            "/api/traces?format=jaeger.thrift",
+            "distributor",
+            "/api/traces?format=jaeger.thrift",
+        )
+    ]
     routes += [
         Route(9096, "/tempopb.StreamingQuerier/Search", "query-frontend", "", grpc=True),
-        Route(4317, "/opentelemetry.proto.collector.trace.v1.TraceService/Export", "distributor",
-              "", grpc=True),
+        Route(
+            4317,
+            "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
+            "distributor",
+            "",
+            grpc=True,
+        ),
         Route(14250, "/jaeger.api_v2.CollectorService/PostSpans", "distributor", "", grpc=True),
     ]
     roles = ("compactor", "distributor", "ingester", "metrics-generator", "querier")
-    worker_ports = {role: (3200,) for role in (*roles, "query-frontend")}
+    worker_ports = dict.fromkeys((*roles, "query-frontend"), (3200,))
     worker_ports["distributor"] = (3200, 4317, 4318, 9411, 14250, 14268)
     worker_ports["query-frontend"] = (3200, 9096)
     return Product(
@@ -161,7 +171,7 @@ def loki(listen: Callable[[int], int] = same, worker: Callable[[int], int] = sam
         roles=any_worker,
         servers=(server,),
         routes=tuple(routes),
-        worker_ports={role: (3100,) for role in any_worker},
+        worker_ports=dict.fromkeys(any_worker, (3100,)),
     )
 
 
@@ -212,11 +222,19 @@ def mimir(listen: Callable[[int], int] = same, worker: Callable[[int], int] = sa
         Route(8080, "/prometheus/api/v1/alerts", "ruler", "/prometheus/api/v1/alerts"),
         Route(8080, "/ruler/ring", "ruler", "/ruler/ring"),
         Route(8080, "/alertmanager/api/v2/status", "alertmanager", "/alertmanager/api/v2/status"),
-        Route(8080, "/multitenant_alertmanager/status", "alertmanager",
-              "/multitenant_alertmanager/status"),
+        Route(
+            8080,
+            "/multitenant_alertmanager/status",
+            "alertmanager",
+            "/multitenant_alertmanager/status",
+        ),
         Route(8080, "/api/v1/alerts", "alertmanager", "/api/v1/alerts"),
-        Route(8080, "/prometheus/api/v1/query?query=up", "query-frontend",
-              "/prometheus/api/v1/query?query=up"),
+        Route(
+            8080,
+            "/prometheus/api/v1/query?query=up",
+            "query-frontend",
+            "/prometheus/api/v1/query?query=up",
+        ),
         Route(8080, "/api/v1/status/buildinfo", "query-frontend", "/api/v1/status/buildinfo"),
         Route(8080, "/api/v1/upload/block/", "compactor", "/api/v1/upload/block/"),
     ]
@@ -227,7 +245,7 @@ def mimir(listen: Callable[[int], int] = same, worker: Callable[[int], int] = sa
         roles=MIMIR_ROLES,
         servers=(server,),
         routes=tuple(routes),
-        worker_ports={role: (8080,) for role in MIMIR_ROLES},
+        worker_ports=dict.fromkeys(MIMIR_ROLES, (8080,)),
     )
 
 

@@ -446,7 +446,7 @@ def _location(inputs: NginxInputs, server: Server, location: Location) -> _Direc
         if len(apps) == 1
         else _pool_variable(location.role_names)
     )
-    headers = {**server.headers, **location.headers}
+    headers = _merged_headers(server.headers, location.headers)
     if server.protocol is Protocol.GRPC:
         body = _grpc_block(f"grpc://{host}:{location.worker_port}", headers)
     else:
@@ -467,6 +467,16 @@ def _location(inputs: NginxInputs, server: Server, location: Location) -> _Direc
     return _d("location", *match, location.path, block=body)
 
 
+def _merged_headers(
+    server: Mapping[str, str | ClientHeader], location: Mapping[str, str | ClientHeader]
+) -> dict[str, str | ClientHeader]:
+    """The server's headers overridden by the location's, names compared case-insensitively."""
+    merged: dict[str, tuple[str, str | ClientHeader]] = {}
+    for name, value in [*server.items(), *location.items()]:
+        merged[name.lower()] = (name, value)
+    return dict(sorted(merged.values(), key=lambda item: item[0]))
+
+
 def _header_value(value: str | ClientHeader) -> str:
     return f"${value.variable}" if isinstance(value, ClientHeader) else value
 
@@ -475,12 +485,13 @@ def _with_headers(
     body: list[_Directive], headers: Mapping[str, str | ClientHeader]
 ) -> list[_Directive]:
     """`body` with `headers` set towards the worker; a ``Connection`` header replaces ours."""
-    connection = {k: v for k, v in headers.items() if k.lower() == "connection"}
-    if connection:
-        ((name, value),) = connection.items()
+    connection = next(((k, v) for k, v in headers.items() if k.lower() == "connection"), None)
+    if connection is not None:
+        name, value = connection
         body = [
             _d("proxy_set_header", name, _header_value(value))
-            if node.get("directive") == "proxy_set_header" and node["args"][0] == "Connection"
+            if node.get("directive") == "proxy_set_header"
+            and node.get("args", [""])[0] == "Connection"
             else node
             for node in body
         ]
@@ -493,7 +504,7 @@ def _with_headers(
 
 
 def _grpc_block(backend: str, headers: Mapping[str, str | ClientHeader]) -> list[_Directive]:
-    """gRPC to `backend` through ``$backend``, resolved per request like ``proxy_pass``."""
+    """GRPC to `backend` through ``$backend``, resolved per request like ``proxy_pass``."""
     block = [_d("set", "$backend", backend), _d("grpc_pass", "$backend")]
     block += [_d("grpc_set_header", k, _header_value(v)) for k, v in headers.items()]
     return block

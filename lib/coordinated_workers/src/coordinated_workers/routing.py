@@ -320,8 +320,13 @@ def mesh_policies(servers: Sequence[Server]) -> list[AppPolicy]:
 
 
 def variables_used(servers: Iterable[Server]) -> frozenset[str]:
-    """Every nginx variable the servers' headers and extras refer to (without ``$``)."""
+    """The allowed nginx variables the servers' headers and extras refer to (without ``$``).
+
+    Only names the model allows are returned, so the renderer's final check still refuses any
+    other reference, even one in a value altered after it was checked.
+    """
     found: set[str] = set()
+    generated: set[str] = set()
     for server in servers:
         values: list[str | ClientHeader] = list(server.headers.values())
         extras: list[str] = []
@@ -330,12 +335,17 @@ def variables_used(servers: Iterable[Server]) -> frozenset[str]:
             extras += [arg for extra in location.extra for arg in extra.args]
         for value in values:
             if isinstance(value, ClientHeader):
-                found |= {value.source, value.variable}
+                found.add(value.source)
+                generated.add(value.variable)
             else:
                 found |= _references(value)
         for arg in extras:
             found |= _references(arg)
-    return frozenset(found)
+    return frozenset(name for name in found if _allowed(name)) | generated
+
+
+def _allowed(name: str) -> bool:
+    return name in ALLOWED_VARIABLES or bool(_ALLOWED_FAMILIES.match(name))
 
 
 def _references(text: str) -> set[str]:
@@ -357,7 +367,7 @@ def _check_value(text: str, what: str) -> None:
     if _CONTROL.search(text):
         raise RoutingError(f"{what}: control characters in {text!r}")
     for name in _references(text):
-        if name not in ALLOWED_VARIABLES and not _ALLOWED_FAMILIES.match(name):
+        if not _allowed(name):
             raise RoutingError(f"{what}: variable ${name} is not allowed")
 
 

@@ -24,14 +24,13 @@ import http.server
 import json
 import os
 import pathlib
-import shutil
 import socket
 import subprocess
 import threading
 import time
-from concurrent import futures
 import urllib.error
 import urllib.request
+from concurrent import futures
 from typing import TYPE_CHECKING, Any
 
 import grpc
@@ -80,21 +79,6 @@ def test_rendered_product_matches_its_golden_file(name: str):
         f"{name}'s nginx.conf changed; if intended, regenerate with "
         "`UPDATE_GOLDEN=1 uv run --group unit pytest lib/coordinated_workers/tests/routing`"
     )
-
-
-@pytest.fixture(scope="session")
-def nginx_binary() -> str:
-    """Path to nginx; skip (with the reason printed by -ra) unless REQUIRE_NGINX=1."""
-    binary = shutil.which("nginx") or next(
-        (p for p in ("/usr/sbin/nginx", "/usr/local/sbin/nginx") if os.access(p, os.X_OK)), None
-    )
-    if binary is None:
-        reason = "nginx is not installed, so the product routing cannot be run"
-        if os.environ.get("REQUIRE_NGINX") == "1":
-            pytest.fail(reason + " (REQUIRE_NGINX=1)")
-        print(reason)
-        pytest.skip(reason)
-    return binary
 
 
 def write(config: NginxInputs, directory: pathlib.Path) -> pathlib.Path:
@@ -158,10 +142,13 @@ def test_rendering_needs_no_unit_and_is_stable(name: str):
     """Units are not an input at all: equal apps render equal bytes, in any order."""
     product = PRODUCTS[name]()
     first = render(inputs(product)).text
-    reversed_roles = {role: apps[::-1] for role, apps in reversed(product.workers_by_role(1).items())}
-    assert render(inputs(product, extra_apps=1)).text == render(
-        inputs(product, workers_by_role=reversed_roles, extra_apps=1)
-    ).text
+    reversed_roles = {
+        role: apps[::-1] for role, apps in reversed(product.workers_by_role(1).items())
+    }
+    assert (
+        render(inputs(product, extra_apps=1)).text
+        == render(inputs(product, workers_by_role=reversed_roles, extra_apps=1)).text
+    )
     assert render(inputs(product)).text == first
 
 
@@ -314,8 +301,17 @@ def _running_nginx(binary: str, config: pathlib.Path, wait_port: int) -> Iterato
     """nginx in the foreground (not a daemon) until the block ends."""
     with (config.parent / "nginx.log").open("w") as log:
         process = subprocess.Popen(
-            [binary, "-e", "stderr", "-p", str(config.parent), "-c", str(config)]
-            + ["-g", "daemon off;"],
+            [
+                binary,
+                "-e",
+                "stderr",
+                "-p",
+                str(config.parent),
+                "-c",
+                str(config),
+                "-g",
+                "daemon off;",
+            ],
             stdout=subprocess.DEVNULL,
             stderr=log,
         )
@@ -340,9 +336,9 @@ def _running_nginx(binary: str, config: pathlib.Path, wait_port: int) -> Iterato
 
 
 def _get(url: str, headers: dict[str, str] | None = None) -> tuple[int, bytes]:
-    request = urllib.request.Request(url, headers=headers or {})  # noqa: S310 (loopback)
+    request = urllib.request.Request(url, headers=headers or {})
     try:
-        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+        with urllib.request.urlopen(request, timeout=10) as response:
             return response.status, response.read()
     except urllib.error.HTTPError as e:
         return e.code, e.read()
@@ -365,7 +361,9 @@ def _live(
     product = product_factory(listen, worker)
     by_role = product.workers_by_role() if apps_by_role is None else apps_by_role(product)
     with _fake_workers(product, worker, by_role) as addresses:
-        dns = _Dns({f"{app}-endpoints.{MODEL}.svc.cluster.local": a for app, a in addresses.items()})
+        dns = _Dns(
+            {f"{app}-endpoints.{MODEL}.svc.cluster.local": a for app, a in addresses.items()}
+        )
         try:
             config = inputs(
                 product, resolver=f"127.0.0.1:{dns.port}", workers_by_role=by_role, ipv6=False
@@ -444,7 +442,9 @@ def test_a_role_nobody_serves_answers_503_over_http_and_grpc(
         code, body = _get(f"http://127.0.0.1:{cluster.listen(4318)}/v1/traces")
         assert (code, body) == (503, b"no worker app serves role distributor\n")
         with pytest.raises(grpc.RpcError) as failed:
-            _call(cluster.listen(4317), "/opentelemetry.proto.collector.trace.v1.TraceService/Export")
+            _call(
+                cluster.listen(4317), "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
+            )
         assert failed.value.code() == grpc.StatusCode.UNAVAILABLE  # pyright: ignore
         # the query path still works
         seen = _call(cluster.listen(9096), "/tempopb.StreamingQuerier/Search")
@@ -475,5 +475,11 @@ def test_the_product_factories_default_to_the_documented_ports():
     assert same(3100) == 3100
     assert PRODUCTS["loki"]().api_port == 3100
     assert {s.port for s in PRODUCTS["tempo"]().servers} == {
-        3200, 9096, 4317, 4318, 9411, 14250, 14268
+        3200,
+        9096,
+        4317,
+        4318,
+        9411,
+        14250,
+        14268,
     }

@@ -64,6 +64,8 @@ class Product:
     routes: tuple[Route, ...]
     worker_ports: dict[str, tuple[int, ...]]
     """Role -> documented worker ports its app listens on (http and grpc)."""
+    metrics_port: int
+    """Documented worker port serving ``/metrics`` (reached through the telemetry proxy)."""
     grpc_ports: frozenset[int] = frozenset()
     """Documented worker ports that speak gRPC."""
 
@@ -125,6 +127,7 @@ def tempo(listen: Callable[[int], int] = same, worker: Callable[[int], int] = sa
         servers=tuple(servers),
         routes=tuple(_fill(routes)),
         worker_ports=worker_ports,
+        metrics_port=3200,
         grpc_ports=frozenset(grpc),
     )
 
@@ -172,6 +175,7 @@ def loki(listen: Callable[[int], int] = same, worker: Callable[[int], int] = sam
         servers=(server,),
         routes=tuple(routes),
         worker_ports=dict.fromkeys(any_worker, (3100,)),
+        metrics_port=3100,
     )
 
 
@@ -246,6 +250,7 @@ def mimir(listen: Callable[[int], int] = same, worker: Callable[[int], int] = sa
         servers=(server,),
         routes=tuple(routes),
         worker_ports=dict.fromkeys(MIMIR_ROLES, (8080,)),
+        metrics_port=8080,
     )
 
 

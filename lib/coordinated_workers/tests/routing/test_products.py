@@ -37,6 +37,7 @@ import grpc
 import pytest
 
 from coordinated_workers.nginx import NginxInputs, render
+from coordinated_workers.telemetry_proxy import worker_metrics_path
 from tests.support.products import PRODUCTS, Product, same
 
 if TYPE_CHECKING:
@@ -60,7 +61,7 @@ def inputs(
         "resolver": resolver,
         "proxy_port": product.proxy_port,
         "worker_apps": sorted({app for apps in workers.values() for app in apps}),
-        "worker_metrics_port": next(iter(product.worker_ports.values()))[0],
+        "worker_metrics_port": product.metrics_port,
     }
     fields.update(overrides)
     return NginxInputs(**fields)
@@ -247,14 +248,23 @@ def _free_port() -> int:
 
 
 class _Ports:
-    """Documented port -> a free one, the same each time it is asked."""
+    """Documented port -> a free one, the same each time it is asked.
 
-    def __init__(self) -> None:
+    Maps sharing `taken` never hand out one number twice: nginx listening on all addresses and
+    a fake worker on 127.0.0.N could not both bind it.
+    """
+
+    def __init__(self, taken: set[int]) -> None:
         self.ports: dict[int, int] = {}
+        self.taken = taken
 
     def __call__(self, documented: int) -> int:
         if documented not in self.ports:
-            self.ports[documented] = _free_port()
+            port = _free_port()
+            while port in self.taken:
+                port = _free_port()
+            self.taken.add(port)
+            self.ports[documented] = port
         return self.ports[documented]
 
 
@@ -357,16 +367,23 @@ def _live(
     tmp_path: pathlib.Path,
     apps_by_role: Callable[[Product], dict[str, list[str]]] | None = None,
 ) -> Iterator[_Cluster]:
-    listen, worker = _Ports(), _Ports()
+    taken: set[int] = set()
+    listen, worker = _Ports(taken), _Ports(taken)
     product = product_factory(listen, worker)
     by_role = product.workers_by_role() if apps_by_role is None else apps_by_role(product)
     with _fake_workers(product, worker, by_role) as addresses:
-        dns = _Dns(
-            {f"{app}-endpoints.{MODEL}.svc.cluster.local": a for app, a in addresses.items()}
-        )
+        names: dict[str, str] = {}
+        for app, address in addresses.items():
+            service = f"{app}-endpoints.{MODEL}.svc.cluster.local"
+            names |= {service: address, f"{app}-0.{service}": address}  # the Service, a pod
+        dns = _Dns(names)
         try:
             config = inputs(
-                product, resolver=f"127.0.0.1:{dns.port}", workers_by_role=by_role, ipv6=False
+                product,
+                resolver=f"127.0.0.1:{dns.port}",
+                workers_by_role=by_role,
+                ipv6=False,
+                worker_metrics_port=worker(product.metrics_port),
             )
             with _running_nginx(nginx_binary, write(config, tmp_path), product.api_port):
                 yield _Cluster(product, listen, addresses)
@@ -398,6 +415,13 @@ def test_every_documented_path_and_port_reaches_its_role_in_a_live_nginx(
             assert seen["path"] == route.worker_path, route
         if any(server.health_check for server in product.servers):
             assert _get(f"http://127.0.0.1:{product.api_port}/") == (200, b"OK\n")
+        # the telemetry proxy's port: each worker unit's /metrics, through its pod's name
+        for role in product.roles:
+            app = product.app(role)
+            url = f"http://127.0.0.1:{product.proxy_port}{worker_metrics_path(app + '/0')}"
+            code, body = _get(url)
+            assert code == 200, (url, body)
+            assert (json.loads(body)["app"], json.loads(body)["path"]) == (app, "/metrics")
 
 
 def _first_http(product: Product, role: str) -> str:

@@ -5,6 +5,10 @@ crossplane directive tree and renders it exactly as ``crossplane.build`` would; 
 templates, so every block is emitted exactly once and the output is sorted, hence
 byte-for-byte stable.
 
+What nginx serves is data: `RoleRoute` one-liners, and the servers and locations of
+`coordinated_workers.routing` (ports, gRPC, match kinds, rewrites, headers), which
+``_nginx_routes`` turns into locations; `effective_servers` merges the two.
+
 Routing never names a pod. Each worker app is reached through its headless Service
 (``<app>-endpoints.<model>.svc.cluster.local``), and every ``proxy_pass`` goes through a
 variable, which makes nginx resolve the name per request with ``resolver ... valid=10s``.
@@ -31,6 +35,7 @@ from typing import TYPE_CHECKING
 
 from service_mesh import safe_text
 
+from . import _nginx_routes as _routes
 from ._nginx_check import NginxConfigError, check_tree, dollar_count, location_key
 from ._nginx_pebble import (
     EXPORTER_SERVICE,
@@ -48,18 +53,16 @@ from ._nginx_text import build as _build
 from ._nginx_text import directive as _d
 from .cluster import service_host
 from .routing import (
-    ClientHeader,
     Location,
-    Match,
     Protocol,
     Rewrite,
     Server,
     variables_used,
 )
-from .telemetry_proxy import JUJU_APP_NAME, WORKER_METRICS_LOCATION, ProxyRoute, SkippedTarget
+from .telemetry_proxy import WORKER_METRICS_LOCATION, ProxyRoute, SkippedTarget
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator, Mapping, Sequence
+    from collections.abc import Mapping, Sequence
 
     from .telemetry_proxy import ProxyPlan
 
@@ -187,8 +190,10 @@ class NginxInputs:
         if proxy_server is not None and proxy_server.protocol is not Protocol.HTTP:
             raise ValueError(f"the telemetry proxy port {self.proxy_port} is a gRPC server")
         pools: dict[str, tuple[str, ...]] = {}
-        for location in _all_locations(servers):
-            known = pools.setdefault(_pool_variable(location.role_names), location.role_names)
+        for location in _routes.all_locations(servers):
+            known = pools.setdefault(
+                _routes.pool_variable(location.role_names), location.role_names
+            )
             if known != location.role_names:
                 raise ValueError(f"roles {known} and {location.role_names} share a variable")
 
@@ -283,28 +288,32 @@ def config_tree(inputs: NginxInputs) -> list[_Directive]:
 
 def _variables(inputs: NginxInputs) -> frozenset[str]:
     servers = effective_servers(inputs)
-    pools = {_pool_variable(location.role_names)[1:] for location in _all_locations(servers)}
+    pools = {
+        _routes.pool_variable(location.role_names)[1:]
+        for location in _routes.all_locations(servers)
+    }
     return _VARIABLES | pools | variables_used(servers)
 
 
 def _tree(inputs: NginxInputs) -> tuple[list[_Directive], tuple[SkippedTarget, ...]]:
     servers = effective_servers(inputs)
+    pools = _routes.Pools(inputs.model, inputs.workers_by_role)
     http: list[_Directive] = [
         *_http_settings(inputs),
-        *_role_selectors(inputs, servers),
-        *_header_maps(servers),
+        *_routes.role_selectors(pools, servers),
+        *_routes.header_maps(servers),
     ]
     blocks: dict[int, tuple[Server, list[_Directive]]] = {
-        server.port: (server, _server_locations(inputs, server)) for server in servers
+        server.port: (server, _routes.server_locations(pools, server)) for server in servers
     }
     refused: list[SkippedTarget] = []
     if inputs.proxy_port is not None:
-        http.append(_worker_metrics_allowlist(_valid_apps(inputs.worker_apps)))
+        http.append(_worker_metrics_allowlist(_routes.valid_apps(inputs.worker_apps)))
         _, locations = blocks.setdefault(inputs.proxy_port, (Server(inputs.proxy_port), []))
         locations.extend(_proxy_locations(inputs, locations, refused))
     for port, (server, locations) in sorted(blocks.items()):
         grpc = server.protocol is Protocol.GRPC
-        http.append(_server(_listen(port, inputs.ipv6, http2=grpc), locations))
+        http.append(_server(_routes.listen(port, inputs.ipv6, http2=grpc), locations))
     http.append(_server([_d("listen", f"127.0.0.1:{inputs.status_port}")], [_status_location()]))
     tree = [
         _d("worker_processes", "5"),
@@ -346,193 +355,6 @@ def _http_settings(inputs: NginxInputs) -> list[_Directive]:
     ]
 
 
-def _valid_apps(apps: Iterable[str]) -> list[str]:
-    valid: set[str] = set()
-    for app in apps:
-        if JUJU_APP_NAME.match(app):
-            valid.add(app)
-        else:
-            logger.warning("ignoring invalid worker app name %r", safe_text(app, 60))
-    return sorted(valid)
-
-
-def _role_variable(role: str) -> str:
-    return "$role_" + role.replace("-", "_") + "_host"
-
-
-def _pool_variable(roles: tuple[str, ...]) -> str:
-    """The ``split_clients`` variable of the apps serving any of `roles`."""
-    if len(roles) == 1:
-        return _role_variable(roles[0])
-    return "$roles_" + "_".join(role.replace("-", "_") for role in roles) + "_host"
-
-
-def _apps_serving(inputs: NginxInputs, roles: tuple[str, ...]) -> list[str]:
-    return _valid_apps(app for role in roles for app in inputs.workers_by_role.get(role, ()))
-
-
-def _all_locations(servers: Iterable[Server]) -> Iterator[Location]:
-    for server in servers:
-        yield from server.locations
-
-
-def _role_selectors(inputs: NginxInputs, servers: Sequence[Server]) -> list[_Directive]:
-    """One ``split_clients`` per role (or set of roles) served by several apps.
-
-    Hashing ``$request_id`` (random per request) spreads requests across the apps at random,
-    each with an equal share (the last app gets the rounding remainder). Within an app, nginx
-    round-robins over the addresses its headless Service resolves to.
-    """
-    pools = {location.role_names for location in _all_locations(servers)}
-    selectors: list[_Directive] = []
-    for roles in sorted(pools, key=lambda roles: (len(roles) > 1, roles)):
-        apps = _apps_serving(inputs, roles)
-        if len(apps) < 2:
-            continue
-        share = f"{(10000 // len(apps)) / 100:.2f}%"
-        block = [_d(share, service_host(app, inputs.model)) for app in apps[:-1]]
-        block.append(_d("*", service_host(apps[-1], inputs.model)))
-        selectors.append(_d("split_clients", "$request_id", _pool_variable(roles), block=block))
-    return selectors
-
-
-def _header_maps(servers: Sequence[Server]) -> list[_Directive]:
-    """One ``map`` per `ClientHeader`: the client's value, or the default when it is empty."""
-    headers: dict[str, ClientHeader] = {}
-    for server in servers:
-        values = [*server.headers.values()]
-        for location in server.locations:
-            values += location.headers.values()
-        headers.update((v.variable, v) for v in values if isinstance(v, ClientHeader))
-    return [
-        _d(
-            "map",
-            f"${header.source}",
-            f"${header.variable}",
-            block=[_d("", header.default), _d("default", f"${header.source}")],
-        )
-        for _, header in sorted(headers.items())
-    ]
-
-
-def _server_locations(inputs: NginxInputs, server: Server) -> list[_Directive]:
-    locations: list[_Directive] = []
-    if server.health_check:
-        locations.append(
-            _d(
-                "location",
-                "=",
-                "/",
-                block=[_d("default_type", "text/plain"), _d("return", "200", "OK\n")],
-            )
-        )
-    locations += [_location(inputs, server, location) for location in server.locations]
-    return locations
-
-
-def _location(inputs: NginxInputs, server: Server, location: Location) -> _Directive:
-    match = [location.match.value] if location.match is not Match.PREFIX else []
-    apps = _apps_serving(inputs, location.role_names)
-    if not apps:
-        roles = location.role_names
-        missing = f"role {roles[0]}" if len(roles) == 1 else "roles " + ", ".join(roles)
-        body = [
-            _d("default_type", "text/plain"),
-            _d("return", "503", f"no worker app serves {missing}\n"),
-        ]
-        return _d("location", *match, location.path, block=body)
-    host = (
-        service_host(apps[0], inputs.model)
-        if len(apps) == 1
-        else _pool_variable(location.role_names)
-    )
-    headers = _merged_headers(server.headers, location.headers)
-    if server.protocol is Protocol.GRPC:
-        body = _grpc_block(f"grpc://{host}:{location.worker_port}", headers)
-    else:
-        rewrites = [] if location.rewrite is None else [_rewrite(location.rewrite)]
-        body = _proxy_block(f"http://{host}:{location.worker_port}", rewrites)
-        body = _with_headers(body, headers)
-    prefix = "grpc" if server.protocol is Protocol.GRPC else "proxy"
-    if location.client_max_body_size is not None:
-        body.append(_d("client_max_body_size", location.client_max_body_size))
-    if location.read_timeout is not None:
-        body.append(_d(f"{prefix}_read_timeout", location.read_timeout))
-    if location.send_timeout is not None:
-        body.append(_d(f"{prefix}_send_timeout", location.send_timeout))
-    if location.buffering is not None:
-        switch = "on" if location.buffering else "off"
-        body += [_d("proxy_buffering", switch), _d("proxy_request_buffering", switch)]
-    body += [_d(extra.name, *extra.args) for extra in location.extra]
-    return _d("location", *match, location.path, block=body)
-
-
-def _merged_headers(
-    server: Mapping[str, str | ClientHeader], location: Mapping[str, str | ClientHeader]
-) -> dict[str, str | ClientHeader]:
-    """The server's headers overridden by the location's, names compared case-insensitively."""
-    merged: dict[str, tuple[str, str | ClientHeader]] = {}
-    for name, value in [*server.items(), *location.items()]:
-        merged[name.lower()] = (name, value)
-    return dict(sorted(merged.values(), key=lambda item: item[0]))
-
-
-def _header_value(value: str | ClientHeader) -> str:
-    return f"${value.variable}" if isinstance(value, ClientHeader) else value
-
-
-def _with_headers(
-    body: list[_Directive], headers: Mapping[str, str | ClientHeader]
-) -> list[_Directive]:
-    """`body` with `headers` set towards the worker; a ``Connection`` header replaces ours."""
-    connection = next(((k, v) for k, v in headers.items() if k.lower() == "connection"), None)
-    if connection is not None:
-        name, value = connection
-        body = [
-            _d("proxy_set_header", name, _header_value(value))
-            if node.get("directive") == "proxy_set_header"
-            and node.get("args", [""])[0] == "Connection"
-            else node
-            for node in body
-        ]
-    body += [
-        _d("proxy_set_header", name, _header_value(value))
-        for name, value in headers.items()
-        if name.lower() != "connection"
-    ]
-    return body
-
-
-def _grpc_block(backend: str, headers: Mapping[str, str | ClientHeader]) -> list[_Directive]:
-    """GRPC to `backend` through ``$backend``, resolved per request like ``proxy_pass``."""
-    block = [_d("set", "$backend", backend), _d("grpc_pass", "$backend")]
-    block += [_d("grpc_set_header", k, _header_value(v)) for k, v in headers.items()]
-    return block
-
-
-def _rewrite(rewrite: Rewrite) -> _Directive:
-    return _d("rewrite", rewrite.pattern, rewrite.replacement, "break")
-
-
-def _proxy_block(backend: str, rewrites: list[_Directive]) -> list[_Directive]:
-    """Proxy to `backend` (an origin, no path) through ``$backend``.
-
-    ``set`` must precede ``rewrite ... break``: ``break`` stops the rewrite module, and ``set``
-    belongs to it. HTTP/1.1 with an empty Connection header keeps upstream connections alive
-    and is what service-mesh proxies expect.
-    """
-    block = [
-        _d("set", "$backend", backend),
-        *rewrites,
-        _d("proxy_pass", "$backend"),
-        _d("proxy_http_version", "1.1"),
-        _d("proxy_set_header", "Connection", ""),
-    ]
-    if backend.startswith("https://"):
-        block.append(_d("proxy_ssl_server_name", "on"))
-    return block
-
-
 def _proxy_locations(
     inputs: NginxInputs, server: list[_Directive], refused: list[SkippedTarget]
 ) -> list[_Directive]:
@@ -565,9 +387,11 @@ def _proxy_locations(
 def _telemetry_location(route: ProxyRoute) -> _Directive:
     if route.exact:
         rewrite = _d("rewrite", "^", route.path, "break")
-        return _d("location", "=", route.location, block=_proxy_block(route.upstream, [rewrite]))
+        return _d(
+            "location", "=", route.location, block=_routes.proxy_block(route.upstream, [rewrite])
+        )
     rewrite = _d("rewrite", f"^{route.location}(.*)$", f"{route.path}/$1", "break")
-    return _d("location", route.location, block=_proxy_block(route.upstream, [rewrite]))
+    return _d("location", route.location, block=_routes.proxy_block(route.upstream, [rewrite]))
 
 
 def _worker_metrics_allowlist(apps: list[str]) -> _Directive:
@@ -588,21 +412,11 @@ def _worker_metrics_location(inputs: NginxInputs) -> _Directive:
     rewrite = _d("rewrite", "^", "/metrics", "break")
     backend = f"http://{pod}:{inputs.worker_metrics_port}"
     return _d(
-        "location", "~", WORKER_METRICS_LOCATION, block=[guard, *_proxy_block(backend, [rewrite])]
+        "location",
+        "~",
+        WORKER_METRICS_LOCATION,
+        block=[guard, *_routes.proxy_block(backend, [rewrite])],
     )
-
-
-def _listen(port: int, ipv6: bool, *, http2: bool = False) -> list[_Directive]:
-    """``listen`` lines; ``http2`` as a listen parameter works on nginx 1.22 to 1.27 alike.
-
-    (nginx >= 1.25.1 also has an ``http2 on`` directive and warns that the parameter is
-    deprecated; the parameter is kept so Debian's 1.22 still runs the same file.)
-    """
-    extra = ["http2"] if http2 else []
-    listen = [_d("listen", str(port), *extra)]
-    if ipv6:
-        listen.append(_d("listen", f"[::]:{port}", *extra))
-    return listen
 
 
 def _server(listen: list[_Directive], locations: list[_Directive]) -> _Directive:

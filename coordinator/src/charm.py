@@ -14,8 +14,8 @@ import yaml
 from coordinated_workers import ClusterRolesConfig
 from coordinated_workers.coordinator import Coordinator, CoordinatorConfig, WorkerConfigContext
 from coordinated_workers.nginx import RoleRoute
+from coordinated_workers.routing import Server
 from coordinated_workers.telemetry_proxy import WorkerTelemetryProxyConfig
-from service_mesh import AppPolicy, Endpoint
 
 API_PORT = 8080
 PROXY_PORT = 8081
@@ -28,6 +28,8 @@ ROLES = ClusterRolesConfig(
     minimal_deployment={"read", "write"},
 )
 ROUTES = (RoleRoute("/read", "read", WORKER_PORT), RoleRoute("/write", "write", WORKER_PORT))
+# The API server: the routes above join it; apps related on `api` may reach it through the mesh.
+API_SERVER = Server(API_PORT, health_check=True, relations=("api",))
 
 
 def worker_config(context: WorkerConfigContext) -> str:
@@ -55,15 +57,13 @@ class CoordinatorCharm(ops.CharmBase):
                 roles=ROLES,
                 worker_config=worker_config,
                 routes=ROUTES,
+                servers=[API_SERVER],
                 worker_metrics_port=WORKER_PORT,
                 api_port=API_PORT,
                 worker_ports=lambda _roles: [WORKER_PORT],
                 telemetry_proxy=WorkerTelemetryProxyConfig(
                     http_port=PROXY_PORT, https_port=PROXY_PORT
                 ),
-                charm_mesh_policies=[
-                    AppPolicy(relation="api", endpoints=[Endpoint(ports=[API_PORT])]),
-                ],
             ),
         )
         framework.observe(self.on.collect_unit_status, self._on_collect_status)

@@ -251,3 +251,20 @@ def test_a_bad_topology_leaves_no_output_directory_behind(tmp_path, capsys):
     assert code == 2
     assert err.count("\n") == 1
     assert not out_dir.exists()
+
+
+def test_published_policies_name_the_relation_whose_server_they_open(capsys):
+    """The reference coordinator's API server declares `relations=("api",)`; the table shows it."""
+    code, out, _ = run(capsys, "--show", "policies")
+    assert code == 0
+    table = out.split("## Policies the coordinator publishes to the beacon\n\n", 1)[1]
+    rows = [line.split() for line in table.split("\n\n", 1)[0].splitlines()[2:]]
+    assert ["demo/api-client", "api", "demo/coordinator", "service", "(L7)", "8080"] in rows
+    assert [
+        "demo/prometheus",
+        "metrics-endpoint",
+        "demo/coordinator",
+        "pods",
+        "(L4)",
+        "9113",
+    ] in rows

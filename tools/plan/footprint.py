@@ -74,6 +74,9 @@ class Footprint:
     statuses: list[UnitStatus]
     reasons: dict[str, str] = dataclasses.field(default_factory=dict[str, str])
     """AuthorizationPolicy name -> why it exists, in words."""
+    related: dict[str, list[str]] = dataclasses.field(default_factory=dict[str, list[str]])
+    """Source ``<namespace>/<app>`` -> the coordinator endpoints it is related on, which the
+    coordinator's servers (``relations``) and charm policies grant access to."""
 
     @property
     def policies(self) -> list[Manifest]:
@@ -137,8 +140,8 @@ def collect(sim: Simulation) -> Footprint:
     other = [p for p in policies if p not in cluster and p not in beacon]
     published = _published(leader.state.relations)
     reasons = {p["metadata"]["name"]: _internal_reason(p) for p in cluster}
+    related = _related_on(leader.state.relations, topology.model)
     if topology.mesh.enabled:
-        related = _related_on(leader.state.relations, topology.model)
         for policy in published:
             name = istio.policy_name(topology.mesh.beacon, topology.beacon_model, policy)
             source = f"{policy.source_namespace}/{policy.source_app_name}"
@@ -172,6 +175,7 @@ def collect(sim: Simulation) -> Footprint:
             for a in sim.actors
         ],
         reasons=reasons,
+        related=related,
     )
 
 

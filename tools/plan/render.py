@@ -307,8 +307,12 @@ def _published(footprint: Footprint) -> str:
         return "(none: no service-mesh relation)"
     if not footprint.published:
         return "(none)"
-    rows = [published_row(p) for p in footprint.published]
-    return _table(("source", "target", "kind", "endpoints"), rows)
+    rows = []
+    for policy in footprint.published:
+        source, target, kind, endpoints = published_row(policy)
+        relations = ",".join(footprint.related.get(source, ["?"]))
+        rows.append((source, relations, target, kind, endpoints))
+    return _table(("source", "relation", "target", "kind", "endpoints"), rows)
 
 
 def published_row(policy: MeshPolicy) -> tuple[str, str, str, str]:

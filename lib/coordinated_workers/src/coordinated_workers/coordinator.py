@@ -45,7 +45,7 @@ from service_mesh import (
 from service_mesh.errors import KubernetesError
 from service_mesh.istio import policy_name
 
-from . import _charm_tracing, _sync, mesh
+from . import _charm_tracing, _sync, mesh, routing
 from ._cluster_data import ClusterDataError, ClusterProviderAppData, RemoteWriteEndpoint
 from ._events import observe_reconcile_events
 from ._ipv6 import pod_has_ipv6
@@ -78,6 +78,7 @@ if TYPE_CHECKING:
     import lightkube
 
     from .roles import ClusterRolesConfig
+    from .routing import Server
     from .telemetry._databag import Reading
 
 logger = logging.getLogger(__name__)
@@ -161,6 +162,9 @@ class CoordinatorConfig:
     status_port: int = 8082
     ipv6: bool = True
     """Also listen on ``[::]`` where the pod has IPv6 (probed on every render); False: never."""
+    servers: Sequence[Server] = ()
+    """More nginx servers and locations (`coordinated_workers.routing`); `routes` join the one
+    on `api_port`. Their `relations` become external mesh policies."""
 
 
 class Coordinator(ops.Object):
@@ -220,7 +224,8 @@ class Coordinator(ops.Object):
         defaults = mesh.default_external_policies(
             self.config.endpoints.metrics, self.config.exporter_port, self.proxy_port
         )
-        return mesh.external_policies(defaults, self.config.charm_mesh_policies)
+        routed = routing.mesh_policies(self.config.servers)  # who may reach which server
+        return mesh.external_policies(defaults, [*routed, *self.config.charm_mesh_policies])
 
     def pod_labels(self) -> dict[str, str]:
         """Labels for coordinator and worker pods: membership, plus mesh labels when meshed.
@@ -452,6 +457,7 @@ class Coordinator(ops.Object):
             worker_apps=[worker.name for worker in workers],
             worker_metrics_port=self.config.worker_metrics_port,
             ipv6=self.config.ipv6 and pod_has_ipv6(),
+            servers=self.config.servers,
         )
 
     def _resolver(self) -> str:

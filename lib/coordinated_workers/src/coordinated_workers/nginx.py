@@ -5,6 +5,10 @@ crossplane directive tree and renders it exactly as ``crossplane.build`` would; 
 templates, so every block is emitted exactly once and the output is sorted, hence
 byte-for-byte stable.
 
+What nginx serves is data: `RoleRoute` one-liners, and the servers and locations of
+`coordinated_workers.routing` (ports, gRPC, match kinds, rewrites, headers), which
+``_nginx_routes`` turns into locations; `effective_servers` merges the two.
+
 Routing never names a pod. Each worker app is reached through its headless Service
 (``<app>-endpoints.<model>.svc.cluster.local``), and every ``proxy_pass`` goes through a
 variable, which makes nginx resolve the name per request with ``resolver ... valid=10s``.
@@ -31,6 +35,7 @@ from typing import TYPE_CHECKING
 
 from service_mesh import safe_text
 
+from . import _nginx_routes as _routes
 from ._nginx_check import NginxConfigError, check_tree, dollar_count, location_key
 from ._nginx_pebble import (
     EXPORTER_SERVICE,
@@ -47,10 +52,17 @@ from ._nginx_text import Directive as _Directive
 from ._nginx_text import build as _build
 from ._nginx_text import directive as _d
 from .cluster import service_host
-from .telemetry_proxy import JUJU_APP_NAME, WORKER_METRICS_LOCATION, ProxyRoute, SkippedTarget
+from .routing import (
+    Location,
+    Protocol,
+    Rewrite,
+    Server,
+    variables_used,
+)
+from .telemetry_proxy import WORKER_METRICS_LOCATION, ProxyRoute, SkippedTarget
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping, Sequence
+    from collections.abc import Mapping, Sequence
 
     from .telemetry_proxy import ProxyPlan
 
@@ -68,6 +80,7 @@ __all__ = [
     "RenderedConfig",
     "RoleRoute",
     "config_tree",
+    "effective_servers",
     "exporter_layer",
     "nginx_layer",
     "render",
@@ -87,7 +100,8 @@ _MAP_KEYWORDS = frozenset({"default", "hostnames", "include", "volatile"})
 # Every variable the renderer writes, except the per-role ones (see `_variables`).
 _VARIABLES = frozenset(
     {
-        *("1", "backend", "loggable", "request_id", "status"),
+        *("1", "2", "3", "4", "5", "6", "7", "8", "9"),
+        *("backend", "loggable", "request_id", "status"),
         *("worker_app", "worker_unit", "worker_metrics_allowed"),
         *("remote_addr", "remote_user", "time_local", "request", "body_bytes_sent"),
         *("http_referer", "http_user_agent", "request_time", "upstream_addr"),
@@ -123,6 +137,11 @@ class RoleRoute:
         """The nginx prefix location: the path prefix with exactly one trailing slash."""
         return self.path_prefix.rstrip("/") + "/"
 
+    def to_location(self) -> Location:
+        """This route in the general model: a prefix location that strips the prefix."""
+        rewrite = None if self.location == "/" else Rewrite.strip_prefix(self.location)
+        return Location(self.location, self.role, self.worker_port, rewrite=rewrite)
+
 
 @dataclasses.dataclass(frozen=True)
 class NginxInputs:
@@ -151,6 +170,8 @@ class NginxInputs:
     """Also listen on ``[::]``. Turn off where the pod has no IPv6 stack."""
     runtime_dir: str = "/tmp"  # noqa: S108 (writable by any user nginx runs as)
     """Directory for the pid file and temp paths, writable whoever nginx runs as."""
+    servers: Sequence[Server] = ()
+    """More servers (`coordinated_workers.routing`); `routes` join the one on `api_port`."""
 
     def __post_init__(self) -> None:
         if not _MODEL.match(self.model):
@@ -158,11 +179,46 @@ class NginxInputs:
         prefixes = [route.location for route in self.routes]
         if len(set(prefixes)) != len(prefixes):
             raise ValueError(f"duplicate route prefixes in {sorted(prefixes)}")
-        public = {self.api_port, self.proxy_port}
-        if self.status_port in public:
-            raise ValueError(f"status port {self.status_port} clashes with a public port")
         if self.proxy is not None and self.proxy_port is None:
             raise ValueError("a proxy plan needs a proxy_port")
+        servers = effective_servers(self)
+        public = {self.proxy_port, *(server.port for server in servers)}
+        if self.status_port in public:
+            raise ValueError(f"status port {self.status_port} clashes with a public port")
+        by_port = {server.port: server for server in servers}
+        proxy_server = by_port.get(self.proxy_port) if self.proxy_port else None
+        if proxy_server is not None and proxy_server.protocol is not Protocol.HTTP:
+            raise ValueError(f"the telemetry proxy port {self.proxy_port} is a gRPC server")
+        pools: dict[str, tuple[str, ...]] = {}
+        for location in _routes.all_locations(servers):
+            known = pools.setdefault(
+                _routes.pool_variable(location.role_names), location.role_names
+            )
+            if known != location.role_names:
+                raise ValueError(f"roles {known} and {location.role_names} share a variable")
+
+
+def effective_servers(inputs: NginxInputs) -> tuple[Server, ...]:
+    """The servers nginx serves (by port): `NginxInputs.servers`, with the role routes added.
+
+    The routes are locations of the HTTP server on `NginxInputs.api_port` (sorted by prefix),
+    which exists even without routes and answers the ``= /`` health check unless the charm
+    declares that server itself.
+
+    Raises:
+        ValueError: two servers on one port, or a route repeating a location of that server.
+    """
+    by_port: dict[int, Server] = {}
+    for server in inputs.servers:
+        if server.port in by_port:
+            raise ValueError(f"two servers on port {server.port}")
+        by_port[server.port] = server
+    api = by_port.get(inputs.api_port) or Server(inputs.api_port, health_check=True)
+    if api.protocol is not Protocol.HTTP and inputs.routes:
+        raise ValueError(f"role routes need an HTTP server on {inputs.api_port}")
+    routes = sorted(inputs.routes, key=lambda route: route.location)
+    by_port[inputs.api_port] = api.with_locations(route.to_location() for route in routes)
+    return tuple(server for _, server in sorted(by_port.items()))
 
 
 def resolver_from_resolv_conf(text: str) -> str:
@@ -231,23 +287,33 @@ def config_tree(inputs: NginxInputs) -> list[_Directive]:
 
 
 def _variables(inputs: NginxInputs) -> frozenset[str]:
-    roles = {_role_variable(route.role)[1:] for route in inputs.routes}
-    return _VARIABLES | roles
+    servers = effective_servers(inputs)
+    pools = {
+        _routes.pool_variable(location.role_names)[1:]
+        for location in _routes.all_locations(servers)
+    }
+    return _VARIABLES | pools | variables_used(servers)
 
 
 def _tree(inputs: NginxInputs) -> tuple[list[_Directive], tuple[SkippedTarget, ...]]:
+    servers = effective_servers(inputs)
+    pools = _routes.Pools(inputs.model, inputs.workers_by_role)
     http: list[_Directive] = [
         *_http_settings(inputs),
-        *_role_selectors(inputs),
+        *_routes.role_selectors(pools, servers),
+        *_routes.header_maps(servers),
     ]
-    servers: dict[int, list[_Directive]] = {inputs.api_port: _api_locations(inputs)}
+    blocks: dict[int, tuple[Server, list[_Directive]]] = {
+        server.port: (server, _routes.server_locations(pools, server)) for server in servers
+    }
     refused: list[SkippedTarget] = []
     if inputs.proxy_port is not None:
-        http.append(_worker_metrics_allowlist(_valid_apps(inputs.worker_apps)))
-        server = servers.setdefault(inputs.proxy_port, [])
-        server.extend(_proxy_locations(inputs, server, refused))
-    for port, locations in sorted(servers.items()):
-        http.append(_server(_listen(port, inputs.ipv6), locations))
+        http.append(_worker_metrics_allowlist(_routes.valid_apps(inputs.worker_apps)))
+        _, locations = blocks.setdefault(inputs.proxy_port, (Server(inputs.proxy_port), []))
+        locations.extend(_proxy_locations(inputs, locations, refused))
+    for port, (server, locations) in sorted(blocks.items()):
+        grpc = server.protocol is Protocol.GRPC
+        http.append(_server(_routes.listen(port, inputs.ipv6, http2=grpc), locations))
     http.append(_server([_d("listen", f"127.0.0.1:{inputs.status_port}")], [_status_location()]))
     tree = [
         _d("worker_processes", "5"),
@@ -289,93 +355,6 @@ def _http_settings(inputs: NginxInputs) -> list[_Directive]:
     ]
 
 
-def _valid_apps(apps: Iterable[str]) -> list[str]:
-    valid: set[str] = set()
-    for app in apps:
-        if JUJU_APP_NAME.match(app):
-            valid.add(app)
-        else:
-            logger.warning("ignoring invalid worker app name %r", safe_text(app, 60))
-    return sorted(valid)
-
-
-def _role_variable(role: str) -> str:
-    return "$role_" + role.replace("-", "_") + "_host"
-
-
-def _apps_serving(inputs: NginxInputs, role: str) -> list[str]:
-    return _valid_apps(inputs.workers_by_role.get(role, ()))
-
-
-def _role_selectors(inputs: NginxInputs) -> list[_Directive]:
-    """One ``split_clients`` per role served by several apps.
-
-    Hashing ``$request_id`` (random per request) spreads requests across the apps at random,
-    each with an equal share (the last app gets the rounding remainder). Within an app, nginx
-    round-robins over the addresses its headless Service resolves to.
-    """
-    selectors: list[_Directive] = []
-    for role in sorted({route.role for route in inputs.routes}):
-        apps = _apps_serving(inputs, role)
-        if len(apps) < 2:
-            continue
-        share = f"{(10000 // len(apps)) / 100:.2f}%"
-        block = [_d(share, service_host(app, inputs.model)) for app in apps[:-1]]
-        block.append(_d("*", service_host(apps[-1], inputs.model)))
-        selectors.append(_d("split_clients", "$request_id", _role_variable(role), block=block))
-    return selectors
-
-
-def _api_locations(inputs: NginxInputs) -> list[_Directive]:
-    locations = [
-        _d(
-            "location",
-            "=",
-            "/",
-            block=[_d("default_type", "text/plain"), _d("return", "200", "OK\n")],
-        )
-    ]
-    for route in sorted(inputs.routes, key=lambda r: r.location):
-        apps = _apps_serving(inputs, route.role)
-        if not apps:
-            body = [
-                _d("default_type", "text/plain"),
-                _d("return", "503", f"no worker app serves role {route.role}\n"),
-            ]
-            locations.append(_d("location", route.location, block=body))
-            continue
-        host = (
-            service_host(apps[0], inputs.model) if len(apps) == 1 else _role_variable(route.role)
-        )
-        rewrite = [] if route.location == "/" else [_strip_prefix(route.location)]
-        body = _proxy_block(f"http://{host}:{route.worker_port}", rewrite)
-        locations.append(_d("location", route.location, block=body))
-    return locations
-
-
-def _strip_prefix(location: str) -> _Directive:
-    return _d("rewrite", f"^{location}(.*)$", "/$1", "break")
-
-
-def _proxy_block(backend: str, rewrites: list[_Directive]) -> list[_Directive]:
-    """Proxy to `backend` (an origin, no path) through ``$backend``.
-
-    ``set`` must precede ``rewrite ... break``: ``break`` stops the rewrite module, and ``set``
-    belongs to it. HTTP/1.1 with an empty Connection header keeps upstream connections alive
-    and is what service-mesh proxies expect.
-    """
-    block = [
-        _d("set", "$backend", backend),
-        *rewrites,
-        _d("proxy_pass", "$backend"),
-        _d("proxy_http_version", "1.1"),
-        _d("proxy_set_header", "Connection", ""),
-    ]
-    if backend.startswith("https://"):
-        block.append(_d("proxy_ssl_server_name", "on"))
-    return block
-
-
 def _proxy_locations(
     inputs: NginxInputs, server: list[_Directive], refused: list[SkippedTarget]
 ) -> list[_Directive]:
@@ -408,9 +387,11 @@ def _proxy_locations(
 def _telemetry_location(route: ProxyRoute) -> _Directive:
     if route.exact:
         rewrite = _d("rewrite", "^", route.path, "break")
-        return _d("location", "=", route.location, block=_proxy_block(route.upstream, [rewrite]))
+        return _d(
+            "location", "=", route.location, block=_routes.proxy_block(route.upstream, [rewrite])
+        )
     rewrite = _d("rewrite", f"^{route.location}(.*)$", f"{route.path}/$1", "break")
-    return _d("location", route.location, block=_proxy_block(route.upstream, [rewrite]))
+    return _d("location", route.location, block=_routes.proxy_block(route.upstream, [rewrite]))
 
 
 def _worker_metrics_allowlist(apps: list[str]) -> _Directive:
@@ -431,15 +412,11 @@ def _worker_metrics_location(inputs: NginxInputs) -> _Directive:
     rewrite = _d("rewrite", "^", "/metrics", "break")
     backend = f"http://{pod}:{inputs.worker_metrics_port}"
     return _d(
-        "location", "~", WORKER_METRICS_LOCATION, block=[guard, *_proxy_block(backend, [rewrite])]
+        "location",
+        "~",
+        WORKER_METRICS_LOCATION,
+        block=[guard, *_routes.proxy_block(backend, [rewrite])],
     )
-
-
-def _listen(port: int, ipv6: bool) -> list[_Directive]:
-    listen = [_d("listen", str(port))]
-    if ipv6:
-        listen.append(_d("listen", f"[::]:{port}"))
-    return listen
 
 
 def _server(listen: list[_Directive], locations: list[_Directive]) -> _Directive:

@@ -116,7 +116,7 @@ def tempo(listen: Callable[[int], int] = same, worker: Callable[[int], int] = sa
         Route(14250, "/jaeger.api_v2.CollectorService/PostSpans", "distributor", "", grpc=True),
     ]
     roles = ("compactor", "distributor", "ingester", "metrics-generator", "querier")
-    worker_ports = dict.fromkeys((*roles, "query-frontend"), (3200,))
+    worker_ports: dict[str, tuple[int, ...]] = dict.fromkeys((*roles, "query-frontend"), (3200,))
     worker_ports["distributor"] = (3200, 4317, 4318, 9411, 14250, 14268)
     worker_ports["query-frontend"] = (3200, 9096)
     return Product(

@@ -307,7 +307,7 @@ def _published(footprint: Footprint) -> str:
         return "(none: no service-mesh relation)"
     if not footprint.published:
         return "(none)"
-    rows = []
+    rows: list[tuple[str, ...]] = []
     for policy in footprint.published:
         source, target, kind, endpoints = published_row(policy)
         relations = ",".join(footprint.related.get(source, ["?"]))

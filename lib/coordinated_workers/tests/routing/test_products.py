@@ -230,8 +230,8 @@ class _GrpcWorker(grpc.GenericRpcHandler):
         self.app = app
 
     def service(self, handler_call_details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler:
-        method = handler_call_details.method  # pyright: ignore[reportAttributeAccessIssue]
-        metadata = dict(handler_call_details.invocation_metadata)  # pyright: ignore
+        method = handler_call_details.method
+        metadata = dict(handler_call_details.invocation_metadata)
 
         def answer(_request: bytes, _context: grpc.ServicerContext) -> bytes:
             tenant = metadata.get("x-scope-orgid")
@@ -283,7 +283,7 @@ def _fake_workers(
     """Start every app's fake servers on its own 127.0.0.N; yield app -> address."""
     apps = sorted({app for apps in apps_by_role.values() for app in apps})
     addresses = {app: f"127.0.0.{10 + i}" for i, app in enumerate(apps)}
-    stops: list[Callable[[], None]] = []
+    stops: list[Callable[[], object]] = []
     try:
         for role, role_apps in sorted(apps_by_role.items()):
             for app in role_apps:
@@ -469,7 +469,7 @@ def test_a_role_nobody_serves_answers_503_over_http_and_grpc(
             _call(
                 cluster.listen(4317), "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
             )
-        assert failed.value.code() == grpc.StatusCode.UNAVAILABLE  # pyright: ignore
+        assert failed.value.code() == grpc.StatusCode.UNAVAILABLE
         # the query path still works
         seen = _call(cluster.listen(9096), "/tempopb.StreamingQuerier/Search")
         assert seen["app"] == "tempo-query-frontend"

@@ -66,14 +66,15 @@ from .nginx import (
     service_host,
     stub_status_url,
 )
-from .telemetry.loki_push_api import LokiPushApiRequirer
+from .observability import ObservabilityConfig, ObservabilityEndpoints, SelfObservability
+from .telemetry.loki_push_api import LokiPushApiRequirer, forward_container_logs, topology_labels
 from .telemetry.prometheus_scrape import MetricsEndpointProvider, scrape_jobs
 from .telemetry.remote_write import RemoteWriteRequirer
 from .telemetry.tracing import TracingRequirer
 from .telemetry_proxy import ProxyPlan, TelemetryTargets, WorkerTelemetryProxyConfig, plan_proxy
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable, Mapping, Sequence
 
     import lightkube
 
@@ -114,6 +115,8 @@ class CoordinatorEndpoints:
     require_cmr_mesh: str | None = "require-cmr-mesh"
     provide_cmr_mesh: str | None = "provide-cmr-mesh"
     peers: str | None = "peers"
+    grafana_dashboard: str | None = "grafana-dashboard"
+    """Skipped when the charm does not declare it."""
 
     def __post_init__(self) -> None:
         mesh_names = (self.service_mesh, self.require_cmr_mesh, self.provide_cmr_mesh)
@@ -161,6 +164,10 @@ class CoordinatorConfig:
     status_port: int = 8082
     ipv6: bool = True
     """Also listen on ``[::]`` where the pod has IPv6 (probed on every render); False: never."""
+    observability: ObservabilityConfig | None = dataclasses.field(
+        default_factory=ObservabilityConfig
+    )
+    """Alert rules and dashboards published for the cluster; None publishes none."""
 
 
 class Coordinator(ops.Object):
@@ -189,6 +196,16 @@ class Coordinator(ops.Object):
         self._pebble_reachable: dict[str, bool] = {}  # by container, as this hook found it
         self._kubernetes_failed = False
         self._client: lightkube.Client | None = None
+        # --- self-observability (issue 15): rules and dashboards, rendered only on change
+        self.observability: SelfObservability | None = None
+        if config.observability is not None:
+            self.observability = SelfObservability(
+                charm,
+                config.observability,
+                ObservabilityEndpoints(
+                    endpoints.metrics, endpoints.logging, endpoints.grafana_dashboard
+                ),
+            )
         observe_reconcile_events(charm, self._on_reconcile_event)
         # No cleanup on `remove`: planned_units() == 0 holds both when the app is scaled to
         # zero and when it is removed, and a hook cannot tell which. Scaled to zero, the
@@ -299,6 +316,8 @@ class Coordinator(ops.Object):
         )
         if self.mesh is not None and self.mesh.problem:
             problems.append(Problem.blocked(f"service-mesh: {self.mesh.problem}"))
+        if self.observability is not None:  # issue 15: files left out of rules or dashboards
+            problems.extend(Problem.blocked(p) for p in self.observability.problems)
         problems.extend(
             Problem.waiting(f"waiting for the {name} container")
             for name in (self.config.nginx_container, self.config.exporter_container)
@@ -358,12 +377,15 @@ class Coordinator(ops.Object):
         self._reconcile_charm_tracing(real_targets)
         plan = self._proxy_plan(real_targets)
         self._reconcile_nginx(workers, plan)
+        self._forward_own_logs(real_targets.loki_push_urls)  # issue 15
         published = plan.published if plan is not None else real_targets
         if is_leader:
             self._publish_cluster(workers, labels, authorised, published)
         if self.mesh is not None:
             self.mesh.update_service_mesh()
         self._reconcile_telemetry_relations(workers)
+        if self.observability is not None:  # issue 15
+            self.observability.reconcile(workers)
         if is_leader and not in_sync:
             self._remember_applied(desired, labels_known)
 
@@ -697,6 +719,20 @@ class Coordinator(ops.Object):
             MetricsEndpointProvider(self._charm, endpoints.metrics).publish(
                 jobs, unit_address=self._unit_fqdn(self._charm.unit.name)
             )
+
+    def _forward_own_logs(self, loki_urls: Mapping[str, str]) -> None:
+        """Forward the nginx and exporter containers' logs straight to Loki (issue 15)."""
+        labels = topology_labels(self._charm)
+        for name in (self.config.nginx_container, self.config.exporter_container):
+            if not self._pebble_reachable.get(name):
+                continue
+            try:
+                forward_container_logs(
+                    self._charm.unit.get_container(name), loki_urls, labels, f"{name}-logging"
+                )
+            except ops.pebble.Error as e:
+                logger.error("%s: log forwarding: %s", name, safe_text(str(e), 500))
+                self._problems.append(pebble_problem(name, e))
 
     def _coordinator_units(self) -> dict[str, str]:
         """Every coordinator unit -> its pod FQDN, derived from unit names (no peer data)."""

@@ -106,13 +106,15 @@ class DashboardError(ValueError):
 def _read_dashboard(path: Path) -> dict[str, Any]:
     try:
         size = path.stat().st_size
-        if size > MAX_DASHBOARD_BYTES:
-            raise DashboardError(
-                f"{size} bytes, more than the {MAX_DASHBOARD_BYTES} a dashboard may have"
-            )
-        dashboard = json.loads(path.read_bytes())
+        text = None if size > MAX_DASHBOARD_BYTES else path.read_bytes()
     except OSError as e:
         raise DashboardError(f"cannot be read ({e.strerror})") from e
+    if text is None:
+        raise DashboardError(
+            f"{size} bytes, more than the {MAX_DASHBOARD_BYTES} a dashboard may have"
+        )
+    try:
+        dashboard = json.loads(text)
     except (ValueError, RecursionError) as e:
         raise DashboardError("not valid JSON") from e
     if not isinstance(dashboard, dict):

@@ -481,3 +481,20 @@ def test_unreadable_rule_files_are_named(tmp_path):
         "rules/latin1.rule: not UTF-8 text",
     ]
     assert alert_rules.read_rule_files(tmp_path / "absent", "absent") == ([], [])
+
+
+def test_a_model_uuid_cosl_refuses_is_a_status_not_a_crash(tester):
+    ctx, _root = tester
+    state = dataclasses.replace(
+        _state(_relations()),
+        model=testing.Model(name=MODEL, uuid="523d8091-7e22-5b5a-b95b-4905b076ebed"),
+    )
+    out = ctx.run(ctx.on.config_changed(), state)
+    assert out.unit_status == ops.BlockedStatus(
+        "alert rules: model UUID '523d8091-7e22-5b5a-b95b-4905b076ebed' is not a version-4 "
+        "UUID, which cosl requires"
+    )
+    assert "alert_rules" not in _app_bag(out, "logging")
+    assert (
+        "file:tempo" in json.loads(_app_bag(out, "grafana-dashboard")["dashboards"])["templates"]
+    )

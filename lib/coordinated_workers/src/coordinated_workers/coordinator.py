@@ -49,6 +49,7 @@ from . import _charm_tracing, _sync, mesh
 from ._cluster_data import ClusterDataError, ClusterProviderAppData, RemoteWriteEndpoint
 from ._events import observe_reconcile_events
 from ._ipv6 import pod_has_ipv6
+from ._log_forwarding import OwnLogForwarding
 from ._status import Problem, kubernetes_problem, pebble_problem
 from .cluster import ClusterProvider, WorkerApp
 from .nginx import (
@@ -67,7 +68,7 @@ from .nginx import (
     stub_status_url,
 )
 from .observability import ObservabilityConfig, ObservabilityEndpoints, SelfObservability
-from .telemetry.loki_push_api import LokiPushApiRequirer, forward_container_logs, topology_labels
+from .telemetry.loki_push_api import LokiPushApiRequirer
 from .telemetry.prometheus_scrape import MetricsEndpointProvider, scrape_jobs
 from .telemetry.remote_write import RemoteWriteRequirer
 from .telemetry.tracing import TracingRequirer
@@ -197,6 +198,7 @@ class Coordinator(ops.Object):
         self._kubernetes_failed = False
         self._client: lightkube.Client | None = None
         # --- self-observability (issue 15): rules and dashboards, rendered only on change
+        self._own_logs = OwnLogForwarding(charm)
         self.observability: SelfObservability | None = None
         if config.observability is not None:
             self.observability = SelfObservability(
@@ -722,17 +724,9 @@ class Coordinator(ops.Object):
 
     def _forward_own_logs(self, loki_urls: Mapping[str, str]) -> None:
         """Forward the nginx and exporter containers' logs straight to Loki (issue 15)."""
-        labels = topology_labels(self._charm)
-        for name in (self.config.nginx_container, self.config.exporter_container):
-            if not self._pebble_reachable.get(name):
-                continue
-            try:
-                forward_container_logs(
-                    self._charm.unit.get_container(name), loki_urls, labels, f"{name}-logging"
-                )
-            except ops.pebble.Error as e:
-                logger.error("%s: log forwarding: %s", name, safe_text(str(e), 500))
-                self._problems.append(pebble_problem(name, e))
+        names = (self.config.nginx_container, self.config.exporter_container)
+        reachable = {name: bool(self._pebble_reachable.get(name)) for name in names}
+        self._problems.extend(self._own_logs.reconcile(reachable, loki_urls))
 
     def _coordinator_units(self) -> dict[str, str]:
         """Every coordinator unit -> its pod FQDN, derived from unit names (no peer data)."""

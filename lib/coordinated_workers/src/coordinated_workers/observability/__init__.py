@@ -83,8 +83,9 @@ class ObservabilityEndpoints:
 class Rendered:
     """What the leader publishes, and the files it had to leave out."""
 
-    prometheus: dict[str, object]
-    loki: dict[str, object]
+    prometheus: dict[str, object] | None
+    """None when no rules could be labelled (the published ones are left as they are)."""
+    loki: dict[str, object] | None
     dashboards: dict[str, dashboards.Template]
     problems: tuple[str, ...]
 
@@ -123,6 +124,9 @@ class SelfObservability(ops.Object):
         """
         if not self._charm.unit.is_leader():
             return False
+        endpoints = (self._metrics, self._logging, self._dashboards)
+        if not any(self.model.relations[endpoint] for endpoint in endpoints if endpoint):
+            return False  # nobody to publish to: no fingerprint, no file listed
         topologies = self.worker_topologies(workers)
         fingerprint = self._fingerprint(topologies)
         if fingerprint == self._state.fingerprint:
@@ -161,19 +165,23 @@ class SelfObservability(ops.Object):
             },
         )
         problems.extend(str(problem) for problem in dashboard_problems)
-        return Rendered(
-            prometheus=alert_rules.prometheus_rules(coordinator, own_files, workers, worker_files),
-            loki=alert_rules.loki_rules(coordinator, loki_files, workers),
-            dashboards=templates,
-            problems=tuple(problems),
-        )
+        try:
+            prometheus = alert_rules.prometheus_rules(
+                coordinator, own_files, workers, worker_files
+            )
+            loki = alert_rules.loki_rules(coordinator, loki_files, workers)
+        except alert_rules.TopologyError as e:
+            logger.error("alert rules: %s", e)
+            problems.append(f"alert rules: {e}")
+            prometheus = loki = None
+        return Rendered(prometheus, loki, templates, tuple(problems))
 
     def _publish(self, rendered: Rendered) -> None:
-        if self._metrics:
+        if self._metrics and rendered.prometheus is not None:
             MetricsEndpointProvider(self._charm, self._metrics).publish_alert_rules(
                 rendered.prometheus
             )
-        if self._logging:
+        if self._logging and rendered.loki is not None:
             LokiPushApiRequirer(self._charm, self._logging).publish_alert_rules(rendered.loki)
         if self._dashboards:
             dashboards.GrafanaDashboardProvider(self._charm, self._dashboards).publish(

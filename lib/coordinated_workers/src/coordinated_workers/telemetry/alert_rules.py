@@ -108,6 +108,10 @@ def read_rule_files(folder: Path, shown_as: str) -> tuple[list[RuleFile], list[R
     return files, problems
 
 
+class TopologyError(ValueError):
+    """``cosl`` refused a topology (Juju's model UUIDs are version 4; it checks that)."""
+
+
 class RuleFileError(ValueError):
     """A rule file cannot be used; the message says why, in a few words."""
 
@@ -255,13 +259,22 @@ def _labelled(
     files: Iterable[RuleFile],
     prefix: str | None,
 ) -> list[dict[str, object]]:
-    """Group names and topology labels by ``cosl``; each file's groups in file order."""
-    juju_topology = cosl.JujuTopology(
-        model=topology.model,
-        model_uuid=topology.model_uuid,
-        application=topology.application,
-        charm_name=topology.charm_name,
-    )
+    """Group names and topology labels by ``cosl``; each file's groups in file order.
+
+    Raises:
+        TopologyError: ``cosl`` refused the model UUID.
+    """
+    try:
+        juju_topology = cosl.JujuTopology(
+            model=topology.model,
+            model_uuid=topology.model_uuid,
+            application=topology.application,
+            charm_name=topology.charm_name,
+        )
+    except cosl.juju_topology.InvalidUUIDError as e:
+        raise TopologyError(
+            f"model UUID {topology.model_uuid!r} is not a version-4 UUID, which cosl requires"
+        ) from e
     rules = cosl.rules.Rules(query_type, juju_topology)
     rules.tool = _without_cos_tool(cosl)(default_query_type=query_type)
     for rule_file in files:
@@ -304,6 +317,7 @@ def _cosl() -> Any:
     import importlib
 
     importlib.import_module("cosl.rules")  # so that ``cosl.rules`` is an attribute
+    importlib.import_module("cosl.juju_topology")
     return importlib.import_module("cosl")
 
 

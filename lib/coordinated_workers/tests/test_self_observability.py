@@ -468,7 +468,7 @@ def test_nginx_and_exporter_forward_their_logs_to_loki(tester):
 def test_unreadable_rule_files_are_named(tmp_path):
     folder = tmp_path / "rules"
     folder.mkdir()
-    (folder / "latin1.rule").write_bytes(b"alert: caf\xe9\nexpr: up\n")
+    (folder / "latin1.rule").write_bytes(b"alert: \xe9t\xe9\nexpr: up\n")
     (folder / "big.yaml").write_text("#" * (alert_rules.MAX_RULE_FILE_BYTES + 1))
     (folder / "notes.txt").write_text("not a rule file: ignored")
     (folder / "ok.rules").write_text("alert: A\nexpr: up\n")

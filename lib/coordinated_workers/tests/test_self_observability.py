@@ -498,3 +498,13 @@ def test_a_model_uuid_cosl_refuses_is_a_status_not_a_crash(tester):
     assert (
         "file:tempo" in json.loads(_app_bag(out, "grafana-dashboard")["dashboards"])["templates"]
     )
+
+
+@pytest.mark.parametrize("charm_name", ["x" * 5000, "Worker Tester", "a\nb", "w-"])
+def test_a_worker_charm_name_no_charm_could_have_gets_no_rules(tester, charm_name):
+    ctx, _root = tester
+    hostile = worker_relation("worker", ["all"], model=MODEL, charm_name=charm_name)
+    relations = [hostile, *_relations()[1:]]
+    out = ctx.run(ctx.on.config_changed(), _state(relations))
+    rules = json.loads(_app_bag(out, "metrics-endpoint")["alert_rules"])
+    assert {r["labels"]["juju_application"] for g in rules["groups"] for r in g["rules"]} == {APP}

@@ -24,8 +24,9 @@ import hashlib
 import json
 import logging
 import os
+import re
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeGuard
 
 import ops
 
@@ -50,6 +51,9 @@ _LIBRARY_PATH = "coordinated_workers/observability/grafana_dashboards"
 """How the library's dashboards are named in their uid (with the charm's name)."""
 _FORMAT = 1
 """Bumped when what we render changes, so a refreshed charm renders again."""
+_CHARM = re.compile(r"[a-z][a-z0-9]*(?:-[a-z0-9]+)*")
+"""A charm name as charmcraft accepts it; anything else from a worker is not used."""
+_CHARM_NAME_LIMIT = 64
 
 
 @dataclasses.dataclass(frozen=True)
@@ -142,9 +146,14 @@ class SelfObservability(ops.Object):
         """One topology per worker app that told us its charm, in app-name order."""
         topologies: list[alert_rules.Topology] = []
         for worker in sorted(workers, key=lambda w: w.name):
-            charm_names = sorted({unit.charm_name for unit in worker.units if unit.charm_name})
+            # Remote text copied into every rule: only a name Juju could have given a charm.
+            charm_names = sorted(
+                {unit.charm_name for unit in worker.units if _usable_charm_name(unit.charm_name)}
+            )
             if charm_names:
                 topologies.append(self._topology(worker.name, charm_names[0]))
+            elif any(unit.charm_name for unit in worker.units):
+                logger.warning("alert rules: no usable charm name from %s", worker.name)
         return topologies
 
     def render(self, workers: Sequence[alert_rules.Topology]) -> Rendered:
@@ -255,3 +264,7 @@ def _listing(folder: Path) -> list[tuple[str, int, int]] | None:
             )
     except OSError:
         return None
+
+
+def _usable_charm_name(name: str | None) -> TypeGuard[str]:
+    return name is not None and len(name) <= _CHARM_NAME_LIMIT and bool(_CHARM.fullmatch(name))

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import pathlib
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -319,14 +320,18 @@ def _recording_reads(monkeypatch: pytest.MonkeyPatch, root: pathlib.Path) -> lis
     return reads
 
 
-def test_a_steady_hook_reads_no_file_and_writes_no_bag(tester, monkeypatch):
+def test_a_steady_hook_reads_no_file_imports_no_cosl_and_writes_no_bag(tester, monkeypatch):
     ctx, root = tester
     first = ctx.run(ctx.on.config_changed(), _state(_relations()))
     reads = _recording_reads(monkeypatch, root / "src")
+    cosl_modules = {name: m for name, m in sys.modules.items() if name.split(".")[0] == "cosl"}
+    for name in cosl_modules:  # as in a fresh hook process; put back below
+        monkeypatch.delitem(sys.modules, name)
 
     steady = ctx.run(ctx.on.update_status(), first)
 
     assert reads == []
+    assert not [name for name in sys.modules if name.split(".")[0] == "cosl"]
     for endpoint in ("metrics-endpoint", "logging", "grafana-dashboard"):
         assert _app_bag(steady, endpoint) == _app_bag(first, endpoint), endpoint
 
@@ -508,3 +513,13 @@ def test_a_worker_charm_name_no_charm_could_have_gets_no_rules(tester, charm_nam
     out = ctx.run(ctx.on.config_changed(), _state(relations))
     rules = json.loads(_app_bag(out, "metrics-endpoint")["alert_rules"])
     assert {r["labels"]["juju_application"] for g in rules["groups"] for r in g["rules"]} == {APP}
+
+
+def test_a_malformed_file_outside_the_charm_dir_is_named_by_its_full_path(tester, tmp_path):
+    ctx, root = tester
+    nginx_rules = root / "nginx_rules"
+    (nginx_rules / "bad.rules").write_text("alert: A")
+    out = ctx.run(ctx.on.config_changed(), _state(_relations()))
+    assert out.unit_status == ops.BlockedStatus(
+        f"{nginx_rules}/bad.rules: the rule has no 'expr' text"
+    )

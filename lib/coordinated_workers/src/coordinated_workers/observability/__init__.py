@@ -223,7 +223,9 @@ class SelfObservability(ops.Object):
     def _resolve(self, folder: str | Path) -> tuple[Path, str]:
         """The folder's path, and how statuses name it (relative to the charm when it is)."""
         if isinstance(folder, Path) and folder.is_absolute():
-            return folder, folder.name
+            packages = _HERE.parent.parent  # the library's own files: named from its package
+            shown = folder.relative_to(packages) if folder.is_relative_to(packages) else folder
+            return folder, str(shown)
         return self._charm.charm_dir / folder, str(folder)
 
     def _fingerprint(self, workers: Sequence[alert_rules.Topology]) -> str:

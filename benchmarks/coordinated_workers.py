@@ -517,9 +517,10 @@ def bench_coordinator(charm: Any) -> None:
     )
 
 
-# Packages a hook may load beyond the charm's import chain: the Kubernetes client stack, and
-# crossplane (once used to quote nginx arguments). Each costs a fresh hook process its import.
-LAZY_PACKAGES = ("lightkube", "httpx2", "httpcore2", "h11", "crossplane")
+# Packages a hook may load beyond the charm's import chain: the Kubernetes client stack,
+# crossplane (once used to quote nginx arguments), and cosl (rules and dashboards, rendered
+# only when they change) with its diskcache. Each costs a fresh hook process its import.
+LAZY_PACKAGES = ("lightkube", "httpx2", "httpcore2", "h11", "crossplane", "cosl", "diskcache")
 
 
 def packages_imported(run: Callable[..., testing.State], *args: Any) -> list[str]:
@@ -821,7 +822,7 @@ def observability_times(
 
 def observability_calls(
     charm: Any, roots: dict[bool, Path]
-) -> tuple[dict[tuple[bool, str], int], int]:
+) -> tuple[dict[tuple[bool, str], int], int, list[str]]:
     """Function calls of first and steady hooks with and without the files; and the share."""
     calls: dict[tuple[bool, str], int] = {}
     for with_files, root in roots.items():
@@ -831,13 +832,15 @@ def observability_calls(
             )
             calls[with_files, "first"], calls[with_files, "steady"] = first, steady
     share_calls = 0
+    steady_imports: list[str] = []
     for ctx, state in observability_runs(charm, roots[True], 1):
         out = ctx.run(ctx.on.config_changed(), state)
         with ShareMeter() as meter:
             meter.profile = cProfile.Profile()
             ctx.run(ctx.on.config_changed(), out)
         share_calls = pstats.Stats(meter.profile).total_calls  # pyright: ignore[reportAttributeAccessIssue]
-    return calls, share_calls
+        steady_imports = packages_imported(ctx.run, ctx.on.config_changed(), out)
+    return calls, share_calls, steady_imports
 
 
 def bench_self_observability(charm: Any) -> None:
@@ -851,7 +854,7 @@ def bench_self_observability(charm: Any) -> None:
             roots[with_files] = observability_charm_dir(Path(tmp) / str(with_files), with_files)
             roots[with_files].mkdir(exist_ok=True)
         times, share_ms = observability_times(charm, roots)
-        calls, share_calls = observability_calls(charm, roots)
+        calls, share_calls, steady_imports = observability_calls(charm, roots)
     for hook in ("first", "steady"):
         check(
             f"{hook}: with / without the files, calls",
@@ -878,6 +881,12 @@ def bench_self_observability(charm: Any) -> None:
         f"{share_calls:,} ({share:.2f}%)",
         "< 5% of the hook",
         share < 5,
+    )
+    check(
+        "steady: lazy imports",
+        ", ".join(steady_imports) or "none",
+        "no cosl",
+        not any(name.split(".")[0] == "cosl" for name in steady_imports),
     )
     check(
         "steady: wall in rules, dashboards, log targets",

@@ -20,6 +20,9 @@ What is measured, and how:
 4. Unit scaling: a worker unit joining or leaving an existing app reloads nothing and writes
    no policy; a worker app joining does both (proof that the counters see changes).
 5. One worker ``pebble-ready`` through ``ops.testing``, first and steady state.
+6. Self-observability (issue 15): config-changed with ~10 kB of alert rules and a dashboard
+   in the charm dir, Prometheus, Loki and Grafana related, against the same hook without the
+   files; and the share of a steady hook spent on rules, dashboards and log forwarding.
 """
 
 from __future__ import annotations
@@ -521,9 +524,10 @@ def bench_coordinator(charm: Any) -> None:
     )
 
 
-# Packages a hook may load beyond the charm's import chain: the Kubernetes client stack, and
-# crossplane (once used to quote nginx arguments). Each costs a fresh hook process its import.
-LAZY_PACKAGES = ("lightkube", "httpx2", "httpcore2", "h11", "crossplane")
+# Packages a hook may load beyond the charm's import chain: the Kubernetes client stack,
+# crossplane (once used to quote nginx arguments), and cosl (rules and dashboards, rendered
+# only when they change) with its diskcache. Each costs a fresh hook process its import.
+LAZY_PACKAGES = ("lightkube", "httpx2", "httpcore2", "h11", "crossplane", "cosl", "diskcache")
 
 
 def packages_imported(run: Callable[..., testing.State], *args: Any) -> list[str]:
@@ -717,6 +721,194 @@ def bench_worker(charm: Any) -> None:
     check("lazy imports, steady config-changed", ", ".join(steady_imports) or "none", "", None)
 
 
+# --- self-observability (issue 15) -----------------------------------------------------------
+
+RULES_BYTES = 10_000
+
+
+def observability_charm_dir(root: Path, with_files: bool) -> Path:
+    """A charm dir holding ~10 kB of worker rules, Loki rules and one dashboard (or nothing)."""
+    src = ROOT / "coordinator" / "src"
+    if not with_files:
+        return root
+    rules = root / "src" / "prometheus_alert_rules"
+    rules.mkdir(parents=True)
+    template = (src / "prometheus_alert_rules" / "workers.yaml").read_text()
+    copies = 0
+    while sum(f.stat().st_size for f in rules.iterdir()) < RULES_BYTES:
+        text = template.replace("name: WorkerRequests", f"name: WorkerRequests{copies}")
+        (rules / f"workers{copies}.yaml").write_text(text)
+        copies += 1
+    for folder in ("loki_alert_rules", "grafana_dashboards"):
+        (root / "src" / folder).mkdir()
+        for file in (src / folder).iterdir():
+            (root / "src" / folder / file.name).write_bytes(file.read_bytes())
+    return root
+
+
+def cos_relations() -> list[testing.Relation]:
+    loki = "http://loki-0.loki-endpoints.cos.svc.cluster.local:3100/loki/api/v1/push"
+    return [
+        testing.Relation("metrics-endpoint", remote_app_name="prometheus"),
+        testing.Relation(
+            "logging",
+            remote_app_name="loki",
+            remote_units_data={0: {"endpoint": json.dumps({"url": loki})}},
+        ),
+        testing.Relation("grafana-dashboard", remote_app_name="grafana"),
+    ]
+
+
+class ShareMeter:
+    """Calls and wall time spent inside the issue-15 steps of a hook (measurement only).
+
+    The steps are `SelfObservability.reconcile` (fingerprint, and on change: read, render,
+    publish) and `Coordinator._forward_own_logs` (the nginx and exporter log targets).
+    """
+
+    def __init__(self) -> None:
+        from coordinated_workers.coordinator import Coordinator
+        from coordinated_workers.observability import SelfObservability
+
+        self._targets = [(SelfObservability, "reconcile"), (Coordinator, "_forward_own_logs")]
+        self._saved: list[tuple[type, str, Any]] = []
+        self.profile: cProfile.Profile | None = None
+        self.ms = 0.0
+
+    def __enter__(self) -> ShareMeter:
+        for cls, name in self._targets:
+            original = cls.__dict__[name]
+            self._saved.append((cls, name, original))
+            setattr(cls, name, self._metered(original))
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for cls, name, original in self._saved:
+            setattr(cls, name, original)
+
+    def _metered(self, method: Callable[..., Any]) -> Callable[..., Any]:
+        def call(*args: Any, **kwargs: Any) -> Any:
+            start = time.perf_counter()
+            if self.profile is not None:
+                self.profile.enable()
+            try:
+                return method(*args, **kwargs)
+            finally:
+                if self.profile is not None:
+                    self.profile.disable()
+                self.ms += (time.perf_counter() - start) * 1000
+
+        return call
+
+
+def observability_runs(
+    charm: Any, root: Path, count: int
+) -> Iterator[tuple[testing.Context[Any], testing.State]]:
+    """Fresh coordinators on `root` (the charm dir), related to Prometheus, Loki and Grafana."""
+    for cluster, _ctx, state in coordinator_runs(charm, 2, count):
+        ctx = testing.Context(charm.CoordinatorCharm, app_name=COORDINATOR, charm_root=root)
+        relations = [r for r in state.relations if isinstance(r, testing.Relation)]
+        yield ctx, coordinator_state(cluster, [*relations, *cos_relations()])
+
+
+def observability_times(
+    charm: Any, roots: dict[bool, Path]
+) -> tuple[dict[tuple[bool, str], float], float]:
+    """Median wall times of first and steady hooks with and without the files; and the share."""
+    times: dict[tuple[bool, str], list[float]] = collections.defaultdict(list)
+    share_ms: list[float] = []
+    for _ in range(EVENT_RUNS // 2):  # interleaved, as above
+        for with_files, root in roots.items():
+            for ctx, state in observability_runs(charm, root, 1):
+                ms, out = timed(ctx.run, ctx.on.config_changed(), state)
+                times[with_files, "first"].append(ms)
+                with ShareMeter() as meter:
+                    ms, out = timed(ctx.run, ctx.on.config_changed(), out)
+                times[with_files, "steady"].append(ms)
+                if with_files:
+                    share_ms.append(meter.ms)
+    return {key: statistics.median(values) for key, values in times.items()}, statistics.median(
+        share_ms
+    )
+
+
+def observability_calls(
+    charm: Any, roots: dict[bool, Path]
+) -> tuple[dict[tuple[bool, str], int], int, list[str]]:
+    """Function calls of first and steady hooks with and without the files; and the share."""
+    calls: dict[tuple[bool, str], int] = {}
+    for with_files, root in roots.items():
+        for ctx, state in observability_runs(charm, root, 1):
+            first, steady = first_and_steady_calls(
+                functools.partial(ctx.run, ctx.on.config_changed()), state, True
+            )
+            calls[with_files, "first"], calls[with_files, "steady"] = first, steady
+    share_calls = 0
+    steady_imports: list[str] = []
+    for ctx, state in observability_runs(charm, roots[True], 1):
+        out = ctx.run(ctx.on.config_changed(), state)
+        with ShareMeter() as meter:
+            meter.profile = cProfile.Profile()
+            ctx.run(ctx.on.config_changed(), out)
+        stats: Any = pstats.Stats(meter.profile)
+        share_calls = int(stats.total_calls)
+        steady_imports = packages_imported(ctx.run, ctx.on.config_changed(), out)
+    return calls, share_calls, steady_imports
+
+
+def bench_self_observability(charm: Any) -> None:
+    print(
+        f"\ncoordinator config-changed with ~{RULES_BYTES // 1000} kB of alert rules and a"
+        " dashboard, Prometheus, Loki and Grafana related (2 worker apps, 3 units, mesh):"
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        roots: dict[bool, Path] = {}
+        for with_files in (True, False):
+            roots[with_files] = observability_charm_dir(Path(tmp) / str(with_files), with_files)
+            roots[with_files].mkdir(exist_ok=True)
+        times, share_ms = observability_times(charm, roots)
+        calls, share_calls, steady_imports = observability_calls(charm, roots)
+    for hook in ("first", "steady"):
+        check(
+            f"{hook}: with / without the files, calls",
+            f"{calls[True, hook]:,} / {calls[False, hook]:,}",
+            "",
+            None,
+        )
+        check(
+            f"{hook}: with / without the files, wall",
+            f"{times[True, hook]:.1f} / {times[False, hook]:.1f} ms",
+            "",
+            None,
+        )
+    extra_calls = calls[True, "steady"] - calls[False, "steady"]
+    check(
+        "steady: extra calls for the files",
+        f"{extra_calls:,} ({100 * extra_calls / calls[True, 'steady']:.2f}%)",
+        "< 5% of the hook",
+        extra_calls < 0.05 * calls[True, "steady"],
+    )
+    share = 100 * share_calls / calls[True, "steady"]
+    check(
+        "steady: calls in rules, dashboards, log targets",
+        f"{share_calls:,} ({share:.2f}%)",
+        "< 5% of the hook",
+        share < 5,
+    )
+    check(
+        "steady: lazy imports",
+        ", ".join(steady_imports) or "none",
+        "no cosl",
+        not any(name.split(".")[0] == "cosl" for name in steady_imports),
+    )
+    check(
+        "steady: wall in rules, dashboards, log targets",
+        f"{share_ms:.2f} ms ({100 * share_ms / times[True, 'steady']:.1f}%)",
+        "",
+        None,
+    )
+
+
 def main() -> int:
     precompile()
     print(LEGEND)
@@ -739,6 +931,7 @@ def main() -> int:
     bench_scale(coordinator)
     bench_unit_scaling(coordinator)
     bench_worker(worker)
+    bench_self_observability(coordinator)
 
     failed = [what for what, _, _, ok in _results if ok is False]
     print(f"\n{len(failed)} target(s) failed" + (": " + "; ".join(failed) if failed else ""))

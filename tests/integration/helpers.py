@@ -283,3 +283,22 @@ def query_json(juju: jubilant.Juju, unit: str, url: str) -> dict[str, Any]:
     status, body = http_get(juju, unit, url, timeout=30)
     assert status == 200, f"{url} from {unit}: {status} {body[:300]}"
     return json.loads(body)
+
+
+_AUTHORIZED_GET = """
+import base64, sys, urllib.request
+url, user, password = sys.argv[1], sys.argv[2], sys.argv[3]
+request = urllib.request.Request(url)
+token = base64.b64encode(f"{user}:{password}".encode()).decode()
+request.add_header("Authorization", f"Basic {token}")
+with urllib.request.urlopen(request, timeout=30) as response:
+    print(response.read().decode(errors="replace"))
+"""
+
+
+def query_json_as(juju: jubilant.Juju, unit: str, url: str, user: str, password: str) -> Any:
+    """GET a JSON API with basic auth from inside `unit`'s pod (Grafana's, on localhost)."""
+    command = " ".join(
+        shlex.quote(part) for part in ("python3", "-c", _AUTHORIZED_GET, url, user, password)
+    )
+    return json.loads(juju.exec(command, unit=unit, wait=90).stdout)

@@ -165,6 +165,7 @@ def test_the_charms_declare_the_designed_endpoints():
         "metrics-endpoint",
         "api",
         "provide-cmr-mesh",
+        "grafana-dashboard",
     }
     assert set(coordinator["requires"]) == {
         "service-mesh",

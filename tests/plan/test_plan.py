@@ -14,7 +14,7 @@ import pathlib
 import pytest
 import yaml
 
-from tools.plan import diff, footprint, topology
+from tools.plan import diff, footprint, render, topology
 from tools.plan.__main__ import main
 
 GOLDEN = pathlib.Path(__file__).parent / "golden" / "default.txt"
@@ -168,3 +168,27 @@ def test_mermaid_lists_every_allowed_flow(capsys, default_footprint):
         for row in default_footprint.matrix
     }
     assert len(edges) == len(flows)
+
+
+def test_each_backend_is_listed_with_the_rule_groups_and_dashboards_it_receives(
+    write_topology, default_data
+):
+    data = {**default_data, "telemetry": {**default_data["telemetry"], "grafana": {"app": "g"}}}
+    planned = footprint.plan(topology.load(write_topology("cos.yaml", data)))
+
+    received = planned.observability
+    assert list(received) == ["grafana-dashboard:g", "logging:loki", "metrics-endpoint:prometheus"]
+    prefix = f"demo_{topology.model_uuid('demo')[:8]}"
+    assert received["metrics-endpoint:prometheus"] == [
+        f"{prefix}_worker_read_WorkerRequests_rules",
+        f"{prefix}_worker_write_WorkerRequests_rules",
+        f"{prefix}_coordinator_CoordinatorNginx_rules",
+        f"{prefix}_coordinator_HostHealth_rules",
+    ]
+    assert received["logging:loki"][-1] == f"{prefix}_coordinator_worker_errors_alerts"
+    assert received["grafana-dashboard:g"] == [
+        "file:coordinator-nginx: Coordinator nginx",
+        "file:workers: Coordinated workers",
+    ]
+    report = render.text(planned, "cos.yaml", ["observability"])
+    assert "### metrics-endpoint:prometheus\n\n- " in report

@@ -19,6 +19,7 @@ import functools
 import importlib.util
 import logging
 import pathlib
+import shutil
 import sys
 from typing import Any, cast
 
@@ -69,6 +70,12 @@ def _without_prose(data: Any) -> Any:
         for key, value in cast("dict[object, Any]", data).items()
         if not (key in ("description", "summary") and isinstance(value, str))
     }
+
+
+def coordinator_charm_root(directory: pathlib.Path) -> pathlib.Path:
+    """A charm dir holding a copy of the coordinator's ``src`` (its rules and dashboards)."""
+    shutil.copytree(REPO_ROOT / "coordinator" / "src", directory / "src")
+    return directory
 
 
 def coordinator_charm() -> type[ops.CharmBase]:

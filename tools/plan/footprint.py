@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 from coordinated_workers import ClusterDataError, ClusterProviderAppData, mesh
 from coordinated_workers.nginx import NGINX_CONFIG_PATH
+from coordinated_workers.telemetry import alert_rules
+from coordinated_workers.telemetry.grafana_dashboard import decode_content
 from service_mesh import MeshPolicy, istio
 
 from . import charms
@@ -77,6 +79,8 @@ class Footprint:
     related: dict[str, list[str]] = dataclasses.field(default_factory=dict[str, list[str]])
     """Source ``<namespace>/<app>`` -> the coordinator endpoints it is related on, which the
     coordinator's servers (``relations``) and charm policies grant access to."""
+    observability: dict[str, list[str]] = dataclasses.field(default_factory=dict[str, list[str]])
+    """Related backend (``<endpoint>:<app>``) -> the rule groups or dashboards it receives."""
 
     @property
     def policies(self) -> list[Manifest]:
@@ -176,6 +180,7 @@ def collect(sim: Simulation) -> Footprint:
         ],
         reasons=reasons,
         related=related,
+        observability=_observability(leader.state.relations),
     )
 
 
@@ -259,6 +264,23 @@ def _published(relations: Any) -> list[MeshPolicy]:
             raw = relation.local_app_data.get("policies", "[]")
             return [MeshPolicy.model_validate(item) for item in json.loads(raw)]
     return []
+
+
+def _observability(relations: Any) -> dict[str, list[str]]:
+    """What the coordinator leader published to each Prometheus, Loki and Grafana."""
+    received: dict[str, list[str]] = {}
+    for relation in sorted(relations, key=lambda r: (r.endpoint, r.id)):
+        bag = relation.local_app_data
+        key = f"{relation.endpoint}:{getattr(relation, 'remote_app_name', '')}"
+        if relation.endpoint in ("metrics-endpoint", "logging") and "alert_rules" in bag:
+            received[key] = alert_rules.group_names(json.loads(bag["alert_rules"]))
+        elif relation.endpoint == "grafana-dashboard" and "dashboards" in bag:
+            templates = json.loads(bag["dashboards"])["templates"]
+            received[key] = [
+                f"{name}: {json.loads(decode_content(t['content'])).get('title', '?')}"
+                for name, t in sorted(templates.items())
+            ]
+    return received
 
 
 def _worker_data(relations: Any) -> dict[str, ClusterProviderAppData | str]:

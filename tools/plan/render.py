@@ -34,6 +34,7 @@ SECTIONS: dict[str, str] = {
     "matrix": "who may talk to whom, on which ports, methods and paths",
     "nginx": "the coordinator's nginx.conf",
     "workers": "what each worker app receives from the coordinator",
+    "observability": "the alert rule groups and dashboards each telemetry backend receives",
 }
 """The text report's sections, in the order they are printed."""
 DEFAULT_SECTIONS = ("summary", "matrix")
@@ -210,6 +211,15 @@ def _workers_section(footprint: Footprint) -> str:
     return _section("What each worker app receives from the coordinator", _workers(footprint))
 
 
+def _observability_section(footprint: Footprint) -> str:
+    body = "\n\n".join(
+        f"### {backend}\n\n" + "\n".join(f"- {name}" for name in names)
+        for backend, names in footprint.observability.items()
+    )
+    title = "What each telemetry backend receives (alert rule groups, dashboards)"
+    return _section(title, body or "(no Prometheus, Loki or Grafana related)")
+
+
 _SECTION_RENDERERS: dict[str, Callable[[Footprint], str]] = {
     "summary": _summary_section,
     "labels": _labels_section,
@@ -218,6 +228,7 @@ _SECTION_RENDERERS: dict[str, Callable[[Footprint], str]] = {
     "matrix": _matrix_section,
     "nginx": _nginx_section,
     "workers": _workers_section,
+    "observability": _observability_section,
 }
 
 

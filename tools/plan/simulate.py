@@ -187,6 +187,7 @@ def _actors(topology: Topology, files: pathlib.Path) -> list[Actor]:
     coordinator = topology.coordinator
     actors: list[Actor] = []
     ctx_class = charms.coordinator_charm()
+    charm_root = charms.coordinator_charm_root(files / "coordinator-charm")
     for unit_id in range(coordinator.units):
         peers = testing.PeerRelation(
             "peers", id=1, peers_data={n: {} for n in range(coordinator.units) if n != unit_id}
@@ -198,6 +199,7 @@ def _actors(topology: Topology, files: pathlib.Path) -> list[Actor]:
                     meta=charms.charm_meta("coordinator"),
                     app_name=coordinator.app,
                     unit_id=unit_id,
+                    charm_root=charm_root,  # its rules and dashboards, as packed
                 ),
                 coordinator.app,
                 unit_id,

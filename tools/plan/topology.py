@@ -121,11 +121,13 @@ class Backend(_Strict):
 
 
 class Telemetry(_Strict):
-    """Which backends are related: Prometheus (scrape and remote write), Loki, Tempo."""
+    """Which backends are related: Prometheus (scrape and remote write), Loki, Tempo, Grafana."""
 
     prometheus: Backend | None = None
     loki: Backend | None = None
     tempo: Backend | None = None
+    grafana: Backend | None = None
+    """Related on ``grafana-dashboard``: receives the cluster's dashboards."""
 
 
 class ApiClient(_Strict):
@@ -234,12 +236,13 @@ class Topology(_Strict):
         return self.mesh.model or self.model
 
     def backends(self) -> dict[str, Backend]:
-        """The related telemetry backends by kind (``prometheus``, ``loki``, ``tempo``)."""
+        """The related telemetry backends by kind (``prometheus``, ``loki``, ``tempo``, ...)."""
         telemetry = self.telemetry
         found = {
             "prometheus": telemetry.prometheus,
             "loki": telemetry.loki,
             "tempo": telemetry.tempo,
+            "grafana": telemetry.grafana,
         }
         return {kind: backend for kind, backend in found.items() if backend is not None}
 
@@ -249,8 +252,13 @@ class Topology(_Strict):
 
 
 def model_uuid(model: str) -> str:
-    """A fixed UUID per model name, so every run of a plan prints the same thing."""
-    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"tools.plan/{model}"))
+    """A fixed UUID per model name, so every run of a plan prints the same thing.
+
+    Shaped as version 4, as Juju's model UUIDs are (cosl refuses others in rule topology).
+    """
+    return str(
+        uuid.UUID(bytes=uuid.uuid5(uuid.NAMESPACE_URL, f"tools.plan/{model}").bytes, version=4)
+    )
 
 
 def load(path: pathlib.Path | None) -> Topology:

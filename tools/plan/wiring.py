@@ -133,6 +133,11 @@ def _backend_links(topology: Topology) -> list[Link]:
             urls = _unit_urls(backend, model, "endpoint", 3100, "/loki/api/v1/push")
             link = _static(f"logging:{app}", "logging", "loki_push_api", app, units, remote_model)
             links.append(dataclasses.replace(link, units_data=urls))
+        elif kind == "grafana":
+            endpoint, interface = "grafana-dashboard", "grafana_dashboard"
+            links.append(
+                _static(f"{endpoint}:{app}", endpoint, interface, app, units, remote_model)
+            )
         else:
             receivers = {"receivers": json.dumps(_tempo_receivers(app, model))}
             links += [

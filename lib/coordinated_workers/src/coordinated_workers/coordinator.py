@@ -49,6 +49,7 @@ from . import _charm_tracing, _sync, mesh, routing
 from ._cluster_data import ClusterDataError, ClusterProviderAppData, RemoteWriteEndpoint
 from ._events import observe_reconcile_events
 from ._ipv6 import pod_has_ipv6
+from ._log_forwarding import OwnLogForwarding
 from ._status import Problem, kubernetes_problem, pebble_problem
 from .cluster import ClusterProvider, WorkerApp
 from .nginx import (
@@ -66,6 +67,7 @@ from .nginx import (
     service_host,
     stub_status_url,
 )
+from .observability import ObservabilityConfig, ObservabilityEndpoints, SelfObservability
 from .telemetry.loki_push_api import LokiPushApiRequirer
 from .telemetry.prometheus_scrape import MetricsEndpointProvider, scrape_jobs
 from .telemetry.remote_write import RemoteWriteRequirer
@@ -73,7 +75,7 @@ from .telemetry.tracing import TracingRequirer
 from .telemetry_proxy import ProxyPlan, TelemetryTargets, WorkerTelemetryProxyConfig, plan_proxy
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable, Mapping, Sequence
 
     import lightkube
 
@@ -115,6 +117,8 @@ class CoordinatorEndpoints:
     require_cmr_mesh: str | None = "require-cmr-mesh"
     provide_cmr_mesh: str | None = "provide-cmr-mesh"
     peers: str | None = "peers"
+    grafana_dashboard: str | None = "grafana-dashboard"
+    """Skipped when the charm does not declare it."""
 
     def __post_init__(self) -> None:
         mesh_names = (self.service_mesh, self.require_cmr_mesh, self.provide_cmr_mesh)
@@ -165,6 +169,10 @@ class CoordinatorConfig:
     servers: Sequence[Server] = ()
     """More nginx servers and locations (`coordinated_workers.routing`); `routes` join the one
     on `api_port`. Their `relations` become external mesh policies."""
+    observability: ObservabilityConfig | None = dataclasses.field(
+        default_factory=ObservabilityConfig
+    )
+    """Alert rules and dashboards published for the cluster; None publishes none."""
 
 
 class Coordinator(ops.Object):
@@ -193,6 +201,17 @@ class Coordinator(ops.Object):
         self._pebble_reachable: dict[str, bool] = {}  # by container, as this hook found it
         self._kubernetes_failed = False
         self._client: lightkube.Client | None = None
+        # --- self-observability (issue 15): rules and dashboards, rendered only on change
+        self._own_logs = OwnLogForwarding(charm)
+        self.observability: SelfObservability | None = None
+        if config.observability is not None:
+            self.observability = SelfObservability(
+                charm,
+                config.observability,
+                ObservabilityEndpoints(
+                    endpoints.metrics, endpoints.logging, endpoints.grafana_dashboard
+                ),
+            )
         observe_reconcile_events(charm, self._on_reconcile_event)
         # No cleanup on `remove`: planned_units() == 0 holds both when the app is scaled to
         # zero and when it is removed, and a hook cannot tell which. Scaled to zero, the
@@ -304,6 +323,8 @@ class Coordinator(ops.Object):
         )
         if self.mesh is not None and self.mesh.problem:
             problems.append(Problem.blocked(f"service-mesh: {self.mesh.problem}"))
+        if self.observability is not None:  # issue 15: files left out of rules or dashboards
+            problems.extend(Problem.blocked(p) for p in self.observability.problems)
         problems.extend(
             Problem.waiting(f"waiting for the {name} container")
             for name in (self.config.nginx_container, self.config.exporter_container)
@@ -363,12 +384,15 @@ class Coordinator(ops.Object):
         self._reconcile_charm_tracing(real_targets)
         plan = self._proxy_plan(real_targets)
         self._reconcile_nginx(workers, plan)
+        self._forward_own_logs(real_targets.loki_push_urls)  # issue 15
         published = plan.published if plan is not None else real_targets
         if is_leader:
             self._publish_cluster(workers, labels, authorised, published)
         if self.mesh is not None:
             self.mesh.update_service_mesh()
         self._reconcile_telemetry_relations(workers)
+        if self.observability is not None:  # issue 15
+            self.observability.reconcile(workers)
         if is_leader and not in_sync:
             self._remember_applied(desired, labels_known)
 
@@ -703,6 +727,12 @@ class Coordinator(ops.Object):
             MetricsEndpointProvider(self._charm, endpoints.metrics).publish(
                 jobs, unit_address=self._unit_fqdn(self._charm.unit.name)
             )
+
+    def _forward_own_logs(self, loki_urls: Mapping[str, str]) -> None:
+        """Forward the nginx and exporter containers' logs straight to Loki (issue 15)."""
+        names = (self.config.nginx_container, self.config.exporter_container)
+        reachable = {name: bool(self._pebble_reachable.get(name)) for name in names}
+        self._problems.extend(self._own_logs.reconcile(reachable, loki_urls))
 
     def _coordinator_units(self) -> dict[str, str]:
         """Every coordinator unit -> its pod FQDN, derived from unit names (no peer data)."""

@@ -23,7 +23,12 @@ from ._cluster_data import JujuTopology
 from ._events import observe_reconcile_events
 from ._status import Problem, kubernetes_problem, pebble_problem
 from .cluster import ClusterRequirer, service_host
-from .telemetry.loki_push_api import enabled_log_targets, log_forwarding_layer, topology_labels
+from .telemetry.loki_push_api import (
+    enabled_log_targets,
+    forward_container_logs,
+    log_forwarding_layer,
+    topology_labels,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -156,6 +161,7 @@ class Worker(ops.Object):
         if not keep_last_good:
             self._reconcile_charm_tracing()
             self._reconcile_workload(roles)
+            self._forward_other_containers_logs()  # issue 15: every container, not only ours
 
     def _reconcile_labels(self, force: bool, verify: bool) -> None:
         labels = self.cluster.worker_labels
@@ -284,6 +290,23 @@ class Worker(ops.Object):
         container.add_layer(_LOGGING_LAYER, layer, combine=True)
         container.replan()
         return True
+
+    def _forward_other_containers_logs(self) -> None:
+        """Forward the logs of the charm's other containers (sidecars) to the same Lokis."""
+        labels = topology_labels(self._charm)
+        for name in sorted(self._charm.meta.containers):
+            if name == self.config.container:
+                continue
+            container = self._charm.unit.get_container(name)
+            try:
+                forward_container_logs(
+                    container, self.cluster.loki_endpoints, labels, _LOGGING_LAYER
+                )
+            except ops.pebble.ConnectionError as e:
+                logger.info("%s: Pebble is not reachable (%s); the next event retries", name, e)
+            except ops.pebble.Error as e:
+                logger.error("%s: log forwarding: %s", name, safe_text(str(e), 500))
+                self._problems.append(pebble_problem(name, e))
 
     def _check_readiness(self, container: ops.Container) -> None:
         if not self.config.readiness_url:

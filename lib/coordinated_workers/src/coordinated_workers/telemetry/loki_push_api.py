@@ -12,6 +12,7 @@ hands them to workers (proxied or not). A worker forwards its workload's logs wi
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import TYPE_CHECKING
 
@@ -56,6 +57,34 @@ class LokiPushApiRequirer:
         units, and other relations, are unaffected.
         """
         return _databag.unit_urls(self._charm, self._endpoint, ENDPOINT_KEY, "Loki endpoint")
+
+    def publish_alert_rules(self, alert_rules: Mapping[str, object]) -> bool:
+        """Write our Loki ``alert_rules`` and ``metadata`` on every relation (leader only).
+
+        The Loki charm labels and files the rules by ``metadata``, this app's topology.
+
+        Returns:
+            True if any databag was written.
+        """
+        charm = self._charm
+        if not charm.unit.is_leader():
+            return False
+        values = {
+            "metadata": json.dumps(
+                {
+                    "model": charm.model.name,
+                    "model_uuid": charm.model.uuid,
+                    "application": charm.app.name,
+                    "unit": charm.unit.name,
+                    "charm_name": charm.meta.name,
+                }
+            ),
+            "alert_rules": _databag.dump_json(alert_rules),
+        }
+        changed = False
+        for relation in charm.model.relations[self._endpoint]:
+            changed |= _databag.write_if_changed(relation.data[charm.app], values)
+        return changed
 
 
 def topology_labels(charm: ops.CharmBase) -> dict[str, str]:
@@ -131,3 +160,38 @@ def enabled_log_targets(plan: ops.pebble.Plan) -> dict[str, str]:
         for name, target in sorted(plan.log_targets.items())
         if name.startswith(LOG_TARGET_PREFIX) and target.services != [_DISABLED]
     }
+
+
+def forward_container_logs(
+    container: ops.Container, loki_urls: Mapping[str, str], labels: Mapping[str, str], label: str
+) -> bool:
+    """Make Pebble forward all of `container`'s services' logs to `loki_urls` (or nowhere).
+
+    Reads the plan once; adds a layer (named `label`) only when a log target differs, so a
+    steady hook costs one Pebble call per container.
+
+    Returns:
+        Whether a layer was added.
+
+    Raises:
+        ops.pebble.Error: Pebble failed (``ConnectionError`` when unreachable).
+    """
+    plan = container.get_plan()
+    current = enabled_log_targets(plan)
+    if not loki_urls and not current:
+        return False
+    layer = log_forwarding_layer(loki_urls, labels, ["all"], current_targets=current)
+    wanted = layer.get("log-targets", {})
+    if all(
+        name in plan.log_targets and _target(plan.log_targets[name].to_dict()) == _target(target)
+        for name, target in wanted.items()
+    ):
+        return False
+    container.add_layer(label, layer, combine=True)
+    container.replan()
+    return True
+
+
+def _target(target: Mapping[str, object]) -> dict[str, object]:
+    # The combined plan may or may not echo `override`; it says nothing about the target.
+    return {key: value for key, value in target.items() if key != "override"}

@@ -41,7 +41,8 @@ NGINX_EXPORTER_PORT = 9113
 ScrapeJob = dict[str, object]
 """One Prometheus ``scrape_config``, JSON-ready."""
 
-_NO_ALERT_RULES: Mapping[str, object] = {"groups": []}
+ALERT_RULES_KEY = "alert_rules"
+_NO_RULES = _databag.dump_json({"groups": []})
 
 
 def scrape_jobs(
@@ -126,7 +127,9 @@ class MetricsEndpointProvider:
         Args:
             jobs: from `scrape_jobs`, or any JSON-ready list of scrape configs.
             unit_address: this unit's resolvable address (its FQDN).
-            alert_rules: ``{"groups": [...]}``; defaults to no groups.
+            alert_rules: ``{"groups": [...]}``; None leaves the published rules as they are
+                (`publish_alert_rules` keeps them up to date, only when they change), or
+                publishes no groups where there are none yet (the key is required).
             relation: publish on this relation only; default: every relation of the endpoint.
 
         Returns:
@@ -140,16 +143,32 @@ class MetricsEndpointProvider:
         app_data = {
             "scrape_jobs": _databag.dump_json(list(jobs)),
             "scrape_metadata": _databag.dump_json(self._metadata()),
-            "alert_rules": _databag.dump_json(
-                _NO_ALERT_RULES if alert_rules is None else alert_rules
-            ),
         }
+        if alert_rules is not None:
+            app_data[ALERT_RULES_KEY] = _databag.dump_json(alert_rules)
         is_leader = self._charm.unit.is_leader()
         changed = False
         for rel in relations:
             changed |= _databag.write_if_changed(rel.data[self._charm.unit], unit_data)
             if is_leader:
-                changed |= _databag.write_if_changed(rel.data[self._charm.app], app_data)
+                bag = rel.data[self._charm.app]
+                if alert_rules is None and ALERT_RULES_KEY not in bag:
+                    changed |= _databag.write_if_changed(bag, {ALERT_RULES_KEY: _NO_RULES})
+                changed |= _databag.write_if_changed(bag, app_data)
+        return changed
+
+    def publish_alert_rules(self, alert_rules: Mapping[str, object]) -> bool:
+        """Write ``alert_rules`` (``{"groups": [...]}``) on every relation (leader only).
+
+        Returns:
+            True if any databag was written.
+        """
+        if not self._charm.unit.is_leader():
+            return False
+        value = {ALERT_RULES_KEY: _databag.dump_json(alert_rules)}
+        changed = False
+        for relation in self._charm.model.relations[self._endpoint]:
+            changed |= _databag.write_if_changed(relation.data[self._charm.app], value)
         return changed
 
     def _metadata(self) -> dict[str, str]:

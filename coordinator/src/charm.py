@@ -36,11 +36,13 @@ def worker_config(context: WorkerConfigContext) -> str:
     Only worker *apps* and their roles are listed, not units, so scaling a worker app does not
     rewrite every worker's configuration (and restart it).
     """
-    config = {
+    config: dict[str, object] = {
         "coordinator": context.coordinator_host,
         "workers": {worker.name: sorted(worker.roles) for worker in context.workers},
         "remote_write": list(context.telemetry.remote_write_urls),
     }
+    if context.s3 is not None:  # where objects go; the keys reach workers in a secret only
+        config["storage"] = {"endpoint": context.s3.endpoint, "bucket": context.s3.bucket}
     return yaml.safe_dump(config, sort_keys=True)
 
 

@@ -173,6 +173,7 @@ def test_the_charms_declare_the_designed_endpoints():
         "charm-tracing",
         "workload-tracing",
         "send-remote-write",
+        "s3",
     }
     assert set(coordinator["containers"]) == {"nginx", "nginx-prometheus-exporter"}
     worker = _charmcraft("worker")

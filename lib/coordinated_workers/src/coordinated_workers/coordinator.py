@@ -49,6 +49,7 @@ from . import _charm_tracing, _sync, mesh
 from ._cluster_data import ClusterDataError, ClusterProviderAppData, RemoteWriteEndpoint
 from ._events import observe_reconcile_events
 from ._ipv6 import pod_has_ipv6
+from ._s3_share import S3Share
 from ._status import Problem, kubernetes_problem, pebble_problem
 from .cluster import ClusterProvider, WorkerApp
 from .nginx import (
@@ -66,6 +67,7 @@ from .nginx import (
     service_host,
     stub_status_url,
 )
+from .s3 import S3ConnectionInfo, S3Requirer
 from .telemetry.loki_push_api import LokiPushApiRequirer
 from .telemetry.prometheus_scrape import MetricsEndpointProvider, scrape_jobs
 from .telemetry.remote_write import RemoteWriteRequirer
@@ -114,6 +116,8 @@ class CoordinatorEndpoints:
     require_cmr_mesh: str | None = "require-cmr-mesh"
     provide_cmr_mesh: str | None = "provide-cmr-mesh"
     peers: str | None = "peers"
+    s3: str | None = "s3"
+    """Object storage (interface ``s3``); ignored when the charm does not declare it."""
 
     def __post_init__(self) -> None:
         mesh_names = (self.service_mesh, self.require_cmr_mesh, self.provide_cmr_mesh)
@@ -133,6 +137,8 @@ class WorkerConfigContext:
     workers: Sequence[WorkerApp]
     telemetry: TelemetryTargets
     """The telemetry URLs workers are given (proxied when the proxy is on)."""
+    s3: S3ConnectionInfo | None = None
+    """The object storage workers use, once the s3 provider has sent credentials."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -161,6 +167,8 @@ class CoordinatorConfig:
     status_port: int = 8082
     ipv6: bool = True
     """Also listen on ``[::]`` where the pod has IPv6 (probed on every render); False: never."""
+    s3_required: bool = False
+    """The workload cannot run without object storage: blocked until ``s3`` is related."""
 
 
 class Coordinator(ops.Object):
@@ -189,6 +197,8 @@ class Coordinator(ops.Object):
         self._pebble_reachable: dict[str, bool] = {}  # by container, as this hook found it
         self._kubernetes_failed = False
         self._client: lightkube.Client | None = None
+        # --- object storage (s3): read, shared with workers through an app secret ---
+        self.s3 = S3Share(charm, self._s3_requirer(), config.s3_required)
         observe_reconcile_events(charm, self._on_reconcile_event)
         # No cleanup on `remove`: planned_units() == 0 holds both when the app is scaled to
         # zero and when it is removed, and a hook cannot tell which. Scaled to zero, the
@@ -299,6 +309,7 @@ class Coordinator(ops.Object):
         )
         if self.mesh is not None and self.mesh.problem:
             problems.append(Problem.blocked(f"service-mesh: {self.mesh.problem}"))
+        problems.extend(self.s3.problems())
         problems.extend(
             Problem.waiting(f"waiting for the {name} container")
             for name in (self.config.nginx_container, self.config.exporter_container)
@@ -488,8 +499,13 @@ class Coordinator(ops.Object):
         authorised: _Authorised,
         telemetry: TelemetryTargets,
     ) -> None:
+        s3 = self.s3.reconcile(self.model.relations[self.config.endpoints.cluster])
         context = WorkerConfigContext(
-            model=self.model.name, coordinator_host=self.host, workers=workers, telemetry=telemetry
+            model=self.model.name,
+            coordinator_host=self.host,
+            workers=workers,
+            telemetry=telemetry,
+            s3=s3.info,
         )
         data = ClusterProviderAppData(
             worker_config=self.config.worker_config(context),
@@ -501,6 +517,8 @@ class Coordinator(ops.Object):
             ]
             or None,
             worker_labels=mesh.membership_labels(self.app_name),  # for a relation without app
+            s3_secret_id=s3.secret_id,
+            s3_tls_ca_chain=s3.ca_chain,
         )
         published_by_app = self._published_labels_by_app() if authorised is _KEEP else {}
         self.cluster.publish(
@@ -597,6 +615,19 @@ class Coordinator(ops.Object):
             namespace=self.model.name,
             owner_statefulset=self.app_name,
         )
+
+    def _s3_requirer(self) -> S3Requirer | None:
+        """The ``s3`` endpoint when the charm declares one.
+
+        Raises:
+            ValueError: storage is required but the charm declares no such endpoint.
+        """
+        endpoint = self.config.endpoints.s3
+        if endpoint is not None and endpoint in self._charm.meta.relations:
+            return S3Requirer(self._charm, endpoint)
+        if self.config.s3_required:
+            raise ValueError(f"s3_required, but the charm has no {endpoint!r} endpoint")
+        return None
 
     # --- telemetry -----------------------------------------------------------------------
 

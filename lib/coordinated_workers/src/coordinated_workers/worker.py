@@ -21,8 +21,10 @@ from service_mesh.errors import KubernetesError
 from . import _charm_tracing, _sync, mesh
 from ._cluster_data import JujuTopology
 from ._events import observe_reconcile_events
+from ._s3_share import S3SecretUnreadableError, sync_file, worker_s3
 from ._status import Problem, kubernetes_problem, pebble_problem
 from .cluster import ClusterRequirer, service_host
+from .s3 import S3ConnectionInfo, S3DataError
 from .telemetry.loki_push_api import enabled_log_targets, log_forwarding_layer, topology_labels
 
 if TYPE_CHECKING:
@@ -46,6 +48,8 @@ class WorkerContext:
     config_path: str
     workload_tracing: Mapping[str, str]
     """Protocol -> URL for the workload's own traces (the coordinator's proxy when it has one)."""
+    s3: S3ConnectionInfo | None = None
+    """The object storage the coordinator shares (read from its secret); None without one."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,6 +64,8 @@ class WorkerConfig:
     config_path: str = "/etc/worker/config.yaml"
     readiness_url: str | None = None
     """If set, a Pebble ``ready`` check polls it and the status follows it."""
+    s3_ca_path: str = "/etc/worker/s3_ca.crt"
+    """Where the s3 endpoint's CA chain (``s3_tls_ca_chain``) is written, when there is one."""
 
 
 class Worker(ops.Object):
@@ -69,12 +75,13 @@ class Worker(ops.Object):
 
     def __init__(self, charm: ops.CharmBase, config: WorkerConfig) -> None:
         super().__init__(charm, "worker")
-        self._applied.set_default(labels="", restart_pending=False)
+        self._applied.set_default(labels="", restart_pending=False, s3_ca=False)
         self._charm = charm
         self.config = config
         self.cluster = ClusterRequirer(charm, config.cluster_endpoint)
         self._problems: list[Problem] = []
         self._pebble_reachable: bool | None = None  # as this hook's reconcile found Pebble
+        self._s3: S3ConnectionInfo | None = None
         observe_reconcile_events(charm, self._on_reconcile_event)
         # No cleanup on `remove`: planned_units() == 0 holds both when the app is scaled to
         # zero and when it is removed, and a hook cannot tell which. Scaled to zero, taking
@@ -155,7 +162,23 @@ class Worker(ops.Object):
             self.cluster.publish_unit(self._fqdn(), JujuTopology.from_charm(self._charm))
         if not keep_last_good:
             self._reconcile_charm_tracing()
-            self._reconcile_workload(roles)
+            if self._read_s3():  # else the workload keeps its last good storage
+                self._reconcile_workload(roles)
+
+    def _read_s3(self) -> bool:
+        """Read the coordinator's s3 secret; whether it is usable (or there is none)."""
+        data = self.cluster.provider_data()
+        try:
+            self._s3 = worker_s3(self.model, data.s3_secret_id if data else None)
+        except S3SecretUnreadableError as e:
+            logger.warning("s3: %s", e)
+            self._problems.append(Problem.waiting(f"s3: {e}"))
+            return False
+        except S3DataError as e:
+            logger.error("s3: %s", e)
+            self._problems.append(Problem.blocked(f"cluster: s3 secret ignored: {e}"))
+            return False
+        return True
 
     def _reconcile_labels(self, force: bool, verify: bool) -> None:
         labels = self.cluster.worker_labels
@@ -218,6 +241,7 @@ class Worker(ops.Object):
                 # file as wanted: only this record (kept below, whatever happens) restarts it.
                 restart_pending = True
                 container.push(self.config.config_path, worker_config, make_dirs=True)
+            restart_pending |= self._sync_s3_ca(container)
             plan = container.get_plan()
             layer_changed = self._apply_layer(container, roles, plan)
             if layer_changed:
@@ -239,6 +263,15 @@ class Worker(ops.Object):
                 self._applied.restart_pending = restart_pending
         self._check_readiness(container)
 
+    def _sync_s3_ca(self, container: ops.Container) -> bool:
+        """Write (or remove) the s3 endpoint's CA chain; whether the file changed."""
+        data = self.cluster.provider_data()
+        ca_chain = data.s3_tls_ca_chain if data else None
+        changed = sync_file(container, self.config.s3_ca_path, ca_chain, self._applied.s3_ca)
+        if self._applied.s3_ca != (ca_chain is not None):  # stored state written on a change
+            self._applied.s3_ca = ca_chain is not None
+        return changed
+
     def _apply_layer(
         self, container: ops.Container, roles: frozenset[str], plan: ops.pebble.Plan
     ) -> bool:
@@ -247,6 +280,7 @@ class Worker(ops.Object):
             roles=roles,
             config_path=self.config.config_path,
             workload_tracing=self.cluster.workload_tracing_receivers,
+            s3=self._s3,
         )
         layer = self.config.layer(context)
         if self.config.readiness_url:

@@ -14,6 +14,7 @@ import yaml
 from coordinated_workers import ClusterRolesConfig
 from coordinated_workers.coordinator import Coordinator, CoordinatorConfig, WorkerConfigContext
 from coordinated_workers.nginx import RoleRoute
+from coordinated_workers.resources import ComputeResources
 from coordinated_workers.telemetry_proxy import WorkerTelemetryProxyConfig
 from service_mesh import AppPolicy, Endpoint
 
@@ -66,6 +67,7 @@ class CoordinatorCharm(ops.CharmBase):
                 charm_mesh_policies=[
                     AppPolicy(relation="api", endpoints=[Endpoint(ports=[API_PORT])]),
                 ],
+                resources=ComputeResources(),  # cpu_limit, memory_limit, cpu/memory_request
             ),
         )
         framework.observe(self.on.collect_unit_status, self._on_collect_status)

@@ -67,6 +67,7 @@ from .nginx import (
     service_host,
     stub_status_url,
 )
+from .resources import ComputeResources, ResourcePatch
 from .s3 import S3ConnectionInfo, S3Requirer
 from .telemetry.loki_push_api import LokiPushApiRequirer
 from .telemetry.prometheus_scrape import MetricsEndpointProvider, scrape_jobs
@@ -169,6 +170,8 @@ class CoordinatorConfig:
     """Also listen on ``[::]`` where the pod has IPv6 (probed on every render); False: never."""
     s3_required: bool = False
     """The workload cannot run without object storage: blocked until ``s3`` is related."""
+    resources: ComputeResources | None = None
+    """Size nginx (or ``resources.container``) from charm config; None leaves it alone."""
 
 
 class Coordinator(ops.Object):
@@ -199,6 +202,12 @@ class Coordinator(ops.Object):
         self._client: lightkube.Client | None = None
         # --- object storage (s3): read, shared with workers through an app secret ---
         self.s3 = S3Share(charm, self._s3_requirer(), config.s3_required)
+        # --- compute resources: the leader patches our StatefulSet when the config changes ---
+        self.resources = (
+            ResourcePatch(charm, config.resources, config.nginx_container)
+            if config.resources is not None
+            else None
+        )
         observe_reconcile_events(charm, self._on_reconcile_event)
         # No cleanup on `remove`: planned_units() == 0 holds both when the app is scaled to
         # zero and when it is removed, and a hook cannot tell which. Scaled to zero, the
@@ -310,6 +319,8 @@ class Coordinator(ops.Object):
         if self.mesh is not None and self.mesh.problem:
             problems.append(Problem.blocked(f"service-mesh: {self.mesh.problem}"))
         problems.extend(self.s3.problems())
+        if self.resources is not None:
+            problems.extend(self.resources.problems)
         problems.extend(
             Problem.waiting(f"waiting for the {name} container")
             for name in (self.config.nginx_container, self.config.exporter_container)
@@ -365,6 +376,8 @@ class Coordinator(ops.Object):
             self._kubernetes_step(
                 "pod labels", lambda client: self._reconcile_labels(client, own, force_labels)
             )
+        if self.resources is not None:
+            self.resources.reconcile(verify=verify or force_labels)
         real_targets = self._telemetry_targets()
         self._reconcile_charm_tracing(real_targets)
         plan = self._proxy_plan(real_targets)

@@ -24,6 +24,7 @@ from ._events import observe_reconcile_events
 from ._s3_share import S3SecretUnreadableError, sync_file, worker_s3
 from ._status import Problem, kubernetes_problem, pebble_problem
 from .cluster import ClusterRequirer, service_host
+from .resources import ComputeResources, ResourcePatch
 from .s3 import S3ConnectionInfo, S3DataError
 from .telemetry.loki_push_api import enabled_log_targets, log_forwarding_layer, topology_labels
 
@@ -66,6 +67,8 @@ class WorkerConfig:
     """If set, a Pebble ``ready`` check polls it and the status follows it."""
     s3_ca_path: str = "/etc/worker/s3_ca.crt"
     """Where the s3 endpoint's CA chain (``s3_tls_ca_chain``) is written, when there is one."""
+    resources: ComputeResources | None = None
+    """Size the workload container (or ``resources.container``) from charm config."""
 
 
 class Worker(ops.Object):
@@ -82,6 +85,9 @@ class Worker(ops.Object):
         self._problems: list[Problem] = []
         self._pebble_reachable: bool | None = None  # as this hook's reconcile found Pebble
         self._s3: S3ConnectionInfo | None = None
+        self.resources = (
+            ResourcePatch(charm, config.resources, config.container) if config.resources else None
+        )
         observe_reconcile_events(charm, self._on_reconcile_event)
         # No cleanup on `remove`: planned_units() == 0 holds both when the app is scaled to
         # zero and when it is removed, and a hook cannot tell which. Scaled to zero, taking
@@ -128,6 +134,8 @@ class Worker(ops.Object):
             reachable = self._charm.unit.get_container(self.config.container).can_connect()
         if not reachable:
             problems.append(Problem.waiting(f"waiting for the {self.config.container} container"))
+        if self.resources is not None:
+            problems.extend(self.resources.problems)
         return problems
 
     def _on_reconcile_event(self, event: ops.EventBase) -> None:
@@ -158,6 +166,8 @@ class Worker(ops.Object):
             if not keep_last_good:
                 self._reconcile_labels(force_labels, verify)
             self.cluster.publish_roles(roles)
+        if self.resources is not None:
+            self.resources.reconcile(verify=verify or force_labels)
         if self.cluster.relation is not None:
             self.cluster.publish_unit(self._fqdn(), JujuTopology.from_charm(self._charm))
         if not keep_last_good:

@@ -21,6 +21,7 @@ from service_mesh.errors import KubernetesError
 from . import _charm_tracing, _sync, mesh
 from ._cluster_data import JujuTopology
 from ._events import observe_reconcile_events
+from ._proxy import proxy_environment, with_proxy_environment
 from ._s3_share import S3SecretUnreadableError, sync_file, worker_s3
 from ._status import Problem, kubernetes_problem, pebble_problem
 from .cluster import ClusterRequirer, service_host
@@ -292,7 +293,7 @@ class Worker(ops.Object):
             workload_tracing=self.cluster.workload_tracing_receivers,
             s3=self._s3,
         )
-        layer = self.config.layer(context)
+        layer = with_proxy_environment(self.config.layer(context), proxy_environment())
         if self.config.readiness_url:
             checks: dict[str, ops.pebble.CheckDict] = {
                 READY_CHECK: {

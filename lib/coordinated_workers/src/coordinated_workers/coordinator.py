@@ -51,6 +51,7 @@ from ._events import observe_reconcile_events
 from ._ipv6 import pod_has_ipv6
 from ._s3_share import S3Share
 from ._status import Problem, kubernetes_problem, pebble_problem
+from ._version import VersionReporter, nginx_version
 from .cluster import ClusterProvider, WorkerApp
 from .nginx import (
     ExporterWorkload,
@@ -172,6 +173,9 @@ class CoordinatorConfig:
     """The workload cannot run without object storage: blocked until ``s3`` is related."""
     resources: ComputeResources | None = None
     """Size nginx (or ``resources.container``) from charm config; None leaves it alone."""
+    coherence: Callable[[Sequence[WorkerApp]], str | None] | None = None
+    """A check beyond the roles (e.g. a replication factor the workers can meet): given the
+    worker apps, why the cluster is not coherent, or None. Blocked with ``[consistency]``."""
 
 
 class Coordinator(ops.Object):
@@ -209,6 +213,8 @@ class Coordinator(ops.Object):
             else None
         )
         observe_reconcile_events(charm, self._on_reconcile_event)
+        # nginx's version in `juju status`, asked only when the container (re)starts.
+        self.version = VersionReporter(charm, config.nginx_container, nginx_version)
         # No cleanup on `remove`: planned_units() == 0 holds both when the app is scaled to
         # zero and when it is removed, and a hook cannot tell which. Scaled to zero, the
         # workers still run and need the worker-to-worker policies (gossip, hand-over), so
@@ -312,6 +318,10 @@ class Coordinator(ops.Object):
                         + ", ".join(sorted(missing))
                     )
                 )
+        if workers and self.config.coherence is not None:
+            incoherent = self.config.coherence(workers)
+            if incoherent:
+                problems.append(Problem.blocked(f"[consistency] {incoherent}"))
         problems.extend(
             Problem.blocked(f"worker {app}: {problem}")
             for app, problem in sorted(self.cluster.problems().items())

@@ -24,6 +24,7 @@ from ._events import observe_reconcile_events
 from ._proxy import proxy_environment, with_proxy_environment
 from ._s3_share import S3SecretUnreadableError, sync_file, worker_s3
 from ._status import Problem, kubernetes_problem, pebble_problem
+from ._version import VersionReporter
 from .cluster import ClusterRequirer, service_host
 from .resources import ComputeResources, ResourcePatch
 from .s3 import S3ConnectionInfo, S3DataError
@@ -64,12 +65,23 @@ class WorkerConfig:
     """Builds the workload's Pebble layer (services only; checks and log targets are added)."""
     cluster_endpoint: str = "cluster"
     config_path: str = "/etc/worker/config.yaml"
-    readiness_url: str | None = None
-    """If set, a Pebble ``ready`` check polls it and the status follows it."""
+    readiness_url: str | Callable[[WorkerContext], str | None] | None = None
+    """If set, a Pebble ``ready`` check polls it and the status follows it.
+
+    A callable computes the URL from the context on every reconcile (a port that depends on
+    the roles, say); None from it adds no check."""
+    config_transform: Callable[[str], str] | None = None
+    """Rewrites the coordinator's ``worker_config`` for this unit before it is written (an
+    instance id, a unit's own address); a ``ValueError`` keeps the last good config."""
     s3_ca_path: str = "/etc/worker/s3_ca.crt"
     """Where the s3 endpoint's CA chain (``s3_tls_ca_chain``) is written, when there is one."""
     resources: ComputeResources | None = None
     """Size the workload container (or ``resources.container``) from charm config."""
+    workload_version: Callable[[ops.Container], str | None] | None = None
+    """Reads the workload's version (e.g. runs ``<binary> -version``) for ``juju status``.
+
+    Called on start, upgrade-charm and the container's pebble-ready only; may raise
+    ``ops.pebble.Error`` (logged, the version stays as it was)."""
 
 
 class Worker(ops.Object):
@@ -86,10 +98,17 @@ class Worker(ops.Object):
         self._problems: list[Problem] = []
         self._pebble_reachable: bool | None = None  # as this hook's reconcile found Pebble
         self._s3: S3ConnectionInfo | None = None
+        self._ready_url: str | None = None  # the readiness URL this reconcile put in the layer
         self.resources = (
             ResourcePatch(charm, config.resources, config.container) if config.resources else None
         )
         observe_reconcile_events(charm, self._on_reconcile_event)
+        # After the reconcile (observed first), so the workload has been started.
+        self.version = (
+            VersionReporter(charm, config.container, config.workload_version)
+            if config.workload_version is not None
+            else None
+        )
         # No cleanup on `remove`: planned_units() == 0 holds both when the app is scaled to
         # zero and when it is removed, and a hook cannot tell which. Scaled to zero, taking
         # the cluster and mesh labels off the pod template would roll units still shutting
@@ -244,6 +263,9 @@ class Worker(ops.Object):
         if not roles or worker_config is None:
             _stop_all(container)
             return
+        worker_config = self._unit_config(worker_config)
+        if worker_config is None:
+            return  # the workload keeps its last good config
         self._charm.unit.set_ports(*self.cluster.worker_ports)
         restart_pending = self._applied.restart_pending
         try:
@@ -294,13 +316,15 @@ class Worker(ops.Object):
             s3=self._s3,
         )
         layer = with_proxy_environment(self.config.layer(context), proxy_environment())
-        if self.config.readiness_url:
+        ready = self.config.readiness_url
+        self._ready_url = ready(context) if callable(ready) else ready
+        if self._ready_url:
             checks: dict[str, ops.pebble.CheckDict] = {
                 READY_CHECK: {
                     "override": "replace",
                     "level": "ready",
                     "threshold": 3,
-                    "http": {"url": self.config.readiness_url},
+                    "http": {"url": self._ready_url},
                 }
             }
             layer = ops.pebble.LayerDict(**layer)
@@ -330,8 +354,21 @@ class Worker(ops.Object):
         container.replan()
         return True
 
+    def _unit_config(self, text: str) -> str | None:
+        """The config this unit runs: the coordinator's, through the charm's transform."""
+        transform = self.config.config_transform
+        if transform is None:
+            return text
+        try:
+            return transform(text)
+        except ValueError as e:
+            message = f"worker config: {safe_text(str(e), 300)}"
+            logger.error("%s", message)
+            self._problems.append(Problem.blocked(message))
+            return None
+
     def _check_readiness(self, container: ops.Container) -> None:
-        if not self.config.readiness_url:
+        if not self._ready_url:
             return
         checks = container.get_checks(READY_CHECK)
         check = checks.get(READY_CHECK)

@@ -298,17 +298,17 @@ class ResourcePatch(ops.Object):
         self._resources = resources
         self._container = resources.container or container
         self._problems: list[Problem] = []
+        self._wanted: ResourceRequirements | None = None  # as this hook's reconcile found it
 
     @property
     def problems(self) -> list[Problem]:
         """An invalid value (blocked) or a failed patch (as any Kubernetes failure)."""
-        problems = list(self._problems)
-        if not problems:
+        if self._wanted is None and not self._problems:  # no reconcile in this hook
             try:
                 self._resources.requirements(self._charm.config)
             except InvalidResourcesError as e:
-                problems.append(Problem.blocked(f"resources: {e}"))
-        return problems
+                return [Problem.blocked(f"resources: {e}")]
+        return list(self._problems)
 
     def reconcile(self, *, verify: bool) -> None:
         """Patch if the wanted spec changed (or ``verify``: compare with the cluster anyway).
@@ -321,7 +321,7 @@ class ResourcePatch(ops.Object):
         if not self._charm.unit.is_leader():
             return
         try:
-            wanted = self._resources.requirements(self._charm.config)
+            wanted = self._wanted = self._resources.requirements(self._charm.config)
         except InvalidResourcesError as e:
             logger.error("resources: %s", e)
             self._problems.append(Problem.blocked(f"resources: {e}"))

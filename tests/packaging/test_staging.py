@@ -159,9 +159,9 @@ def test_every_resource_is_pinned_by_tag_and_digest(name: str):
 
 
 # Both charms size their workload container; empty means "not set" (issue 16).
-_RESOURCE_OPTIONS = {
-    name: ("string", "") for name in ("cpu_limit", "memory_limit", "cpu_request", "memory_request")
-}
+_RESOURCE_OPTIONS = dict.fromkeys(
+    ("cpu_limit", "memory_limit", "cpu_request", "memory_request"), ("string", "")
+)
 
 
 def test_the_charms_declare_the_designed_endpoints():

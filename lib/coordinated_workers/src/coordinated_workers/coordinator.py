@@ -52,6 +52,7 @@ from ._ipv6 import pod_has_ipv6
 from ._s3_share import S3Share
 from ._status import Problem, kubernetes_problem, pebble_problem
 from ._version import VersionReporter, nginx_version
+from .catalogue import CatalogueItem, CatalogueRequirer
 from .cluster import ClusterProvider, WorkerApp
 from .nginx import (
     ExporterWorkload,
@@ -120,6 +121,8 @@ class CoordinatorEndpoints:
     peers: str | None = "peers"
     s3: str | None = "s3"
     """Object storage (interface ``s3``); ignored when the charm does not declare it."""
+    catalogue: str | None = "catalogue"
+    """A catalogue entry (interface ``catalogue``); ignored when the charm does not declare it."""
 
     def __post_init__(self) -> None:
         mesh_names = (self.service_mesh, self.require_cmr_mesh, self.provide_cmr_mesh)
@@ -173,6 +176,8 @@ class CoordinatorConfig:
     """The workload cannot run without object storage: blocked until ``s3`` is related."""
     resources: ComputeResources | None = None
     """Size nginx (or ``resources.container``) from charm config; None leaves it alone."""
+    catalogue: Callable[[str], CatalogueItem] | None = None
+    """Given the coordinator's Service FQDN, the catalogue entry to publish."""
     coherence: Callable[[Sequence[WorkerApp]], str | None] | None = None
     """A check beyond the roles (e.g. a replication factor the workers can meet): given the
     worker apps, why the cluster is not coherent, or None. Blocked with ``[consistency]``."""
@@ -398,6 +403,7 @@ class Coordinator(ops.Object):
         if self.mesh is not None:
             self.mesh.update_service_mesh()
         self._reconcile_telemetry_relations(workers)
+        self._publish_catalogue()
         if is_leader and not in_sync:
             self._remember_applied(desired, labels_known)
 
@@ -638,6 +644,13 @@ class Coordinator(ops.Object):
             namespace=self.model.name,
             owner_statefulset=self.app_name,
         )
+
+    def _publish_catalogue(self) -> None:
+        """The catalogue entry, where the charm has one and declares the endpoint."""
+        endpoint = self.config.endpoints.catalogue
+        item = self.config.catalogue
+        if item is not None and endpoint is not None and endpoint in self._charm.meta.relations:
+            CatalogueRequirer(self._charm, endpoint).publish(item(self.host))
 
     def _s3_requirer(self) -> S3Requirer | None:
         """The ``s3`` endpoint when the charm declares one.

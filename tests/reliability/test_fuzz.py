@@ -63,7 +63,7 @@ from coordinated_workers._cluster_data import (
     ClusterRequirerUnitData,
 )
 from coordinated_workers.nginx import NginxInputs, render
-from coordinated_workers.s3 import S3DataError, from_provider_bag
+from coordinated_workers.s3 import S3DataError, from_provider_bag, from_secret_content
 from coordinated_workers.telemetry._databag import DatabagError
 from coordinated_workers.telemetry.loki_push_api import push_url
 from coordinated_workers.telemetry.remote_write import remote_write_url
@@ -911,6 +911,13 @@ def _s3_bags(draw: st.DrawFn) -> dict[str, str]:
 @given(bag=_s3_bags())
 def test_parser_s3_provider_bag(bag):
     _parse("s3", from_provider_bag, bag, (S3DataError,))
+
+
+@parser_settings
+@given(content=_s3_bags())
+def test_parser_s3_secret_content(content):
+    # What a worker reads from the coordinator's secret: checked as strictly as a provider bag.
+    _parse("s3 (worker's secret)", from_secret_content, content, (S3DataError,))
 
 
 _HEALTHY_S3: dict[int, tuple[testing.State, tuple[dict, dict]]] = {}

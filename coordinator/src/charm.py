@@ -14,6 +14,7 @@ import yaml
 from coordinated_workers import ClusterRolesConfig
 from coordinated_workers.coordinator import Coordinator, CoordinatorConfig, WorkerConfigContext
 from coordinated_workers.nginx import RoleRoute
+from coordinated_workers.resources import ComputeResources
 from coordinated_workers.routing import Server
 from coordinated_workers.telemetry_proxy import WorkerTelemetryProxyConfig
 
@@ -38,11 +39,13 @@ def worker_config(context: WorkerConfigContext) -> str:
     Only worker *apps* and their roles are listed, not units, so scaling a worker app does not
     rewrite every worker's configuration (and restart it).
     """
-    config = {
+    config: dict[str, object] = {
         "coordinator": context.coordinator_host,
         "workers": {worker.name: sorted(worker.roles) for worker in context.workers},
         "remote_write": list(context.telemetry.remote_write_urls),
     }
+    if context.s3 is not None:  # where objects go; the keys reach workers in a secret only
+        config["storage"] = {"endpoint": context.s3.endpoint, "bucket": context.s3.bucket}
     return yaml.safe_dump(config, sort_keys=True)
 
 
@@ -64,6 +67,7 @@ class CoordinatorCharm(ops.CharmBase):
                 telemetry_proxy=WorkerTelemetryProxyConfig(
                     http_port=PROXY_PORT, https_port=PROXY_PORT
                 ),
+                resources=ComputeResources(),  # cpu_limit, memory_limit, cpu/memory_request
             ),
         )
         framework.observe(self.on.collect_unit_status, self._on_collect_status)

@@ -158,6 +158,12 @@ def test_every_resource_is_pinned_by_tag_and_digest(name: str):
         assert ":" in image.rsplit("/", 1)[-1], f"{resource}: no tag before the digest"
 
 
+# Both charms size their workload container; empty means "not set" (issue 16).
+_RESOURCE_OPTIONS = dict.fromkeys(
+    ("cpu_limit", "memory_limit", "cpu_request", "memory_request"), ("string", "")
+)
+
+
 def test_the_charms_declare_the_designed_endpoints():
     coordinator = _charmcraft("coordinator")
     assert set(coordinator["provides"]) == {
@@ -174,6 +180,7 @@ def test_the_charms_declare_the_designed_endpoints():
         "charm-tracing",
         "workload-tracing",
         "send-remote-write",
+        "s3",
     }
     assert set(coordinator["containers"]) == {"nginx", "nginx-prometheus-exporter"}
     worker = _charmcraft("worker")
@@ -184,4 +191,9 @@ def test_the_charms_declare_the_designed_endpoints():
         "role-all": ("boolean", True),
         "role-read": ("boolean", False),
         "role-write": ("boolean", False),
+        **_RESOURCE_OPTIONS,
     }
+    coordinator_options = coordinator["config"]["options"]
+    assert {k: (v["type"], v["default"]) for k, v in coordinator_options.items()} == (
+        _RESOURCE_OPTIONS
+    )

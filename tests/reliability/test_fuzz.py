@@ -25,6 +25,7 @@ import contextlib
 import hashlib
 import json
 import os
+import pathlib
 import shutil
 import subprocess
 import tempfile
@@ -62,6 +63,7 @@ from coordinated_workers._cluster_data import (
     ClusterRequirerUnitData,
 )
 from coordinated_workers.nginx import NginxInputs, render
+from coordinated_workers.s3 import S3DataError, from_provider_bag, from_secret_content
 from coordinated_workers.telemetry._databag import DatabagError
 from coordinated_workers.telemetry.loki_push_api import push_url
 from coordinated_workers.telemetry.remote_write import remote_write_url
@@ -843,4 +845,100 @@ def test_charm_coordinator_in_any_model_juju_accepts_publishes_its_identity(kube
         assert not isinstance(out.unit_status, ops.ErrorStatus)
         published = out.get_relation(require.id).local_app_data["cmr_data"]
         assert json.loads(published) == {"app_name": COORDINATOR, "juju_model_name": model}
+        tally.kept += 1
+
+
+# ----- object storage (issue 16): the s3 provider's bag ----------------------------------------
+
+_S3_VECTOR = json.loads(
+    (pathlib.Path(__file__).parents[1] / "vectors" / "cos" / "s3.json").read_text()
+)
+_S3_GOOD: dict[str, str] = _S3_VECTOR["requirer_side_after_changed"]["databags"]["s3-integrator"]
+_S3_NEAR: dict[str, st.SearchStrategy[str]] = {
+    "access-key": _remote_text,
+    "secret-key": _remote_text,
+    "bucket": _remote_text | st.just("relation-7"),
+    "endpoint": _urls | _remote_text,
+    "region": _remote_text,
+    "path": _remote_text,
+    "s3-uri-style": st.sampled_from(["path", "host", "virtual", ""]) | _remote_text,
+    "tls-ca-chain": hostile.databag_values(
+        st.lists(
+            st.sampled_from([_S3_VECTOR["dummy_s3_ca_pem"], "-----BEGIN CERTIFICATE-----"])
+            | _remote_text,
+            max_size=3,
+        )
+    ),
+}
+
+
+@st.composite
+def _s3_bags(draw: st.DrawFn) -> dict[str, str]:
+    """The real s3-integrator's bag with some keys dropped or made hostile, plus junk keys."""
+    bag = dict(_S3_GOOD)
+    for key, near in _S3_NEAR.items():
+        choice = draw(st.sampled_from(["keep", "drop", "hostile"]))
+        if choice == "drop":
+            bag.pop(key, None)
+        elif choice == "hostile":
+            bag[key] = draw(near)
+    return {**draw(st.dictionaries(st.text(max_size=10), st.text(max_size=10), max_size=2)), **bag}
+
+
+@parser_settings
+@given(bag=_s3_bags())
+def test_parser_s3_provider_bag(bag):
+    _parse("s3", from_provider_bag, bag, (S3DataError,))
+
+
+@parser_settings
+@given(content=_s3_bags())
+def test_parser_s3_secret_content(content):
+    # What a worker reads from the coordinator's secret: checked as strictly as a provider bag.
+    _parse("s3 (worker's secret)", from_secret_content, content, (S3DataError,))
+
+
+_HEALTHY_S3: dict[int, tuple[testing.State, tuple[dict, dict]]] = {}
+
+
+@charm_settings
+@given(bag=_s3_bags())
+def test_charm_coordinator_s3(kube, bag):
+    """Hostile s3 data: no crash, labels and policies kept, workers keep the last good storage."""
+    ctx = coordinator_context()
+    if id(kube) not in _HEALTHY_S3:
+        _HEALTHY_S3.clear()
+        s3 = testing.Relation("s3", remote_app_name="s3-integrator", remote_app_data=_S3_GOOD)
+        healthy, _ = _healthy_coordinator(kube)
+        first = ctx.run(ctx.on.relation_changed(s3), with_relations(healthy, s3))
+        _HEALTHY_S3[id(kube)] = (first, (pod_labels(kube, COORDINATOR), policy_specs(kube)))
+    healthy, good = _HEALTHY_S3[id(kube)]
+    try:
+        usable = from_provider_bag(bag) is not None
+        malformed = False
+    except S3DataError:
+        usable, malformed = False, True
+    old = relation_by_endpoint(healthy, "s3")
+    new = testing.Relation(
+        "s3",
+        id=old.id,
+        remote_app_name="s3-integrator",
+        remote_app_data=bag,
+        local_app_data=old.local_app_data,
+    )
+    with FIGURES.case("s3") as tally:
+        out = ctx.run(ctx.on.relation_changed(new), replace_relation(healthy, old, new))
+        assert not isinstance(out.unit_status, ops.ErrorStatus)
+        _assert_hook_tools_can_take_it(ctx, out)
+        assert _kept(kube, good), "hostile s3 data changed labels or policies"
+        for relation in out.relations:
+            if relation.endpoint != "cluster":
+                continue
+            published = ClusterProviderAppData.load(relation.local_app_data)
+            before = ClusterProviderAppData.load(healthy.get_relation(relation.id).local_app_data)
+            if malformed:
+                assert out.unit_status.message.startswith("s3: ")
+                assert published == before, "malformed s3 data changed what workers have"
+            else:
+                assert (published.s3_secret_id is not None) == usable
         tally.kept += 1

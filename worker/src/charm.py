@@ -11,6 +11,7 @@ import shlex
 
 import ops
 
+from coordinated_workers.resources import ComputeResources
 from coordinated_workers.worker import Worker, WorkerConfig, WorkerContext
 
 CONTAINER = "workload"
@@ -56,6 +57,7 @@ class WorkerCharm(ops.CharmBase):
                 container=CONTAINER,
                 layer=workload_layer,
                 readiness_url=f"http://localhost:{PORT}/metrics",
+                resources=ComputeResources(),  # cpu_limit, memory_limit, cpu/memory_request
             ),
         )
         framework.observe(self.on.collect_unit_status, self._on_collect_status)

@@ -74,13 +74,27 @@ def test_upstream_tls_keys_are_read():
         "ca_cert": '"-----BEGIN CERTIFICATE-----\\nCA\\n-----END CERTIFICATE-----"',
         "server_cert": '"-----BEGIN CERTIFICATE-----\\nS\\n-----END CERTIFICATE-----"',
         "privkey_secret_id": '"secret:cvh7kruupa1s46bqvuig"',
-        "s3_tls_ca_chain": '"chain"',
+        "s3_tls_ca_chain": '"-----BEGIN CERTIFICATE-----\\nQQ==\\n-----END CERTIFICATE-----"',
     }
     data = ClusterProviderAppData.load(bag)
     assert data.privkey_secret_id == "secret:cvh7kruupa1s46bqvuig"
     assert data.ca_cert is not None
     assert data.ca_cert.startswith("-----BEGIN")
     assert data.dump() == bag
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("s3_tls_ca_chain", "chain"),
+        ("s3_tls_ca_chain", "-----BEGIN CERTIFICATE-----\nQQ==\n-----END CERTIFICATE-----\nrm"),
+        ("s3_secret_id", "secret:../../etc"),
+        ("s3_secret_id", "cvh7kruupa1s46bqvuig"),
+    ],
+)
+def test_s3_keys_written_to_files_or_read_as_secrets_are_checked(key: str, value: str):
+    with pytest.raises(ClusterDataError, match=key):
+        ClusterProviderAppData.load({key: json.dumps(value)})
 
 
 @pytest.mark.parametrize(
@@ -299,6 +313,11 @@ _urls = st.builds(
     st.integers(1, 65535),
     st.from_regex(r"[A-Za-z0-9._~/-]{0,30}", fullmatch=True),
 )
+_pem = st.builds(
+    "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----".format,
+    st.from_regex(r"[A-Za-z0-9+/]{1,64}={0,2}", fullmatch=True),
+)
+_pem_chains = st.lists(_pem, min_size=1, max_size=3).map("\n\n".join)
 _provider_data = st.builds(
     ClusterProviderAppData,
     worker_config=st.none() | st.text(),
@@ -312,7 +331,8 @@ _provider_data = st.builds(
     ca_cert=st.none() | _text,
     server_cert=st.none() | _text,
     privkey_secret_id=st.none() | _text,
-    s3_tls_ca_chain=st.none() | _text,
+    s3_tls_ca_chain=st.none() | _pem_chains,
+    s3_secret_id=st.none() | st.from_regex(r"secret:[0-9a-v]{20}", fullmatch=True),
 )
 
 

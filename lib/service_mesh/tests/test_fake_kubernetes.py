@@ -172,6 +172,62 @@ def test_server_side_apply_creates_updates_and_drops_unapplied_fields(
     assert stored["metadata"]["labels"] == {"owner": "me"}
 
 
+def _resources_body(**resources: Any) -> dict[str, Any]:
+    """An apply body as the compute-resources patch sends it: no metadata, one container."""
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "StatefulSet",
+        "spec": {
+            "selector": {"matchLabels": {"app.kubernetes.io/name": "tempo"}},
+            "serviceName": "tempo-endpoints",
+            "template": {"spec": {"containers": [{"name": "charm", "resources": resources}]}},
+        },
+    }
+
+
+def test_apply_without_a_name_merges_containers_by_name_and_drops_what_it_stopped_applying(
+    fake: FakeKubernetes, client: lightkube.Client
+):
+    def apply(**resources: Any) -> None:
+        client.patch(
+            StatefulSet,
+            "tempo",
+            _resources_body(**resources),
+            namespace="cos",
+            patch_type=PatchType.APPLY,
+            field_manager="ResourcePatcher",
+        )
+
+    apply(limits={"cpu": "1", "memory": "2Gi"}, requests={"cpu": "50m"})
+    stored = fake.get("statefulsets", "cos", "tempo")
+    assert stored is not None
+    (container,) = stored["spec"]["template"]["spec"]["containers"]
+    assert container == {
+        "name": "charm",
+        "image": "jujusolutions/charm-base",  # what the apply does not name is kept
+        "resources": {"limits": {"cpu": "1", "memory": "2Gi"}, "requests": {"cpu": "50m"}},
+    }
+    apply(limits={"cpu": "1"}, requests={"cpu": "50m"})
+    stored = fake.get("statefulsets", "cos", "tempo")
+    assert stored is not None
+    resources = stored["spec"]["template"]["spec"]["containers"][0]["resources"]
+    assert resources == {"limits": {"cpu": "1"}, "requests": {"cpu": "50m"}}
+
+
+def test_apply_without_a_name_to_a_missing_object_is_refused(client: lightkube.Client):
+    error = _api_error(
+        lambda: client.patch(
+            StatefulSet,
+            "nothing",
+            _resources_body(),
+            namespace="cos",
+            patch_type=PatchType.APPLY,
+            field_manager="ResourcePatcher",
+        )
+    )
+    assert error.status.code == 400
+
+
 def test_apply_without_field_manager_is_a_bad_request(fake: FakeKubernetes):
     client = fake.client(namespace="cos")
     error = _api_error(

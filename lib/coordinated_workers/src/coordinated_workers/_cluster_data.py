@@ -60,6 +60,9 @@ a worker refuses what it cannot safely use.
 _URL_PATH = re.compile(r"(/[A-Za-z0-9._~-]*)*")
 _URL_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]{0,99}")
 _PORT = re.compile(r"[0-9]{1,5}")
+_SECRET_ID = re.compile(r"secret:(//[0-9a-f-]{1,64}/)?[0-9a-z]{20}")
+_PEM_BLOCK = r"-----BEGIN CERTIFICATE-----\r?\n[A-Za-z0-9+/=\r\n]+-----END CERTIFICATE-----"
+_PEM_CHAIN = re.compile(rf"{_PEM_BLOCK}(\s*{_PEM_BLOCK})*\s*")
 
 
 class ClusterDataError(ValueError):
@@ -288,6 +291,23 @@ class ClusterProviderAppData(_Databag):
     server_cert: str | None = None
     privkey_secret_id: str | None = None
     s3_tls_ca_chain: str | None = None
+    s3_secret_id: str | None = None
+    """The Juju secret holding the s3 connection (``coordinated_workers.s3``), granted to us."""
+
+    @pydantic.field_validator("s3_secret_id")
+    @classmethod
+    def _check_secret_id(cls, value: str | None, info: pydantic.ValidationInfo) -> str | None:
+        if value is not None and _is_remote(info) and not _SECRET_ID.fullmatch(value):
+            raise ValueError("not a Juju secret id")
+        return value
+
+    @pydantic.field_validator("s3_tls_ca_chain")
+    @classmethod
+    def _check_ca_chain(cls, value: str | None, info: pydantic.ValidationInfo) -> str | None:
+        # Written to a file in the workload: PEM certificates and blank lines only.
+        if value is not None and _is_remote(info) and not _PEM_CHAIN.fullmatch(value):
+            raise ValueError("not a chain of PEM certificates")
+        return value
 
     @pydantic.field_validator(
         "loki_endpoints", "charm_tracing_receivers", "workload_tracing_receivers", "worker_labels"

@@ -50,7 +50,10 @@ from ._cluster_data import ClusterDataError, ClusterProviderAppData, RemoteWrite
 from ._events import observe_reconcile_events
 from ._ipv6 import pod_has_ipv6
 from ._log_forwarding import OwnLogForwarding
+from ._s3_share import S3Share
 from ._status import Problem, kubernetes_problem, pebble_problem
+from ._version import VersionReporter, nginx_version
+from .catalogue import CatalogueItem, CatalogueRequirer
 from .cluster import ClusterProvider, WorkerApp
 from .nginx import (
     ExporterWorkload,
@@ -68,6 +71,8 @@ from .nginx import (
     stub_status_url,
 )
 from .observability import ObservabilityConfig, ObservabilityEndpoints, SelfObservability
+from .resources import ComputeResources, ResourcePatch
+from .s3 import S3ConnectionInfo, S3Requirer
 from .telemetry.loki_push_api import LokiPushApiRequirer
 from .telemetry.prometheus_scrape import MetricsEndpointProvider, scrape_jobs
 from .telemetry.remote_write import RemoteWriteRequirer
@@ -119,6 +124,10 @@ class CoordinatorEndpoints:
     peers: str | None = "peers"
     grafana_dashboard: str | None = "grafana-dashboard"
     """Skipped when the charm does not declare it."""
+    s3: str | None = "s3"
+    """Object storage (interface ``s3``); ignored when the charm does not declare it."""
+    catalogue: str | None = "catalogue"
+    """A catalogue entry (interface ``catalogue``); ignored when the charm does not declare it."""
 
     def __post_init__(self) -> None:
         mesh_names = (self.service_mesh, self.require_cmr_mesh, self.provide_cmr_mesh)
@@ -138,6 +147,8 @@ class WorkerConfigContext:
     workers: Sequence[WorkerApp]
     telemetry: TelemetryTargets
     """The telemetry URLs workers are given (proxied when the proxy is on)."""
+    s3: S3ConnectionInfo | None = None
+    """The object storage workers use, once the s3 provider has sent credentials."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -173,6 +184,15 @@ class CoordinatorConfig:
         default_factory=ObservabilityConfig
     )
     """Alert rules and dashboards published for the cluster; None publishes none."""
+    s3_required: bool = False
+    """The workload cannot run without object storage: blocked until ``s3`` is related."""
+    resources: ComputeResources | None = None
+    """Size nginx (or ``resources.container``) from charm config; None leaves it alone."""
+    catalogue: Callable[[str], CatalogueItem] | None = None
+    """Given the coordinator's Service FQDN, the catalogue entry to publish."""
+    coherence: Callable[[Sequence[WorkerApp]], str | None] | None = None
+    """A check beyond the roles (e.g. a replication factor the workers can meet): given the
+    worker apps, why the cluster is not coherent, or None. Blocked with ``[consistency]``."""
 
 
 class Coordinator(ops.Object):
@@ -212,7 +232,17 @@ class Coordinator(ops.Object):
                     endpoints.metrics, endpoints.logging, endpoints.grafana_dashboard
                 ),
             )
+        # --- object storage (s3): read, shared with workers through an app secret ---
+        self.s3 = S3Share(charm, self._s3_requirer(), config.s3_required)
+        # --- compute resources: the leader patches our StatefulSet when the config changes ---
+        self.resources = (
+            ResourcePatch(charm, config.resources, config.nginx_container)
+            if config.resources is not None
+            else None
+        )
         observe_reconcile_events(charm, self._on_reconcile_event)
+        # nginx's version in `juju status`, asked only when the container (re)starts.
+        self.version = VersionReporter(charm, config.nginx_container, nginx_version)
         # No cleanup on `remove`: planned_units() == 0 holds both when the app is scaled to
         # zero and when it is removed, and a hook cannot tell which. Scaled to zero, the
         # workers still run and need the worker-to-worker policies (gossip, hand-over), so
@@ -317,6 +347,10 @@ class Coordinator(ops.Object):
                         + ", ".join(sorted(missing))
                     )
                 )
+        if workers and self.config.coherence is not None:
+            incoherent = self.config.coherence(workers)
+            if incoherent:
+                problems.append(Problem.blocked(f"[consistency] {incoherent}"))
         problems.extend(
             Problem.blocked(f"worker {app}: {problem}")
             for app, problem in sorted(self.cluster.problems().items())
@@ -325,6 +359,9 @@ class Coordinator(ops.Object):
             problems.append(Problem.blocked(f"service-mesh: {self.mesh.problem}"))
         if self.observability is not None:  # issue 15: files left out of rules or dashboards
             problems.extend(Problem.blocked(p) for p in self.observability.problems)
+        problems.extend(self.s3.problems())
+        if self.resources is not None:
+            problems.extend(self.resources.problems)
         problems.extend(
             Problem.waiting(f"waiting for the {name} container")
             for name in (self.config.nginx_container, self.config.exporter_container)
@@ -380,6 +417,8 @@ class Coordinator(ops.Object):
             self._kubernetes_step(
                 "pod labels", lambda client: self._reconcile_labels(client, own, force_labels)
             )
+        if self.resources is not None:
+            self.resources.reconcile(verify=verify or force_labels)
         real_targets = self._telemetry_targets()
         self._reconcile_charm_tracing(real_targets)
         plan = self._proxy_plan(real_targets)
@@ -393,6 +432,7 @@ class Coordinator(ops.Object):
         self._reconcile_telemetry_relations(workers)
         if self.observability is not None:  # issue 15
             self.observability.reconcile(workers)
+        self._publish_catalogue()
         if is_leader and not in_sync:
             self._remember_applied(desired, labels_known)
 
@@ -518,8 +558,13 @@ class Coordinator(ops.Object):
         authorised: _Authorised,
         telemetry: TelemetryTargets,
     ) -> None:
+        s3 = self.s3.reconcile(self.model.relations[self.config.endpoints.cluster])
         context = WorkerConfigContext(
-            model=self.model.name, coordinator_host=self.host, workers=workers, telemetry=telemetry
+            model=self.model.name,
+            coordinator_host=self.host,
+            workers=workers,
+            telemetry=telemetry,
+            s3=s3.info,
         )
         data = ClusterProviderAppData(
             worker_config=self.config.worker_config(context),
@@ -531,6 +576,8 @@ class Coordinator(ops.Object):
             ]
             or None,
             worker_labels=mesh.membership_labels(self.app_name),  # for a relation without app
+            s3_secret_id=s3.secret_id,
+            s3_tls_ca_chain=s3.ca_chain,
         )
         published_by_app = self._published_labels_by_app() if authorised is _KEEP else {}
         self.cluster.publish(
@@ -627,6 +674,26 @@ class Coordinator(ops.Object):
             namespace=self.model.name,
             owner_statefulset=self.app_name,
         )
+
+    def _publish_catalogue(self) -> None:
+        """The catalogue entry, where the charm has one and declares the endpoint."""
+        endpoint = self.config.endpoints.catalogue
+        item = self.config.catalogue
+        if item is not None and endpoint is not None and endpoint in self._charm.meta.relations:
+            CatalogueRequirer(self._charm, endpoint).publish(item(self.host))
+
+    def _s3_requirer(self) -> S3Requirer | None:
+        """The ``s3`` endpoint when the charm declares one.
+
+        Raises:
+            ValueError: storage is required but the charm declares no such endpoint.
+        """
+        endpoint = self.config.endpoints.s3
+        if endpoint is not None and endpoint in self._charm.meta.relations:
+            return S3Requirer(self._charm, endpoint)
+        if self.config.s3_required:
+            raise ValueError(f"s3_required, but the charm has no {endpoint!r} endpoint")
+        return None
 
     # --- telemetry -----------------------------------------------------------------------
 

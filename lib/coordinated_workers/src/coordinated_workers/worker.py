@@ -21,8 +21,13 @@ from service_mesh.errors import KubernetesError
 from . import _charm_tracing, _sync, mesh
 from ._cluster_data import JujuTopology
 from ._events import observe_reconcile_events
+from ._proxy import proxy_environment, with_proxy_environment
+from ._s3_share import S3SecretUnreadableError, sync_file, worker_s3
 from ._status import Problem, kubernetes_problem, pebble_problem
+from ._version import VersionReporter
 from .cluster import ClusterRequirer, service_host
+from .resources import ComputeResources, ResourcePatch
+from .s3 import S3ConnectionInfo, S3DataError
 from .telemetry.loki_push_api import (
     enabled_log_targets,
     forward_container_logs,
@@ -51,6 +56,8 @@ class WorkerContext:
     config_path: str
     workload_tracing: Mapping[str, str]
     """Protocol -> URL for the workload's own traces (the coordinator's proxy when it has one)."""
+    s3: S3ConnectionInfo | None = None
+    """The object storage the coordinator shares (read from its secret); None without one."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,8 +70,23 @@ class WorkerConfig:
     """Builds the workload's Pebble layer (services only; checks and log targets are added)."""
     cluster_endpoint: str = "cluster"
     config_path: str = "/etc/worker/config.yaml"
-    readiness_url: str | None = None
-    """If set, a Pebble ``ready`` check polls it and the status follows it."""
+    readiness_url: str | Callable[[WorkerContext], str | None] | None = None
+    """If set, a Pebble ``ready`` check polls it and the status follows it.
+
+    A callable computes the URL from the context on every reconcile (a port that depends on
+    the roles, say); None from it adds no check."""
+    config_transform: Callable[[str], str] | None = None
+    """Rewrites the coordinator's ``worker_config`` for this unit before it is written (an
+    instance id, a unit's own address); a ``ValueError`` keeps the last good config."""
+    s3_ca_path: str = "/etc/worker/s3_ca.crt"
+    """Where the s3 endpoint's CA chain (``s3_tls_ca_chain``) is written, when there is one."""
+    resources: ComputeResources | None = None
+    """Size the workload container (or ``resources.container``) from charm config."""
+    workload_version: Callable[[ops.Container], str | None] | None = None
+    """Reads the workload's version (e.g. runs ``<binary> -version``) for ``juju status``.
+
+    Called on start, upgrade-charm and the container's pebble-ready only; may raise
+    ``ops.pebble.Error`` (logged, the version stays as it was)."""
 
 
 class Worker(ops.Object):
@@ -74,13 +96,24 @@ class Worker(ops.Object):
 
     def __init__(self, charm: ops.CharmBase, config: WorkerConfig) -> None:
         super().__init__(charm, "worker")
-        self._applied.set_default(labels="", restart_pending=False)
+        self._applied.set_default(labels="", restart_pending=False, s3_ca=False)
         self._charm = charm
         self.config = config
         self.cluster = ClusterRequirer(charm, config.cluster_endpoint)
         self._problems: list[Problem] = []
         self._pebble_reachable: bool | None = None  # as this hook's reconcile found Pebble
+        self._s3: S3ConnectionInfo | None = None
+        self._ready_url: str | None = None  # the readiness URL this reconcile put in the layer
+        self.resources = (
+            ResourcePatch(charm, config.resources, config.container) if config.resources else None
+        )
         observe_reconcile_events(charm, self._on_reconcile_event)
+        # After the reconcile (observed first), so the workload has been started.
+        self.version = (
+            VersionReporter(charm, config.container, config.workload_version)
+            if config.workload_version is not None
+            else None
+        )
         # No cleanup on `remove`: planned_units() == 0 holds both when the app is scaled to
         # zero and when it is removed, and a hook cannot tell which. Scaled to zero, taking
         # the cluster and mesh labels off the pod template would roll units still shutting
@@ -126,6 +159,8 @@ class Worker(ops.Object):
             reachable = self._charm.unit.get_container(self.config.container).can_connect()
         if not reachable:
             problems.append(Problem.waiting(f"waiting for the {self.config.container} container"))
+        if self.resources is not None:
+            problems.extend(self.resources.problems)
         return problems
 
     def _on_reconcile_event(self, event: ops.EventBase) -> None:
@@ -156,12 +191,32 @@ class Worker(ops.Object):
             if not keep_last_good:
                 self._reconcile_labels(force_labels, verify)
             self.cluster.publish_roles(roles)
+        if self.resources is not None:
+            self.resources.reconcile(verify=verify or force_labels)
         if self.cluster.relation is not None:
             self.cluster.publish_unit(self._fqdn(), JujuTopology.from_charm(self._charm))
         if not keep_last_good:
             self._reconcile_charm_tracing()
-            self._reconcile_workload(roles)
+            if self._read_s3():  # else the workload keeps its last good storage
+                self._reconcile_workload(roles)
             self._forward_other_containers_logs()  # issue 15: every container, not only ours
+
+    def _read_s3(self) -> bool:
+        """Read the coordinator's s3 secret; whether it is usable (or there is none)."""
+        data = self.cluster.provider_data()
+        try:
+            self._s3 = worker_s3(self.model, data.s3_secret_id if data else None)
+        except S3SecretUnreadableError as e:
+            logger.warning("s3: %s", e)
+            self._problems.append(Problem.waiting(f"s3: {safe_text(str(e), 300)}"))
+            return False
+        except S3DataError as e:
+            logger.error("s3: %s", e)
+            self._problems.append(
+                Problem.blocked(f"cluster: s3 secret ignored: {safe_text(str(e), 300)}")
+            )
+            return False
+        return True
 
     def _reconcile_labels(self, force: bool, verify: bool) -> None:
         labels = self.cluster.worker_labels
@@ -216,6 +271,9 @@ class Worker(ops.Object):
         if not roles or worker_config is None:
             _stop_all(container)
             return
+        worker_config = self._unit_config(worker_config)
+        if worker_config is None:
+            return  # the workload keeps its last good config
         self._charm.unit.set_ports(*self.cluster.worker_ports)
         restart_pending = self._applied.restart_pending
         try:
@@ -224,6 +282,7 @@ class Worker(ops.Object):
                 # file as wanted: only this record (kept below, whatever happens) restarts it.
                 restart_pending = True
                 container.push(self.config.config_path, worker_config, make_dirs=True)
+            restart_pending |= self._sync_s3_ca(container)
             plan = container.get_plan()
             layer_changed = self._apply_layer(container, roles, plan)
             if layer_changed:
@@ -245,6 +304,15 @@ class Worker(ops.Object):
                 self._applied.restart_pending = restart_pending
         self._check_readiness(container)
 
+    def _sync_s3_ca(self, container: ops.Container) -> bool:
+        """Write (or remove) the s3 endpoint's CA chain; whether the file changed."""
+        data = self.cluster.provider_data()
+        ca_chain = data.s3_tls_ca_chain if data else None
+        changed = sync_file(container, self.config.s3_ca_path, ca_chain, self._applied.s3_ca)
+        if self._applied.s3_ca != (ca_chain is not None):  # stored state written on a change
+            self._applied.s3_ca = ca_chain is not None
+        return changed
+
     def _apply_layer(
         self, container: ops.Container, roles: frozenset[str], plan: ops.pebble.Plan
     ) -> bool:
@@ -253,15 +321,18 @@ class Worker(ops.Object):
             roles=roles,
             config_path=self.config.config_path,
             workload_tracing=self.cluster.workload_tracing_receivers,
+            s3=self._s3,
         )
-        layer = self.config.layer(context)
-        if self.config.readiness_url:
+        layer = with_proxy_environment(self.config.layer(context), proxy_environment())
+        ready = self.config.readiness_url
+        self._ready_url = ready(context) if callable(ready) else ready
+        if self._ready_url:
             checks: dict[str, ops.pebble.CheckDict] = {
                 READY_CHECK: {
                     "override": "replace",
                     "level": "ready",
                     "threshold": 3,
-                    "http": {"url": self.config.readiness_url},
+                    "http": {"url": self._ready_url},
                 }
             }
             layer = ops.pebble.LayerDict(**layer)
@@ -308,8 +379,21 @@ class Worker(ops.Object):
                 logger.error("%s: log forwarding: %s", name, safe_text(str(e), 500))
                 self._problems.append(pebble_problem(name, e))
 
+    def _unit_config(self, text: str) -> str | None:
+        """The config this unit runs: the coordinator's, through the charm's transform."""
+        transform = self.config.config_transform
+        if transform is None:
+            return text
+        try:
+            return transform(text)
+        except ValueError as e:
+            message = f"worker config: {safe_text(str(e), 300)}"
+            logger.error("%s", message)
+            self._problems.append(Problem.blocked(message))
+            return None
+
     def _check_readiness(self, container: ops.Container) -> None:
-        if not self.config.readiness_url:
+        if not self._ready_url:
             return
         checks = container.get_checks(READY_CHECK)
         check = checks.get(READY_CHECK)

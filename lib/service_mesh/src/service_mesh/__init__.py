@@ -31,7 +31,7 @@ The charm needs the endpoints ``service-mesh`` (``service_mesh``, ``limit: 1``),
 from ._consumer import ServiceMeshConsumer, label_configmap_name_template
 from ._dispatch import dispatched_event_name
 from ._endpoints import MissingEndpointError
-from ._k8s import kubernetes_client, statefulset_owner_reference
+from ._k8s import kubernetes_client, kubernetes_errors, statefulset_owner_reference
 from ._labels import label_problem, reconcile_charm_labels, remove_charm_labels
 from ._models import (
     AppPolicy,
@@ -87,6 +87,7 @@ __all__ = [
     "dispatched_event_name",
     "get_data_from_cmr_relation",
     "kubernetes_client",
+    "kubernetes_errors",
     "label_configmap_name_template",
     "label_problem",
     "reconcile_charm_labels",

@@ -163,13 +163,54 @@ def drop_unapplied(obj: Json, previous: Json, current: Json) -> None:
     """Remove from ``obj`` the map keys a field manager applied before but no longer applies.
 
     This is the part of server-side apply that makes "apply the whole desired object" also
-    remove what the manager stopped wanting, while keeping fields other managers set.
+    remove what the manager stopped wanting, while keeping fields other managers set. Inside a
+    list merged by name (see :func:`apply_merge`), the items both applies name are compared.
     """
     for key, old in previous.items():
         if key not in current:
             obj.pop(key, None)
         elif isinstance(old, dict) and isinstance(obj.get(key), dict):
             drop_unapplied(obj[key], cast(Json, old), section(current, key))
+        elif _by_name(old) is not None and _by_name(obj.get(key)) is not None:
+            now = _by_name(cast(Any, current.get(key))) or {}
+            live = _by_name(obj[key]) or {}
+            for name, old_item in (_by_name(old) or {}).items():
+                if name in now and name in live:
+                    drop_unapplied(live[name], old_item, now[name])
+
+
+def _by_name(value: Any) -> dict[str, Json] | None:
+    """A list of objects that all have a string ``name``, keyed by it; None for anything else."""
+    if not isinstance(value, list) or not value:
+        return None
+    items = cast(list[Any], value)
+    if not all(
+        isinstance(item, dict) and isinstance(cast(Json, item).get("name"), str) for item in items
+    ):
+        return None
+    return {cast(Json, item)["name"]: cast(Json, item) for item in items}
+
+
+def apply_merge(target: Any, patch: Any) -> Any:
+    """Server-side apply's merge: :func:`merge_patch`, with lists of named objects by name.
+
+    Lists of objects that all have a ``name`` (containers, env, volumes) merge item by item,
+    as the API's associative lists do; items the patch does not name are kept, in their place.
+    """
+    if isinstance(patch, dict):
+        result = dict(section({"_": target}, "_"))
+        for key, value in cast(Json, patch).items():
+            if value is None:
+                result.pop(key, None)
+            else:
+                result[key] = apply_merge(result.get(key), value)
+        return result
+    live, wanted = _by_name(target), _by_name(patch)
+    if live is None or wanted is None:
+        return copy.deepcopy(patch)
+    merged = [apply_merge(item, wanted.get(name, {})) for name, item in live.items()]
+    merged += [copy.deepcopy(item) for name, item in wanted.items() if name not in live]
+    return merged
 
 
 def json_patch(target: Json, operations: Any) -> Json:

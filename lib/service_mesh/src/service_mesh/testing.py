@@ -27,8 +27,9 @@ is recorded but changes nothing; a mangled answer comes after the request was ca
 
 What is modelled: get, list (label selectors, one or all namespaces), create, replace, delete,
 delete-collection, merge/strategic-merge/JSON patches, server-side apply (fields a manager stops
-applying are removed), ``resourceVersion`` bumps and preconditions, name and label validation, a
-StatefulSet or Deployment whose template no longer matches its selector (422), ``dryRun``, unknown
+applying are removed; lists of named objects, such as containers, merged by name),
+``resourceVersion`` bumps and preconditions, name and label validation, a StatefulSet or
+Deployment whose template no longer matches its selector (422), ``dryRun``, unknown
 CRDs (:attr:`FakeKubernetes.crds_installed`), and garbage collection of objects whose
 ``ownerReferences`` owners are all gone (in the same namespace). What is not: watches, field
 selectors, subresources, pagination, strategic-merge list semantics, apply conflicts between field
@@ -60,6 +61,7 @@ from ._fake_api import (
     ApiFailureError,
     Json,
     Target,
+    apply_merge,
     drop_unapplied,
     json_patch,
     label_problems,
@@ -74,7 +76,7 @@ from ._fake_api import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Generator
+    from collections.abc import Generator, Sequence
 
     import lightkube
 
@@ -172,8 +174,12 @@ class FakeKubernetes:
                 stored["metadata"]["uid"] = metadata["uid"]
             return copy.deepcopy(stored)
 
-    def add_juju_app(self, app_name: str, namespace: str) -> None:
-        """Seed what Juju creates for a Kubernetes charm: its StatefulSet and two Services."""
+    def add_juju_app(self, app_name: str, namespace: str, containers: Sequence[str] = ()) -> None:
+        """Seed what Juju creates for a Kubernetes charm: its StatefulSet and two Services.
+
+        The pod template has the ``charm`` container, then one per name in ``containers`` (the
+        charm's workload containers, for code that looks them up).
+        """
         juju_labels = {"app.kubernetes.io/name": app_name}
         service_labels = {**juju_labels, "app.kubernetes.io/managed-by": "juju"}
         meta = {"name": app_name, "namespace": namespace}
@@ -188,7 +194,10 @@ class FakeKubernetes:
                     "template": {
                         "metadata": {"labels": dict(juju_labels)},
                         "spec": {
-                            "containers": [{"name": "charm", "image": "jujusolutions/charm-base"}]
+                            "containers": [
+                                {"name": "charm", "image": "jujusolutions/charm-base"},
+                                *({"name": name, "image": f"{name}-image"} for name in containers),
+                            ]
                         },
                     },
                 },
@@ -556,16 +565,21 @@ class FakeKubernetes:
         if not isinstance(body, dict):
             raise ApiFailureError(400, "an apply patch must be an object")
         applied = cast(Json, body)
-        if section(applied, "metadata").get("name") != target.name:
-            raise ApiFailureError(400, "the name in the body does not match the name in the URL")
         current = self._objects.get(key)
+        # The server merges the body into the live object before it checks the name, so a body
+        # without a name applies to the object in the URL (the compute-resources patch sends
+        # none); a body that names another object, or none when there is nothing to merge
+        # into, is refused.
+        name = section(applied, "metadata").get("name", None if current is None else target.name)
+        if name != target.name:
+            raise ApiFailureError(400, "the name in the body does not match the name in the URL")
         if current is None:
             obj = _checked_object(target, copy.deepcopy(applied))
             status = 201
         else:
             merged = copy.deepcopy(current)
             drop_unapplied(merged, self._applied.get((key, manager), {}), applied)
-            obj = _checked_object(target, merge_patch(merged, applied))
+            obj = _checked_object(target, apply_merge(merged, applied))
             status = 200
         if dry_run:
             return status, obj

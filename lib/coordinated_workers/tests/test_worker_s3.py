@@ -1,0 +1,132 @@
+"""The worker's side of object storage: the coordinator's secret, read and handed to the layer.
+
+The cluster bag and the secret are taken from what the coordinator of ``test_s3`` publishes,
+so both ends are exercised together.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import pathlib
+
+import ops
+import pytest
+from ops import testing
+
+from coordinated_workers._cluster_data import ClusterProviderAppData
+from coordinated_workers.s3 import from_provider_bag, secret_content
+from coordinated_workers.testing import coordinator_relation
+from coordinated_workers.worker import Worker, WorkerConfig, WorkerContext
+
+VECTOR = pathlib.Path(__file__).parents[3] / "tests" / "vectors" / "cos" / "s3.json"
+_S3 = json.loads(VECTOR.read_text())
+PROVIDER_BAG: dict[str, str] = _S3["requirer_side_after_changed"]["databags"]["s3-integrator"]
+CA_PEM = _S3["dummy_s3_ca_pem"].rstrip("\n")
+
+SECRET_ID = "secret:d5g1k2qr0000c0ord1na"
+CA_PATH = "/etc/worker/s3_ca.crt"
+META = {
+    "name": "w",
+    "containers": {"workload": {}},
+    "requires": {"cluster": {"interface": "cluster", "limit": 1}},
+}
+CONFIG = {"options": {"role-all": {"type": "boolean", "default": True}}}
+SEEN: list[WorkerContext] = []
+
+
+def _layer(context: WorkerContext) -> ops.pebble.LayerDict:
+    SEEN.append(context)
+    env = {"S3_BUCKET": context.s3.bucket} if context.s3 else {}
+    return {
+        "services": {"app": {"override": "replace", "command": "/bin/app", "environment": env}}
+    }
+
+
+class StorageWorker(ops.CharmBase):
+    def __init__(self, framework: ops.Framework):
+        super().__init__(framework)
+        self.worker = Worker(self, WorkerConfig(container="workload", layer=_layer))
+        framework.observe(self.on.collect_unit_status, self._on_collect_status)
+
+    def _on_collect_status(self, event: ops.CollectStatusEvent) -> None:
+        for problem in self.worker.problems:
+            event.add_status(problem.status())
+        event.add_status(ops.ActiveStatus())
+
+
+def _ctx() -> testing.Context:
+    return testing.Context(StorageWorker, meta=META, config=CONFIG, app_name="w")
+
+
+def _run(
+    data: ClusterProviderAppData, secrets: list[testing.Secret]
+) -> tuple[testing.Context, testing.State]:
+    ctx = _ctx()
+    cluster = coordinator_relation(data, "coordinator")
+    state = testing.State(
+        leader=False,  # no pod labels to apply: nothing of Kubernetes in these tests
+        relations=[cluster],
+        containers=[testing.Container("workload", can_connect=True)],
+        secrets=secrets,
+    )
+    return ctx, ctx.run(ctx.on.config_changed(), state)
+
+
+def _granted(content: dict[str, str]) -> testing.Secret:
+    return testing.Secret(tracked_content=content, id=SECRET_ID, owner=None)
+
+
+def _files(ctx: testing.Context, out: testing.State):
+    return out.get_container("workload").get_filesystem(ctx)
+
+
+def _data(**fields) -> ClusterProviderAppData:
+    return ClusterProviderAppData(worker_config="x: 1\n", s3_secret_id=SECRET_ID, **fields)
+
+
+def test_the_layer_gets_the_connection_and_the_ca_chain_is_written():
+    SEEN.clear()
+    info = from_provider_bag(PROVIDER_BAG)
+    assert info is not None
+    ctx, out = _run(_data(s3_tls_ca_chain=info.ca_chain_text), [_granted(secret_content(info))])
+    assert out.unit_status == testing.ActiveStatus()
+    assert SEEN[-1].s3 == info
+    assert (_files(ctx, out) / CA_PATH.lstrip("/")).read_text() == CA_PEM
+    env = out.get_container("workload").layers["worker"].services["app"].environment
+    assert env == {"S3_BUCKET": "obs-traces"}
+
+
+def test_a_secret_not_granted_yet_waits_and_starts_nothing():
+    _, out = _run(_data(), [])
+    assert isinstance(out.unit_status, testing.WaitingStatus)
+    assert out.unit_status.message.startswith("s3: cannot read the s3 secret yet")
+    assert not out.get_container("workload").layers
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        {"endpoint": "https://s3.example", "bucket": "b"},
+        {**secret_content(from_provider_bag(PROVIDER_BAG)), "endpoint": "gopher://x"},  # type: ignore[arg-type]
+        {**secret_content(from_provider_bag(PROVIDER_BAG)), "tls-ca-chain": json.dumps(["x"])},  # type: ignore[arg-type]
+    ],
+)
+def test_a_malformed_secret_is_blocked_not_a_crash(content):
+    _, out = _run(_data(), [_granted(content)])
+    assert isinstance(out.unit_status, testing.BlockedStatus)
+    assert out.unit_status.message.startswith("cluster: s3 secret ignored:")
+    assert not out.get_container("workload").layers
+
+
+def test_a_chain_no_longer_published_is_removed():
+    info = from_provider_bag(PROVIDER_BAG)
+    assert info is not None
+    ctx, first = _run(_data(s3_tls_ca_chain=info.ca_chain_text), [_granted(secret_content(info))])
+    cluster = coordinator_relation(_data(), "coordinator")
+    state = dataclasses.replace(
+        first,
+        relations=[cluster],
+    )
+    second = ctx.run(ctx.on.config_changed(), state)
+    assert not (_files(ctx, second) / CA_PATH.lstrip("/")).exists()

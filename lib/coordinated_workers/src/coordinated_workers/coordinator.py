@@ -1,24 +1,22 @@
 """The coordinator: one reconcile path that keeps nginx, workers, labels and policies in step.
 
-Every hook runs :meth:`Coordinator.reconcile` once. It reads all inputs (cluster relation,
-mesh relation, telemetry relations), computes the desired state once, and writes only what
-differs, in this order:
+Every hook runs :meth:`Coordinator.reconcile` once, which reads as its three parts:
 
-1. cluster-internal AuthorizationPolicies through ``PolicyResourceManager``, leader only;
-2. own pod labels (cluster membership + mesh labels), leader only;
-3. where this charm's own traces go: the ``otlp_http`` receiver of ``charm-tracing``, directly
-   (through ``ops.tracing`` when the charm depends on ``ops[tracing]``; see ``_charm_tracing``);
-4. nginx and nginx-prometheus-exporter through Pebble (reloaded only when nginx.conf changed);
-5. the cluster relation: worker config, labels and (proxied) telemetry URLs, leader only;
-6. external policies to the beacon through ``ServiceMeshConsumer``;
-7. telemetry relations: scrape jobs, tracing protocol requests.
+1. **gather** every input once (cluster relation, mesh relation, telemetry relations, the
+   pod's resolver) into ``CoordinatorInputs``;
+2. **plan**: ``_plan.plan_coordinator`` computes the desired state, a frozen
+   ``CoordinatorPlan``, without side effects;
+3. **apply** it in named steps (``_steps``), in this order, each returning its problems:
+   cluster-internal AuthorizationPolicies (leader); own pod labels (leader); where this
+   charm's own traces go; nginx and the exporter through Pebble; the cluster relation
+   (leader); external policies to the beacon; telemetry relations.
 
 No enrolment before authorisation: an app (the coordinator itself, or a worker app) is given
 the mesh labels only once the cluster-internal policies that let it talk are in the cluster.
 A new worker app's two policies are applied before its bag carries the mesh labels; if they
 fail, it gets the membership label alone and the next hook tries again.
 
-A step that fails (Kubernetes refusing a call, a remote app's malformed data) is recorded as a
+A step that fails (Kubernetes refusing a call, a remote app's malformed data) gives a
 :class:`Problem` and the later steps still run; the charm turns problems into a status in
 collect-status, and the next hook retries. The library never sets a status itself.
 """
@@ -26,141 +24,62 @@ collect-status, and the next hook retries. The library never sets a status itsel
 from __future__ import annotations
 
 import dataclasses
-import enum
 import logging
-from typing import TYPE_CHECKING, TypeAlias, TypeVar, cast
+from typing import TYPE_CHECKING, TypeVar, cast
 
 import ops
 
-from service_mesh import (
-    AppPolicy,
-    MeshPolicy,
-    PolicyResourceManager,
-    ServiceMeshConsumer,
-    UnitPolicy,
-    kubernetes_client,
-    reconcile_charm_labels,
-    safe_text,
-)
-from service_mesh.errors import KubernetesError
-from service_mesh.istio import policy_name
+from service_mesh import AppPolicy, ServiceMeshConsumer, UnitPolicy, safe_text
 
-from . import _charm_tracing, _sync, mesh
-from ._cluster_data import ClusterDataError, ClusterProviderAppData, RemoteWriteEndpoint
+from . import _charm_tracing, _steps, _sync, mesh
+from ._cluster_data import ClusterDataError, ClusterProviderAppData
+from ._config import CoordinatorConfig, CoordinatorEndpoints, WorkerConfigContext
 from ._events import observe_reconcile_events
 from ._ipv6 import pod_has_ipv6
-from ._status import Problem, kubernetes_problem, pebble_problem
-from .cluster import ClusterProvider, WorkerApp
-from .nginx import (
-    ExporterWorkload,
-    NginxConfigError,
-    NginxConfigRejectedError,
-    NginxInputs,
-    NginxReloadError,
-    NginxWorkload,
-    NoNameserverError,
-    RoleRoute,
-    exporter_layer,
-    render,
-    resolver_from_resolv_conf,
-    service_host,
-    stub_status_url,
+from ._plan import (
+    Authorised,
+    CoordinatorInputs,
+    CoordinatorPlan,
+    MeshInputs,
+    coordinator_host,
+    plan_coordinator,
+    pod_labels,
 )
+from ._status import Problem
+from .cluster import ClusterProvider
+from .nginx import NoNameserverError, resolver_from_resolv_conf
 from .telemetry.loki_push_api import LokiPushApiRequirer
-from .telemetry.prometheus_scrape import MetricsEndpointProvider, scrape_jobs
+from .telemetry.prometheus_scrape import MetricsEndpointProvider
 from .telemetry.remote_write import RemoteWriteRequirer
 from .telemetry.tracing import TracingRequirer
-from .telemetry_proxy import ProxyPlan, TelemetryTargets, WorkerTelemetryProxyConfig, plan_proxy
+from .telemetry_proxy import TelemetryTargets
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Sequence
 
-    import lightkube
-
-    from .roles import ClusterRolesConfig
     from .telemetry._databag import Reading
+
+__all__ = [
+    "Coordinator",
+    "CoordinatorConfig",
+    "CoordinatorEndpoints",
+    "CoordinatorPlan",
+    "WorkerConfigContext",
+]
 
 logger = logging.getLogger(__name__)
 
 _T = TypeVar("_T")
 
-
-class _Keep(enum.Enum):
-    KEEP = "keep"
-
-
-_KEEP = _Keep.KEEP
-"""Which apps are authorised could not be found out: keep each app's labels as they are."""
-
-_Authorised: TypeAlias = "frozenset[str] | _Keep | None"
-
 RESOLV_CONF = "/etc/resolv.conf"
 
 
 @dataclasses.dataclass(frozen=True)
-class CoordinatorEndpoints:
-    """Names of the coordinator's endpoints in charmcraft.yaml; None switches a feature off.
+class _Outcome:
+    """What the last reconcile of this hook found: its problems, and which Pebbles answered."""
 
-    The three mesh endpoints go together: all set or all None.
-    """
-
-    cluster: str = "cluster"
-    metrics: str | None = "metrics-endpoint"
-    logging: str | None = "logging"
-    charm_tracing: str | None = "charm-tracing"
-    workload_tracing: str | None = "workload-tracing"
-    remote_write: str | None = "send-remote-write"
-    service_mesh: str | None = "service-mesh"
-    require_cmr_mesh: str | None = "require-cmr-mesh"
-    provide_cmr_mesh: str | None = "provide-cmr-mesh"
-    peers: str | None = "peers"
-
-    def __post_init__(self) -> None:
-        mesh_names = (self.service_mesh, self.require_cmr_mesh, self.provide_cmr_mesh)
-        if len({name is None for name in mesh_names}) != 1:
-            raise ValueError(
-                "service_mesh, require_cmr_mesh and provide_cmr_mesh must all be set or all None"
-            )
-
-
-@dataclasses.dataclass(frozen=True)
-class WorkerConfigContext:
-    """What a charm's worker-config callback may depend on."""
-
-    model: str
-    coordinator_host: str
-    """The coordinator's Service FQDN, which workers use to reach it."""
-    workers: Sequence[WorkerApp]
-    telemetry: TelemetryTargets
-    """The telemetry URLs workers are given (proxied when the proxy is on)."""
-
-
-@dataclasses.dataclass(frozen=True)
-class CoordinatorConfig:
-    """Everything a charm tells the coordinator, in one typed object."""
-
-    roles: ClusterRolesConfig
-    worker_config: Callable[[WorkerConfigContext], str]
-    """Renders the configuration file every worker receives."""
-    routes: Sequence[RoleRoute]
-    """How API requests are routed to workers by role."""
-    worker_metrics_port: int
-    """Port on which each worker serves ``/metrics``."""
-    api_port: int = 8080
-    worker_ports: Callable[[frozenset[str]], Sequence[int]] | None = None
-    """Given a worker's roles, the ports it must open."""
-    telemetry_proxy: WorkerTelemetryProxyConfig | None = None
-    """Route all worker telemetry through the coordinator (mandatory in a hardened mesh)."""
-    charm_mesh_policies: Sequence[AppPolicy | UnitPolicy] = ()
-    """Charm-specific external policies, appended to the defaults."""
-    endpoints: CoordinatorEndpoints = dataclasses.field(default_factory=CoordinatorEndpoints)
-    workload_tracing_protocols: Sequence[str] = ("otlp_http",)
-    nginx_container: str = "nginx"
-    exporter_container: str = "nginx-prometheus-exporter"
-    exporter_port: int = 9113
-    status_port: int = 8082
-    ipv6: bool = True
-    """Also listen on ``[::]`` where the pod has IPv6 (probed on every render); False: never."""
+    problems: tuple[Problem, ...] = ()
+    pebble_reachable: dict[str, bool] = dataclasses.field(default_factory=dict[str, bool])
 
 
 class Coordinator(ops.Object):
@@ -185,10 +104,7 @@ class Coordinator(ops.Object):
                 policies=self.external_policies(),
                 auto_join=False,
             )
-        self._problems: list[Problem] = []
-        self._pebble_reachable: dict[str, bool] = {}  # by container, as this hook found it
-        self._kubernetes_failed = False
-        self._client: lightkube.Client | None = None
+        self._outcome = _Outcome()
         observe_reconcile_events(charm, self._on_reconcile_event)
         # No cleanup on `remove`: planned_units() == 0 holds both when the app is scaled to
         # zero and when it is removed, and a hook cannot tell which. Scaled to zero, the
@@ -207,7 +123,7 @@ class Coordinator(ops.Object):
     @property
     def host(self) -> str:
         """The coordinator's Service FQDN: the stable address workers and scrapers use."""
-        return f"{self.app_name}.{self.model.name}.svc.cluster.local"
+        return coordinator_host(self.app_name, self.model.name)
 
     @property
     def proxy_port(self) -> int | None:
@@ -227,47 +143,9 @@ class Coordinator(ops.Object):
 
         While the mesh's data is malformed, the labels last published to workers are kept
         (leader only: others cannot read them), so bad data never pulls the cluster out of
-        the mesh. The membership label always wins over a mesh label of the same name: the
-        cluster-internal policies select the cluster's pods by it.
+        the mesh.
         """
-        labels: dict[str, str] = {}
-        if self.mesh is not None and self.mesh.enabled:
-            last_good = self._published_labels() if self._mesh_data_broken() else None
-            labels.update(self.mesh.labels() if last_good is None else last_good)
-        labels.update(mesh.membership_labels(self.app_name))
-        return dict(sorted(labels.items()))
-
-    def _mesh_data_broken(self) -> bool:
-        return self.mesh is not None and self.mesh.provider_problem is not None
-
-    def _published_labels(self) -> dict[str, str] | None:
-        """The mesh-enrolled pod labels we last gave workers (our own bags); None if unknown.
-
-        Only a bag with more than the membership label counts: an app not yet authorised got
-        the membership label alone, which says nothing about the mesh's labels.
-        """
-        if not self._charm.unit.is_leader():
-            return None
-        membership = mesh.membership_labels(self.app_name)
-        for app_labels in self._published_labels_by_app().values():
-            if app_labels.keys() - membership.keys():
-                return app_labels
-        return None
-
-    def _published_labels_by_app(self) -> dict[str, dict[str, str]]:
-        """Worker app -> the pod labels its cluster bag carries now (leader only)."""
-        published: dict[str, dict[str, str]] = {}
-        for relation in self.model.relations[self.config.endpoints.cluster]:
-            app = cast("ops.Application | None", relation.app)  # None before Juju knows it
-            if app is None:
-                continue
-            try:
-                labels = ClusterProviderAppData.load(relation.data[self._charm.app]).worker_labels
-            except (ClusterDataError, ops.ModelError):
-                continue
-            if labels is not None:
-                published[app.name] = dict(labels)
-        return published
+        return pod_labels(self.app_name, self._mesh_inputs())
 
     @property
     def problems(self) -> tuple[Problem, ...]:
@@ -277,7 +155,7 @@ class Coordinator(ops.Object):
         are right even in hooks that do not reconcile; failures of this hook's reconcile (a
         Kubernetes error) are added to them.
         """
-        return (*self._standing_problems(), *self._problems)
+        return (*self._standing_problems(), *self._outcome.problems)
 
     def _standing_problems(self) -> list[Problem]:
         problems: list[Problem] = []
@@ -308,12 +186,12 @@ class Coordinator(ops.Object):
 
     def _can_connect(self, container: str) -> bool:
         """Whether Pebble answered in this hook's reconcile; asked now if none ran."""
-        reachable = self._pebble_reachable.get(container)
+        reachable = self._outcome.pebble_reachable.get(container)
         if reachable is None:
             reachable = self._charm.unit.get_container(container).can_connect()
         return reachable
 
-    # --- reconcile -----------------------------------------------------------------------
+    # --- reconcile: gather, plan, apply ----------------------------------------------------
 
     def _on_reconcile_event(self, event: ops.EventBase) -> None:
         # A refresh may have Juju rewrite the StatefulSet, dropping our pod-template labels
@@ -331,350 +209,65 @@ class Coordinator(ops.Object):
                 changed since this unit last applied it all (see ``_sync``). Events pass False
                 except the few that must catch changes made behind our back.
         """
-        try:
-            self._reconcile(force_labels, verify)
-        finally:
-            self._close_kubernetes()
-
-    def _reconcile(self, force_labels: bool, verify: bool) -> None:
-        self._problems.clear()
-        self._pebble_reachable.clear()
-        self._kubernetes_failed = False
-        workers = self.cluster.workers()
-        labels = self.pod_labels()
-        is_leader = self._charm.unit.is_leader()
-        labels_known = not self._mesh_data_broken() or self._published_labels() is not None
-        desired = self._kubernetes_fingerprint(labels, workers)
-        in_sync = not (verify or force_labels) and desired == self._applied.kubernetes
-        # Policies first: no app gets the mesh labels before the policies that let it talk.
-        authorised = self._reconcile_policies_step(workers, is_leader and not in_sync)
-        # Our own pods: left as they are when it could not be found out (KEEP).
-        if is_leader and labels_known and not in_sync and authorised is not _KEEP:
-            own = self._enrolled(self.app_name, labels, authorised, {})
-            self._kubernetes_step(
-                "pod labels", lambda client: self._reconcile_labels(client, own, force_labels)
-            )
-        real_targets = self._telemetry_targets()
-        self._reconcile_charm_tracing(real_targets)
-        plan = self._proxy_plan(real_targets)
-        self._reconcile_nginx(workers, plan)
-        published = plan.published if plan is not None else real_targets
-        if is_leader:
-            self._publish_cluster(workers, labels, authorised, published)
+        inputs = self._gather(force_labels, verify)
+        plan = plan_coordinator(self.config, inputs)
+        charm, config = self._charm, self.config
+        with _steps.KubernetesSession(self.app_name, self.model.name) as kube:
+            # Policies first: no app gets the mesh labels before the policies that let it talk.
+            policies = _steps.apply_policies(kube, charm, plan)
+            labels = _steps.apply_own_labels(kube, plan, policies.authorised, charm, force_labels)
+        tracing = _steps.apply_charm_tracing(plan, bool(config.endpoints.charm_tracing))
+        nginx = _steps.apply_nginx(
+            self._container(config.nginx_container), plan, self._applied.nginx_reload_pending
+        )
+        exporter = _steps.apply_exporter(self._container(config.exporter_container), plan)
+        if plan.cluster_data is not None:  # leader only
+            self._publish_cluster(plan.cluster_data, plan, policies.authorised)
         if self.mesh is not None:
             self.mesh.update_service_mesh()
-        self._reconcile_telemetry_relations(workers)
-        if is_leader and not in_sync:
-            self._remember_applied(desired, labels_known)
-
-    def _kubernetes_fingerprint(self, labels: dict[str, str], workers: Sequence[WorkerApp]) -> str:
-        mesh_type = self.mesh.mesh_type() if self.mesh is not None else None
-        return _sync.fingerprint(
-            labels=labels,
-            mesh_type=mesh_type.value if mesh_type else None,
-            workers=sorted(worker.name for worker in workers),
+        self._publish_telemetry(plan)
+        self._remember(plan, complete=policies.complete and labels.complete)
+        if nginx.reload_pending != self._applied.nginx_reload_pending:  # written on a change
+            self._applied.nginx_reload_pending = nginx.reload_pending
+        reachable = {
+            config.nginx_container: nginx.reachable,
+            config.exporter_container: exporter.reachable,
+        }
+        self._outcome = _Outcome(
+            problems=(
+                *policies.problems,
+                *labels.problems,
+                *inputs.telemetry_problems,
+                *tracing.problems,
+                *plan.proxy_problems,
+                *nginx.problems,
+                *exporter.problems,
+            ),
+            pebble_reachable={k: v for k, v in reachable.items() if v is not None},
         )
 
-    def _remember_applied(self, desired: str, labels_known: bool) -> None:
-        """Record `desired` as applied only if every Kubernetes step ran and succeeded."""
-        complete = labels_known and not self._mesh_data_broken()
-        self._applied.kubernetes = desired if complete and not self._kubernetes_failed else ""
+    def _container(self, name: str) -> ops.Container:
+        return self._charm.unit.get_container(name)
 
-    def _reconcile_labels(
-        self, client: lightkube.Client, labels: dict[str, str], force: bool
-    ) -> None:
-        reconcile_charm_labels(
-            client,
-            self.app_name,
-            self.model.name,
-            mesh.pod_labels_configmap(self.app_name),
-            labels,
-            force=force,
-        )
-
-    def _reconcile_nginx(self, workers: Sequence[WorkerApp], plan: ProxyPlan | None) -> None:
-        nginx = self.config.nginx_container
-        try:
-            rendered = render(self._nginx_inputs(workers, plan))
-        except (NoNameserverError, NginxConfigError) as e:
-            # Nothing is pushed: nginx keeps running the last config it accepted.
-            self._nginx_problem(f"nginx: {e}")
-        else:
-            for refused in rendered.refused:
-                self._problems.append(
-                    Problem.blocked(f"nginx: refused {refused.key}: {refused.reason}")
-                )
-            workload = NginxWorkload(self._charm.unit.get_container(nginx))
-            pending = self._applied.nginx_reload_pending
-            try:
-                self._pebble_reachable[nginx] = workload.reconcile(
-                    rendered.text, reload_pending=pending
-                )
-            except (NginxConfigRejectedError, NginxReloadError) as e:
-                self._nginx_problem(f"nginx: {e}")
-            except ops.pebble.Error as e:
-                logger.error("%s: Pebble failed: %s", nginx, safe_text(str(e), 500))
-                self._problems.append(pebble_problem(nginx, e))
-            if workload.reload_pending != pending:  # stored state written only on a change
-                self._applied.nginx_reload_pending = workload.reload_pending
-        self._reconcile_exporter()
-
-    def _nginx_problem(self, message: str) -> None:
-        logger.error("%s", safe_text(message, 2000))
-        self._problems.append(Problem.blocked(message))
-
-    def _reconcile_exporter(self) -> None:
-        exporter = self.config.exporter_container
-        layer = exporter_layer(stub_status_url(self.config.status_port), self.config.exporter_port)
-        try:
-            self._pebble_reachable[exporter] = ExporterWorkload(
-                self._charm.unit.get_container(exporter)
-            ).reconcile(layer)
-        except ops.pebble.Error as e:
-            logger.error("%s: Pebble failed: %s", exporter, safe_text(str(e), 500))
-            self._problems.append(pebble_problem(exporter, e))
-
-    def _nginx_inputs(self, workers: Sequence[WorkerApp], plan: ProxyPlan | None) -> NginxInputs:
-        by_role: dict[str, list[str]] = {}
-        for worker in workers:
-            if worker.units:
-                for role in worker.roles:
-                    by_role.setdefault(role, []).append(worker.name)
-        return NginxInputs(
-            model=self.model.name,
-            api_port=self.config.api_port,
-            routes=self.config.routes,
-            workers_by_role=by_role,
-            resolver=self._resolver(),
-            status_port=self.config.status_port,
-            proxy_port=self.proxy_port,
-            proxy=plan,
-            worker_apps=[worker.name for worker in workers],
-            worker_metrics_port=self.config.worker_metrics_port,
-            ipv6=self.config.ipv6 and pod_has_ipv6(),
-        )
-
-    def _resolver(self) -> str:
-        """The pod's DNS server: nginx resolves worker Services through it at request time."""
-        try:
-            with open(RESOLV_CONF, encoding="utf-8") as resolv_conf:
-                return resolver_from_resolv_conf(resolv_conf.read())
-        except OSError as e:
-            raise NoNameserverError(f"cannot read {RESOLV_CONF}: {e}") from e
-
-    def _enrolled(
-        self,
-        app: str,
-        labels: dict[str, str],
-        authorised: _Authorised,
-        published_by_app: dict[str, dict[str, str]],
-    ) -> dict[str, str]:
-        """The pod labels ``app`` gets now: ``labels`` once its policies are in place.
-
-        Before that, the membership label alone (the policies select members by it). When it
-        could not be found out (``KEEP``), an app keeps what its bag carries already.
-        """
-        if authorised is None or (isinstance(authorised, frozenset) and app in authorised):
-            return labels
-        membership = mesh.membership_labels(self.app_name)
-        if authorised is _KEEP and app in published_by_app:
-            return {**published_by_app[app], **membership}
-        return membership
+    def _remember(self, plan: CoordinatorPlan, *, complete: bool) -> None:
+        """Record the plan's fingerprint as applied only if every Kubernetes step succeeded."""
+        if plan.apply_kubernetes:
+            complete = complete and plan.mesh_complete
+            self._applied.kubernetes = plan.fingerprint if complete else ""
 
     def _publish_cluster(
-        self,
-        workers: Sequence[WorkerApp],
-        labels: dict[str, str],
-        authorised: _Authorised,
-        telemetry: TelemetryTargets,
+        self, data: ClusterProviderAppData, plan: CoordinatorPlan, authorised: Authorised
     ) -> None:
-        context = WorkerConfigContext(
-            model=self.model.name, coordinator_host=self.host, workers=workers, telemetry=telemetry
-        )
-        data = ClusterProviderAppData(
-            worker_config=self.config.worker_config(context),
-            loki_endpoints=dict(telemetry.loki_push_urls) or None,
-            charm_tracing_receivers=dict(telemetry.charm_tracing) or None,
-            workload_tracing_receivers=dict(telemetry.workload_tracing) or None,
-            remote_write_endpoints=[
-                RemoteWriteEndpoint(url=url) for url in telemetry.remote_write_urls
-            ]
-            or None,
-            worker_labels=mesh.membership_labels(self.app_name),  # for a relation without app
-        )
-        published_by_app = self._published_labels_by_app() if authorised is _KEEP else {}
+        """Every worker's bag: the plan's data, with the labels its app may carry now."""
         self.cluster.publish(
             data,
             worker_ports=self.config.worker_ports,
-            worker_labels=lambda app: self._enrolled(app, labels, authorised, published_by_app),
+            worker_labels=_steps.worker_labels(
+                plan, self.app_name, authorised, self._published_labels_by_app
+            ),
         )
 
-    def _reconcile_policies_step(
-        self, workers: Sequence[WorkerApp], apply_policies: bool
-    ) -> _Authorised:
-        """Reconcile the cluster-internal policies; return which apps may be enrolled.
-
-        None when there is nothing to hold back (no mesh, nothing changed since the last
-        complete apply, or not the leader), the set of apps whose policies are in place after
-        a reconcile (complete or partial), or ``KEEP`` when that could not be found out.
-        """
-        if self.mesh is None or not apply_policies:
-            return None
-        if self._mesh_data_broken():
-            # Malformed mesh data is not "no mesh": keep the policies in place until it is
-            # fixed, rather than delete them (the status names the problem).
-            return _KEEP
-        mesh_type = self.mesh.mesh_type()
-        if mesh_type is None:
-            self._kubernetes_step(
-                "cluster-internal policies", lambda client: self._policy_manager(client).delete()
-            )
-            return None
-        try:
-            policies = self._cluster_internal_policies(workers)
-        except ValueError as e:  # our own names refused: nothing can be applied
-            logger.error("cluster-internal policies: %s", e)
-            self._problems.append(Problem.blocked(f"cluster-internal policies: {e}"))
-            self._kubernetes_failed = True  # not applied: every hook checks (and reports) again
-            return _KEEP
-        managers: list[PolicyResourceManager] = []
-
-        def reconcile(client: lightkube.Client) -> None:
-            managers.append(self._policy_manager(client))
-            managers[0].reconcile(policies, mesh_type)
-
-        self._kubernetes_step("cluster-internal policies", reconcile)
-        result = managers[0].last_result if managers else None
-        if result is None:
-            return _KEEP
-        in_place = {name.rpartition("/")[2] for name in result.in_place}
-        by_app: dict[str, list[str]] = {}
-        for policy in policies:
-            name = policy_name(self.app_name, self.model.name, policy)
-            by_app.setdefault(policy.source_app_name, []).append(name)
-        return frozenset(
-            app for app, names in by_app.items() if all(name in in_place for name in names)
-        )
-
-    def _cluster_internal_policies(self, workers: Sequence[WorkerApp]) -> list[MeshPolicy]:
-        """The policies for every worker app whose name Juju and Kubernetes would accept.
-
-        Juju only relates apps with valid names; a name our rules refuse anyway (a fake
-        Juju, a rule of ours stricter than Juju's) must not take the other apps' policies
-        down: that app is left out (and so never enrolled), and the status names it.
-
-        Raises:
-            ValueError: the coordinator's own app or model name is refused.
-        """
-        mesh.cluster_internal_policies(self.app_name, self.model.name, [])  # our own names
-        accepted: list[str] = []
-        for worker in workers:
-            try:
-                mesh.cluster_internal_policies(self.app_name, self.model.name, [worker.name])
-            except ValueError:
-                shown = safe_text(worker.name, 60)
-                logger.error("cluster-internal policies: worker app name %r refused", shown)
-                self._kubernetes_failed = True  # so the status keeps naming it in later hooks
-                self._problems.append(
-                    Problem.blocked(
-                        f"cluster-internal policies: worker app name {shown!r} is not one "
-                        "Juju and Kubernetes accept"
-                    )
-                )
-                continue
-            accepted.append(worker.name)
-        return mesh.cluster_internal_policies(self.app_name, self.model.name, accepted)
-
-    def _policy_manager(self, client: lightkube.Client) -> PolicyResourceManager:
-        # Every cluster-internal policy is in our namespace; listing only there keeps a
-        # coordinator elsewhere whose upstream labels equal ours (app "a-b" in model "c",
-        # app "a" in model "b-c") from having its policies deleted as ours. Our StatefulSet
-        # owns them: Kubernetes deletes them when Juju removes this app, and only then.
-        return PolicyResourceManager(
-            self._charm,
-            client,
-            mesh.policy_manager_labels(self.app_name, self.model.name),
-            namespace=self.model.name,
-            owner_statefulset=self.app_name,
-        )
-
-    # --- telemetry -----------------------------------------------------------------------
-
-    def _telemetry_targets(self) -> TelemetryTargets:
-        endpoints = self.config.endpoints
-        loki: dict[str, str] = {}
-        remote_write: list[str] = []
-        charm_tracing: dict[str, str] = {}
-        workload_tracing: dict[str, str] = {}
-        if endpoints.logging:
-            loki = self._read(
-                "logging", LokiPushApiRequirer(self._charm, endpoints.logging).push_urls()
-            )
-        if endpoints.remote_write:
-            remote_write = self._read(
-                "remote-write", RemoteWriteRequirer(self._charm, endpoints.remote_write).urls()
-            )
-        if endpoints.charm_tracing:
-            offered = self._read(
-                "charm-tracing", self._charm_tracing_requirer(endpoints.charm_tracing).receivers()
-            )
-            charm_tracing = {k: v for k, v in offered.items() if k == _charm_tracing.OTLP_HTTP}
-        if endpoints.workload_tracing:
-            protocols = list(self.config.workload_tracing_protocols)
-            offered = self._read(
-                "workload-tracing",
-                self._tracing(endpoints.workload_tracing, protocols).receivers(),
-            )
-            workload_tracing = {k: v for k, v in offered.items() if k in protocols}
-        return TelemetryTargets(
-            loki_push_urls=loki,
-            remote_write_urls=remote_write,
-            charm_tracing=charm_tracing,
-            workload_tracing=workload_tracing,
-        )
-
-    def _tracing(self, endpoint: str, protocols: Sequence[str]) -> TracingRequirer:
-        return TracingRequirer(self._charm, endpoint, protocols)
-
-    def _charm_tracing_requirer(self, endpoint: str) -> TracingRequirer:
-        # The only writer of the charm-tracing databag: ops.tracing.Tracing is not used.
-        return self._tracing(endpoint, [_charm_tracing.OTLP_HTTP])
-
-    def _reconcile_charm_tracing(self, targets: TelemetryTargets) -> None:
-        """Send our own charm traces to the real receiver (our proxy is for workers only).
-
-        An https receiver is verified with the system's CAs. Without a ``charm_tracing``
-        endpoint the destination is left alone: the charm may manage ``ops.tracing`` itself.
-        """
-        if not self.config.endpoints.charm_tracing:
-            return
-        try:
-            _charm_tracing.set_destination(targets.charm_tracing.get(_charm_tracing.OTLP_HTTP))
-        except ValueError as e:
-            message = f"charm-tracing: {safe_text(str(e), 300)}"
-            logger.warning("%s", message)
-            self._problems.append(Problem.blocked(message))
-
-    def _read(self, what: str, reading: Reading[_T]) -> _T:
-        """The usable part of a reading; what it ignored (the reader logs it) goes in a status."""
-        for problem in reading.problems:
-            self._problems.append(Problem.blocked(f"{what}: {safe_text(str(problem), 300)}"))
-        return reading.value
-
-    def _proxy_plan(self, targets: TelemetryTargets) -> ProxyPlan | None:
-        """The proxy's routes; each target it cannot serve (logged there) goes in a status."""
-        port = self.proxy_port
-        if port is None:
-            return None
-        plan = plan_proxy(targets, self.host, port)
-        for skipped in plan.skipped:
-            key = safe_text(skipped.key, 80)
-            self._problems.append(
-                Problem.blocked(f"not proxying {skipped.kind} {key}: {skipped.reason}")
-            )
-        return plan
-
-    def _reconcile_telemetry_relations(self, workers: Sequence[WorkerApp]) -> None:
+    def _publish_telemetry(self, plan: CoordinatorPlan) -> None:
         endpoints = self.config.endpoints
         if endpoints.charm_tracing:
             self._charm_tracing_requirer(endpoints.charm_tracing).request_protocols()
@@ -682,24 +275,89 @@ class Coordinator(ops.Object):
             self._tracing(
                 endpoints.workload_tracing, self.config.workload_tracing_protocols
             ).request_protocols()
-        if endpoints.metrics:
-            port = self.proxy_port
-            jobs = scrape_jobs(
-                workers,
-                self._coordinator_units(),
-                model=self.model.name,
-                model_uuid=self.model.uuid,
-                worker_metrics_port=self.config.worker_metrics_port,
-                proxy_target=None if port is None else f"{self.host}:{port}",
-                tls=False,
-                exporter_port=self.config.exporter_port,
-            )
+        if endpoints.metrics and plan.scrape_jobs is not None:
             MetricsEndpointProvider(self._charm, endpoints.metrics).publish(
-                jobs, unit_address=self._unit_fqdn(self._charm.unit.name)
+                plan.scrape_jobs, unit_address=plan.unit_address
             )
 
-    def _coordinator_units(self) -> dict[str, str]:
-        """Every coordinator unit -> its pod FQDN, derived from unit names (no peer data)."""
+    # --- gathering the inputs ----------------------------------------------------------------
+
+    def _gather(self, force_labels: bool, verify: bool) -> CoordinatorInputs:
+        """Read everything a reconcile depends on, once."""
+        telemetry, telemetry_problems = self._telemetry_targets()
+        return CoordinatorInputs(
+            app=self.app_name,
+            model=self.model.name,
+            model_uuid=self.model.uuid,
+            unit=self._charm.unit.name,
+            is_leader=self._charm.unit.is_leader(),
+            workers=tuple(self.cluster.workers()),
+            coordinator_units=self._coordinator_units(),
+            mesh=self._mesh_inputs(),
+            telemetry=telemetry,
+            telemetry_problems=telemetry_problems,
+            resolver=self._resolver(),
+            ipv6=self.config.ipv6 and pod_has_ipv6(),
+            force_labels=force_labels,
+            verify=verify,
+            applied_fingerprint=self._applied.kubernetes,
+        )
+
+    def _mesh_inputs(self) -> MeshInputs | None:
+        if self.mesh is None:
+            return None
+        enabled = self.mesh.enabled
+        broken = self.mesh.provider_problem is not None
+        last_good = self._published_labels() if broken else None
+        return MeshInputs(
+            enabled=enabled,
+            broken=broken,
+            mesh_type=self.mesh.mesh_type(),
+            labels=self.mesh.labels() if enabled and last_good is None else {},
+            last_good=last_good,
+        )
+
+    def _published_labels(self) -> dict[str, str] | None:
+        """The mesh-enrolled pod labels we last gave workers (our own bags); None if unknown.
+
+        Only a bag with more than the membership label counts: an app not yet authorised got
+        the membership label alone, which says nothing about the mesh's labels.
+        """
+        if not self._charm.unit.is_leader():
+            return None
+        membership = mesh.membership_labels(self.app_name)
+        for app_labels in self._published_labels_by_app().values():
+            if app_labels.keys() - membership.keys():
+                return app_labels
+        return None
+
+    def _published_labels_by_app(self) -> dict[str, dict[str, str]]:
+        """Worker app -> the pod labels its cluster bag carries now (leader only)."""
+        published: dict[str, dict[str, str]] = {}
+        for relation in self.model.relations[self.config.endpoints.cluster]:
+            app = cast("ops.Application | None", relation.app)  # None before Juju knows it
+            if app is None:
+                continue
+            try:
+                labels = ClusterProviderAppData.load(relation.data[self._charm.app]).worker_labels
+            except (ClusterDataError, ops.ModelError):
+                continue
+            if labels is not None:
+                published[app.name] = dict(labels)
+        return published
+
+    def _resolver(self) -> str | NoNameserverError:
+        """The pod's DNS server: nginx resolves worker Services through it at request time."""
+        try:
+            with open(RESOLV_CONF, encoding="utf-8") as resolv_conf:
+                return resolver_from_resolv_conf(resolv_conf.read())
+        except OSError as e:
+            return NoNameserverError(f"cannot read {RESOLV_CONF}: {e}")
+        except NoNameserverError as e:
+            return e
+
+    def _coordinator_units(self) -> tuple[str, ...]:
+        """Every coordinator unit's name, from the peer relation (no peer data read)."""
         names = {self._charm.unit.name}
         peers = self.config.endpoints.peers
         # A charm without the (optional) peer endpoint simply has no other units to list.
@@ -709,32 +367,53 @@ class Coordinator(ops.Object):
             relation = None
         if relation is not None:
             names.update(unit.name for unit in relation.units)
-        return {name: self._unit_fqdn(name) for name in sorted(names)}
+        return tuple(sorted(names))
 
-    def _unit_fqdn(self, unit_name: str) -> str:
-        """A Kubernetes sidecar unit's pod FQDN through the app's headless Service."""
-        pod = unit_name.replace("/", "-")
-        return f"{pod}.{service_host(self.app_name, self.model.name)}"
+    def _telemetry_targets(self) -> tuple[TelemetryTargets, tuple[Problem, ...]]:
+        """The real telemetry targets, and what the readers ignored (the reader logs it)."""
+        endpoints = self.config.endpoints
+        problems: list[Problem] = []
 
-    # --- Kubernetes --------------------------------------------------------------------
-
-    def _kubernetes_step(self, what: str, step: Callable[[lightkube.Client], object]) -> None:
-        try:
-            step(self._kubernetes())
-        except KubernetesError as e:
-            logger.error("%s: %s", what, safe_text(str(e), 1000))
-            self._kubernetes_failed = True
-            self._problems.append(kubernetes_problem(what, e, self.app_name))
-
-    def _kubernetes(self) -> lightkube.Client:
-        if self._client is None:
-            self._client = kubernetes_client(
-                self.model.name, mesh.policy_field_manager(self.app_name, self.model.name)
+        def read(what: str, reading: Reading[_T]) -> _T:
+            problems.extend(
+                Problem.blocked(f"{what}: {safe_text(str(problem), 300)}")
+                for problem in reading.problems
             )
-        return self._client
+            return reading.value
 
-    def _close_kubernetes(self) -> None:
-        """End the hook's connection to the API server (steps of one hook share it)."""
-        if self._client is not None:
-            self._client.close()
-            self._client = None
+        loki: dict[str, str] = {}
+        remote_write: list[str] = []
+        charm_tracing: dict[str, str] = {}
+        workload_tracing: dict[str, str] = {}
+        if endpoints.logging:
+            loki = read("logging", LokiPushApiRequirer(self._charm, endpoints.logging).push_urls())
+        if endpoints.remote_write:
+            remote_write = read(
+                "remote-write", RemoteWriteRequirer(self._charm, endpoints.remote_write).urls()
+            )
+        if endpoints.charm_tracing:
+            offered = read(
+                "charm-tracing", self._charm_tracing_requirer(endpoints.charm_tracing).receivers()
+            )
+            charm_tracing = {k: v for k, v in offered.items() if k == _charm_tracing.OTLP_HTTP}
+        if endpoints.workload_tracing:
+            protocols = list(self.config.workload_tracing_protocols)
+            offered = read(
+                "workload-tracing",
+                self._tracing(endpoints.workload_tracing, protocols).receivers(),
+            )
+            workload_tracing = {k: v for k, v in offered.items() if k in protocols}
+        targets = TelemetryTargets(
+            loki_push_urls=loki,
+            remote_write_urls=remote_write,
+            charm_tracing=charm_tracing,
+            workload_tracing=workload_tracing,
+        )
+        return targets, tuple(problems)
+
+    def _tracing(self, endpoint: str, protocols: Sequence[str]) -> TracingRequirer:
+        return TracingRequirer(self._charm, endpoint, protocols)
+
+    def _charm_tracing_requirer(self, endpoint: str) -> TracingRequirer:
+        # The only writer of the charm-tracing databag: ops.tracing.Tracing is not used.
+        return self._tracing(endpoint, [_charm_tracing.OTLP_HTTP])

@@ -1,0 +1,82 @@
+"""What a charm tells the coordinator: its endpoints, its roles and routes, its callbacks."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+    from service_mesh import AppPolicy, UnitPolicy
+
+    from .cluster import WorkerApp
+    from .nginx import RoleRoute
+    from .roles import ClusterRolesConfig
+    from .telemetry_proxy import TelemetryTargets, WorkerTelemetryProxyConfig
+
+
+@dataclasses.dataclass(frozen=True)
+class CoordinatorEndpoints:
+    """Names of the coordinator's endpoints in charmcraft.yaml; None switches a feature off.
+
+    The three mesh endpoints go together: all set or all None.
+    """
+
+    cluster: str = "cluster"
+    metrics: str | None = "metrics-endpoint"
+    logging: str | None = "logging"
+    charm_tracing: str | None = "charm-tracing"
+    workload_tracing: str | None = "workload-tracing"
+    remote_write: str | None = "send-remote-write"
+    service_mesh: str | None = "service-mesh"
+    require_cmr_mesh: str | None = "require-cmr-mesh"
+    provide_cmr_mesh: str | None = "provide-cmr-mesh"
+    peers: str | None = "peers"
+
+    def __post_init__(self) -> None:
+        mesh_names = (self.service_mesh, self.require_cmr_mesh, self.provide_cmr_mesh)
+        if len({name is None for name in mesh_names}) != 1:
+            raise ValueError(
+                "service_mesh, require_cmr_mesh and provide_cmr_mesh must all be set or all None"
+            )
+
+
+@dataclasses.dataclass(frozen=True)
+class WorkerConfigContext:
+    """What a charm's worker-config callback may depend on."""
+
+    model: str
+    coordinator_host: str
+    """The coordinator's Service FQDN, which workers use to reach it."""
+    workers: Sequence[WorkerApp]
+    telemetry: TelemetryTargets
+    """The telemetry URLs workers are given (proxied when the proxy is on)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class CoordinatorConfig:
+    """Everything a charm tells the coordinator, in one typed object."""
+
+    roles: ClusterRolesConfig
+    worker_config: Callable[[WorkerConfigContext], str]
+    """Renders the configuration file every worker receives."""
+    routes: Sequence[RoleRoute]
+    """How API requests are routed to workers by role."""
+    worker_metrics_port: int
+    """Port on which each worker serves ``/metrics``."""
+    api_port: int = 8080
+    worker_ports: Callable[[frozenset[str]], Sequence[int]] | None = None
+    """Given a worker's roles, the ports it must open."""
+    telemetry_proxy: WorkerTelemetryProxyConfig | None = None
+    """Route all worker telemetry through the coordinator (mandatory in a hardened mesh)."""
+    charm_mesh_policies: Sequence[AppPolicy | UnitPolicy] = ()
+    """Charm-specific external policies, appended to the defaults."""
+    endpoints: CoordinatorEndpoints = dataclasses.field(default_factory=CoordinatorEndpoints)
+    workload_tracing_protocols: Sequence[str] = ("otlp_http",)
+    nginx_container: str = "nginx"
+    exporter_container: str = "nginx-prometheus-exporter"
+    exporter_port: int = 9113
+    status_port: int = 8082
+    ipv6: bool = True
+    """Also listen on ``[::]`` where the pod has IPv6 (probed on every render); False: never."""

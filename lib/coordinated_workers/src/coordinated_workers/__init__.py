@@ -35,7 +35,8 @@ from ._cluster_data import (
     JujuTopology,
     RemoteWriteEndpoint,
 )
-from ._status import Problem
+from ._errors import CoordinatedWorkersError
+from ._status import Problem, ProblemLevel
 from .cluster import ClusterProvider, ClusterRequirer, WorkerApp, WorkerUnit, service_host
 from .roles import ClusterRolesConfig, ClusterRolesConfigError, UnknownRolesError
 
@@ -91,6 +92,7 @@ __all__ = [
     "ClusterRequirerUnitData",
     "ClusterRolesConfig",
     "ClusterRolesConfigError",
+    "CoordinatedWorkersError",
     "ExporterWorkload",
     "JujuTopology",
     "NginxConfigError",
@@ -100,6 +102,7 @@ __all__ = [
     "NginxWorkload",
     "NoNameserverError",
     "Problem",
+    "ProblemLevel",
     "ProxyPlan",
     "ProxyRoute",
     "RemoteWriteEndpoint",

@@ -23,6 +23,8 @@ import pydantic
 
 from service_mesh import safe_text
 
+from ._errors import CoordinatedWorkersError
+
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
 
@@ -62,7 +64,7 @@ _URL_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]{0,99}")
 _PORT = re.compile(r"[0-9]{1,5}")
 
 
-class ClusterDataError(ValueError):
+class ClusterDataError(CoordinatedWorkersError, ValueError):
     """A ``cluster`` databag cannot be used; the message names each bad key and the reason."""
 
 

@@ -16,6 +16,8 @@ import ops
 
 from service_mesh import safe_text
 
+from ._errors import CoordinatedWorkersError
+
 NGINX_CONFIG_PATH = "/etc/nginx/nginx.conf"
 CANDIDATE_SUFFIX = ".candidate"
 """The config to check is written to the live path plus this suffix, then tested there."""
@@ -23,11 +25,11 @@ NGINX_SERVICE = "nginx"
 EXPORTER_SERVICE = "nginx-prometheus-exporter"
 
 
-class NginxReloadError(Exception):
+class NginxReloadError(CoordinatedWorkersError):
     """nginx refused the new config on reload; the previous file was put back."""
 
 
-class NginxConfigRejectedError(Exception):
+class NginxConfigRejectedError(CoordinatedWorkersError):
     """``nginx -t`` refused the new config; the live file (the last good one) was not touched."""
 
 

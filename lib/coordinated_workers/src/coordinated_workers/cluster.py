@@ -7,7 +7,7 @@ data (upstream's ``ConfigReceivedEvent`` loses its config when deferred).
 What remote apps write is never trusted. On the coordinator, a worker app with unusable data
 is kept out of routing and its problem is recorded, without affecting the other workers; a
 unit that has not published yet is simply not listed. On a worker, a malformed coordinator
-bag reads as no data, with :attr:`ClusterRequirer.problem` saying why.
+bag reads as no data, with :attr:`ClusterRequirer.problems` saying why.
 
 Writes happen only where they are allowed (app data: leader only) and only for keys whose
 value changed, so an unchanged reconcile touches no databag at all.
@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, cast
 
 import ops
 
-from service_mesh import label_problem
+from service_mesh import Problem, label_problem
 
 from ._cluster_data import (
     ClusterDataError,
@@ -68,7 +68,7 @@ class WorkerApp:
     name: str
     roles: frozenset[str]
     units: tuple[WorkerUnit, ...]
-    problem: str | None = None
+    problem: Problem | None = None
 
 
 class ClusterProvider:
@@ -90,9 +90,14 @@ class ClusterProvider:
         """Every related worker app, sorted by name, including those with problems."""
         return sorted(self._workers_by_relation().values(), key=lambda worker: worker.name)
 
-    def problems(self) -> dict[str, str]:
-        """Worker app name -> why (some of) its data is ignored, for apps that have a problem."""
-        return {w.name: w.problem for w in self.workers() if w.problem is not None}
+    @property
+    def problems(self) -> tuple[Problem, ...]:
+        """Why (some of) a worker app's data is ignored, for each app that has a problem."""
+        return tuple(
+            Problem(w.problem.level, f"worker {w.name}: {w.problem.message}")
+            for w in self.workers()
+            if w.problem is not None
+        )
 
     def deployed_roles(self) -> frozenset[str]:
         """Concrete roles run by at least one reachable unit (a published address)."""
@@ -189,10 +194,10 @@ def _read_worker(relation: ops.Relation, roles_config: ClusterRolesConfig) -> Wo
         topology = unit_data.juju_topology
         charm_name = topology.charm_name if topology else None
         units.append(WorkerUnit(unit.name, unit_data.address, charm_name))
-    problem = "; ".join(problems) or None
+    problem = "; ".join(problems)
     if problem:
         logger.warning("cluster relation %d (%s): %s", relation.id, app.name, problem)
-    return WorkerApp(app.name, roles, tuple(units), problem)
+    return WorkerApp(app.name, roles, tuple(units), Problem.blocked(problem) if problem else None)
 
 
 def _unit_number(unit: ops.Unit) -> tuple[int, str]:
@@ -239,7 +244,7 @@ class ClusterRequirer:
         self._endpoint = endpoint
         self._loaded = False
         self._data: ClusterProviderAppData | None = None
-        self._problem: str | None = None
+        self._problem: Problem | None = None
 
     @functools.cached_property
     def relation(self) -> ops.Relation | None:
@@ -278,15 +283,15 @@ class ClusterRequirer:
         return self._write(self._charm.app, encoded)
 
     def provider_data(self) -> ClusterProviderAppData | None:
-        """What the coordinator published; None if nothing usable (see :attr:`problem`)."""
+        """What the coordinator published; None if nothing usable (see :attr:`problems`)."""
         self._load()
         return self._data
 
     @property
-    def problem(self) -> str | None:
+    def problems(self) -> tuple[Problem, ...]:
         """Why the coordinator's data cannot be used, when it is present but malformed."""
         self._load()
-        return self._problem
+        return () if self._problem is None else (self._problem,)
 
     @property
     def worker_config(self) -> str | None:
@@ -345,8 +350,9 @@ class ClusterRequirer:
             data = ClusterProviderAppData.load(relation.data[app])
             _check_worker_labels(data.worker_labels or {})
         except (ClusterDataError, ops.ModelError) as e:
-            self._problem = f"coordinator data from {app.name} ignored: {e}"
-            logger.warning("%s", self._problem)
+            message = f"coordinator data from {app.name} ignored: {e}"
+            logger.warning("%s", message)
+            self._problem = Problem.blocked(f"cluster: {message}")
             return
         self._data = data
 

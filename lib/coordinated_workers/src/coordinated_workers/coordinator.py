@@ -171,12 +171,11 @@ class Coordinator(ops.Object):
                         + ", ".join(sorted(missing))
                     )
                 )
-        problems.extend(
-            Problem.blocked(f"worker {app}: {problem}")
-            for app, problem in sorted(self.cluster.problems().items())
-        )
-        if self.mesh is not None and self.mesh.problem:
-            problems.append(Problem.blocked(f"service-mesh: {self.mesh.problem}"))
+        problems.extend(self.cluster.problems)
+        if self.mesh is not None:
+            problems.extend(
+                Problem(p.level, f"service-mesh: {p.message}") for p in self.mesh.problems
+            )
         problems.extend(
             Problem.waiting(f"waiting for the {name} container")
             for name in (self.config.nginx_container, self.config.exporter_container)

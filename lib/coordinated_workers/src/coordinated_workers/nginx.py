@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING
 
 from service_mesh import safe_text
 
+from ._errors import CoordinatedWorkersError
 from ._nginx_check import NginxConfigError, check_tree, dollar_count, location_key
 from ._nginx_pebble import (
     EXPORTER_SERVICE,
@@ -97,7 +98,7 @@ _VARIABLES = frozenset(
 _INERT_ROUTE = {"location": "/x", "upstream": "http://x:1", "path": "/x"}
 
 
-class NoNameserverError(ValueError):
+class NoNameserverError(CoordinatedWorkersError, ValueError):
     """resolv.conf names no nameserver, so nginx would have nothing to resolve workers with."""
 
 

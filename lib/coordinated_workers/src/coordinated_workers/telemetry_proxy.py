@@ -31,6 +31,8 @@ from typing import TYPE_CHECKING
 
 from service_mesh import safe_text
 
+from ._errors import CoordinatedWorkersError
+
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
@@ -138,7 +140,7 @@ class _Target:
     path: str
 
 
-class _InvalidTargetError(ValueError):
+class _InvalidTargetError(CoordinatedWorkersError, ValueError):
     pass
 
 

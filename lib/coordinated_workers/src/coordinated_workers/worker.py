@@ -112,8 +112,8 @@ class Worker(ops.Object):
             )
         if self.cluster.relation is None:
             problems.append(Problem.blocked("missing relation to a coordinator"))
-        elif self.cluster.problem:
-            problems.append(Problem.blocked(f"cluster: {self.cluster.problem}"))
+        elif self.cluster.problems:
+            problems.extend(self.cluster.problems)
         elif self.cluster.worker_config is None:
             problems.append(Problem.waiting("waiting for the coordinator to publish a config"))
         reachable = self._pebble_reachable
@@ -146,7 +146,7 @@ class Worker(ops.Object):
         self._problems.clear()
         self._pebble_reachable = None
         roles = self.roles
-        keep_last_good = self.cluster.problem is not None
+        keep_last_good = bool(self.cluster.problems)
         if self._charm.unit.is_leader():
             if not keep_last_good:
                 self._reconcile_labels(force_labels, verify)

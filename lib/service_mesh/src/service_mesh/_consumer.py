@@ -23,6 +23,7 @@ from ._policies import (
     encode_policies,
     get_data_from_cmr_relation_with_problems,
 )
+from ._problem import Problem
 from ._provider import POLICIES_KEY
 from ._text import STATUS_LIMIT, safe_text
 from .errors import KubernetesError
@@ -174,8 +175,17 @@ class ServiceMeshConsumer(ops.Object):
         return self._provider_data()[1]
 
     @property
+    def problems(self) -> tuple[Problem, ...]:
+        """:attr:`problem` as a blocked :class:`Problem`, the shape every library reports."""
+        problem = self.problem
+        return () if problem is None else (Problem.blocked(problem),)
+
+    @property
     def problem(self) -> str | None:
         """Why the mesh integration is degraded, for the charm to show in its status.
+
+        A string, as upstream's consumer offers it, so charms written for upstream keep
+        working; :attr:`problems` gives the same as :class:`Problem` values.
 
         A Kubernetes failure from this hook's label reconciliation comes first, since it
         leaves pods in the wrong state; otherwise the latest problem found in the remote

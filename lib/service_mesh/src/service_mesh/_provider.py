@@ -13,6 +13,7 @@ import pydantic
 from ._databag import describe, update_changed
 from ._endpoints import require_endpoints
 from ._models import MeshPolicy, MeshType, ServiceMeshProviderAppData
+from ._problem import Problem
 from ._text import safe_text
 
 logger = logging.getLogger(__name__)
@@ -95,9 +96,17 @@ class ServiceMeshProvider(ops.Object):
 
     @property
     def problem(self) -> str | None:
-        """Why some requested policy was ignored, or None if every policy was usable."""
+        """Why some requested policy was ignored, or None if every policy was usable.
+
+        A string, as upstream's provider offers it; :attr:`problems` gives every one.
+        """
         _, problems = self._decode_all()
         return problems[-1] if problems else None
+
+    @property
+    def problems(self) -> tuple[Problem, ...]:
+        """Why each ignored policy was ignored, as blocked :class:`Problem` values."""
+        return tuple(Problem.blocked(problem) for problem in self._decode_all()[1])
 
     def _decode_all(self) -> tuple[list[MeshPolicy], list[str]]:
         policies: list[MeshPolicy] = []

@@ -14,6 +14,8 @@ import re
 import urllib.parse
 from typing import TYPE_CHECKING, Generic, TypeVar, cast
 
+from .._errors import CoordinatedWorkersError
+
 if TYPE_CHECKING:
     from collections.abc import Mapping, MutableMapping
 
@@ -29,7 +31,7 @@ MAX_URL_LENGTH = 2048
 _URL_CHARACTERS = re.compile(r"[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+")
 
 
-class DatabagError(ValueError):
+class DatabagError(CoordinatedWorkersError, ValueError):
     """A databag value written by a remote app cannot be used."""
 
 

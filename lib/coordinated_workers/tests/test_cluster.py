@@ -23,6 +23,7 @@ from coordinated_workers import (
     WorkerApp,
     WorkerUnit,
 )
+from coordinated_workers.cluster import pod_host
 from coordinated_workers.testing import (
     coordinator_relation,
     read_provider_data,
@@ -515,3 +516,10 @@ def test_fuzzed_coordinator_bags_never_break_the_worker(bag: dict[str, str]):
     assert all(1 <= port <= 65535 for port in cluster.worker_ports)
     if data is not None:
         assert ClusterProviderAppData.load(data.dump()) == data
+
+
+def test_a_units_pod_host_is_its_pod_under_the_apps_headless_service():
+    assert (
+        pod_host("worker-read/12", "cos")
+        == "worker-read-12.worker-read-endpoints.cos.svc.cluster.local"
+    )

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 import pydantic
 
 from service_mesh import safe_text
+from service_mesh.databag import describe_validation_error
 
 from ._errors import CoordinatedWorkersError
 
@@ -110,7 +111,9 @@ class _Databag(_Frozen):
         try:
             return cls.model_validate(decoded, strict=True, context=_REMOTE)
         except pydantic.ValidationError as e:
-            raise ClusterDataError(_describe(e)) from None
+            raise ClusterDataError(
+                describe_validation_error(e, most=_MAX_REPORTED_ERRORS, location_limit=40)
+            ) from None
 
     def dump(self) -> dict[str, str]:
         """The databag content: one canonical JSON value per field that is set."""
@@ -131,18 +134,6 @@ def _encodable(value: Any) -> bool:
     except UnicodeEncodeError:
         return False
     return True
-
-
-def _describe(error: pydantic.ValidationError) -> str:
-    """Summarise validation errors without echoing the (possibly huge) offending input."""
-    details = error.errors(include_url=False, include_input=False, include_context=False)
-    parts = [
-        f"{'.'.join(safe_text(str(loc), 40) for loc in detail['loc'])}: {detail['msg']}"
-        for detail in details[:_MAX_REPORTED_ERRORS]
-    ]
-    if len(details) > _MAX_REPORTED_ERRORS:
-        parts.append(f"and {len(details) - _MAX_REPORTED_ERRORS} more errors")
-    return "; ".join(parts)
 
 
 def _is_host(value: str) -> bool:

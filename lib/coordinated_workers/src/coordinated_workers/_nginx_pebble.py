@@ -17,6 +17,7 @@ import ops
 from service_mesh import safe_text
 
 from ._errors import CoordinatedWorkersError
+from ._pebble import plan_contains
 
 NGINX_CONFIG_PATH = "/etc/nginx/nginx.conf"
 CANDIDATE_SUFFIX = ".candidate"
@@ -195,18 +196,9 @@ def _ensure_started(
         True if the layer changed, i.e. replan (re)started its services.
     """
     wanted = ops.pebble.Layer(layer)
-    current = container.get_plan().services
-    changed = any(
-        name not in current or _comparable(current[name]) != _comparable(service)
-        for name, service in wanted.services.items()
-    )
+    changed = not plan_contains(container.get_plan(), wanted)
     if changed:
         container.add_layer(next(iter(wanted.services)), wanted, combine=True)
     if changed or not running.issuperset(wanted.services):
         container.replan()
     return changed
-
-
-def _comparable(service: ops.pebble.Service) -> dict[str, object]:
-    # The combined plan may or may not echo `override`; it says nothing about the service.
-    return {k: v for k, v in service.to_dict().items() if k != "override"}

@@ -20,6 +20,7 @@ from . import _charm_tracing, _sync, mesh
 from ._cluster_data import ClusterProviderAppData, RemoteWriteEndpoint
 from ._config import WorkerConfigContext
 from ._status import Problem
+from .cluster import pod_host
 from .nginx import (
     NginxConfigError,
     NginxInputs,
@@ -27,7 +28,6 @@ from .nginx import (
     RenderedConfig,
     exporter_layer,
     render,
-    service_host,
     stub_status_url,
 )
 from .telemetry.prometheus_scrape import scrape_jobs
@@ -167,10 +167,7 @@ def plan_coordinator(config: CoordinatorConfig, inputs: CoordinatorInputs) -> Co
         jobs = tuple(
             scrape_jobs(
                 inputs.workers,
-                {
-                    unit: unit_fqdn(inputs.app, inputs.model, unit)
-                    for unit in inputs.coordinator_units
-                },
+                {unit: pod_host(unit, inputs.model) for unit in inputs.coordinator_units},
                 model=inputs.model,
                 model_uuid=inputs.model_uuid,
                 worker_metrics_port=config.worker_metrics_port,
@@ -193,7 +190,7 @@ def plan_coordinator(config: CoordinatorConfig, inputs: CoordinatorInputs) -> Co
         exporter_layer=exporter_layer(stub_status_url(config.status_port), config.exporter_port),
         cluster_data=_cluster_data(config, inputs, host, published) if inputs.is_leader else None,
         scrape_jobs=jobs,
-        unit_address=unit_fqdn(inputs.app, inputs.model, inputs.unit),
+        unit_address=pod_host(inputs.unit, inputs.model),
         mesh_complete=labels_known and not broken,
     )
 
@@ -248,11 +245,6 @@ def authorised_apps(
 def coordinator_host(app: str, model: str) -> str:
     """The coordinator's Service FQDN: the stable address workers and scrapers use."""
     return f"{app}.{model}.svc.cluster.local"
-
-
-def unit_fqdn(app: str, model: str, unit_name: str) -> str:
-    """A Kubernetes sidecar unit's pod FQDN through the app's headless Service."""
-    return f"{unit_name.replace('/', '-')}.{service_host(app, model)}"
 
 
 def _proxy_port(config: CoordinatorConfig) -> int | None:

@@ -9,9 +9,9 @@ by hand, labels dropped by a refresh) are repaired within one update-status inte
 
 from __future__ import annotations
 
-import json
-
 import ops
+
+from service_mesh.databag import canonical_json
 
 VERIFYING_EVENTS: tuple[type[ops.EventBase], ...] = (
     ops.UpdateStatusEvent,
@@ -29,4 +29,4 @@ def verifies(event: ops.EventBase) -> bool:
 
 def fingerprint(**desired: object) -> str:
     """A stable text for what we would apply (JSON with sorted keys; small, so kept as is)."""
-    return json.dumps(desired, sort_keys=True, separators=(",", ":"))
+    return canonical_json(desired)

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, cast
 import ops
 
 from service_mesh import Problem, label_problem
+from service_mesh.databag import update_changed
 
 from ._cluster_data import (
     ClusterDataError,
@@ -38,7 +39,14 @@ from .roles import ClusterRolesConfig, UnknownRolesError
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping, MutableMapping, Sequence
 
-__all__ = ["ClusterProvider", "ClusterRequirer", "WorkerApp", "WorkerUnit", "service_host"]
+__all__ = [
+    "ClusterProvider",
+    "ClusterRequirer",
+    "WorkerApp",
+    "WorkerUnit",
+    "pod_host",
+    "service_host",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -210,15 +218,7 @@ def _replace_changed(bag: MutableMapping[str, str], encoded: Mapping[str, str]) 
     stale = [key for key in bag if key not in encoded]
     for key in stale:
         del bag[key]
-    return _update_changed(bag, encoded) or bool(stale)
-
-
-def _update_changed(bag: MutableMapping[str, str], encoded: Mapping[str, str]) -> bool:
-    """Set the keys of ``encoded`` whose value differs in ``bag``; leave other keys alone."""
-    changes = {key: value for key, value in encoded.items() if bag.get(key) != value}
-    for key, value in changes.items():
-        bag[key] = value
-    return bool(changes)
+    return update_changed(bag, encoded) or bool(stale)
 
 
 def _check_worker_labels(labels: Mapping[str, str]) -> None:
@@ -361,7 +361,7 @@ class ClusterRequirer:
         if relation is None:
             return False
         try:
-            return _update_changed(relation.data[owner], encoded)
+            return update_changed(relation.data[owner], encoded)
         except ops.ModelError as e:
             # Juju refuses relation data writes before the unit is fully set up (install).
             logger.warning("cannot publish to cluster relation %d: %s", relation.id, e)
@@ -375,3 +375,9 @@ def service_host(app: str, model: str) -> str:
     reach every worker of an app.
     """
     return f"{app}-endpoints.{model}.svc.cluster.local"
+
+
+def pod_host(unit_name: str, model: str) -> str:
+    """FQDN of a Kubernetes sidecar unit's pod (``app/0`` is ``app-0.<service_host>``)."""
+    app, _, number = unit_name.rpartition("/")
+    return f"{app}-{number}.{service_host(app, model)}"

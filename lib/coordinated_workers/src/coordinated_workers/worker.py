@@ -21,8 +21,9 @@ from service_mesh.errors import KubernetesError
 from . import _charm_tracing, _sync, mesh
 from ._cluster_data import JujuTopology
 from ._events import observe_reconcile_events
+from ._pebble import plan_contains
 from ._status import Problem, kubernetes_problem, pebble_problem
-from .cluster import ClusterRequirer, service_host
+from .cluster import ClusterRequirer, pod_host
 from .telemetry.loki_push_api import enabled_log_targets, log_forwarding_layer, topology_labels
 
 if TYPE_CHECKING:
@@ -260,7 +261,7 @@ class Worker(ops.Object):
             }
             layer = ops.pebble.LayerDict(**layer)
             layer["checks"] = checks
-        if _plan_contains(plan, ops.pebble.Layer(layer)):
+        if plan_contains(plan, ops.pebble.Layer(layer)):
             return False
         container.add_layer(_LAYER, layer, combine=True)
         return True
@@ -279,7 +280,7 @@ class Worker(ops.Object):
         layer = log_forwarding_layer(
             wanted, topology_labels(self._charm), services, current_targets=current
         )
-        if _plan_contains(plan, ops.pebble.Layer(layer)):
+        if plan_contains(plan, ops.pebble.Layer(layer)):
             return False
         container.add_layer(_LOGGING_LAYER, layer, combine=True)
         container.replan()
@@ -296,8 +297,7 @@ class Worker(ops.Object):
             )
 
     def _fqdn(self) -> str:
-        pod = self._charm.unit.name.replace("/", "-")
-        return f"{pod}.{service_host(self._charm.app.name, self.model.name)}"
+        return pod_host(self._charm.unit.name, self.model.name)
 
     def _kubernetes(self) -> lightkube.Client:
         """A client for this hook's one Kubernetes step; the caller closes it (``with``)."""
@@ -315,31 +315,6 @@ def _differs_on_disk(container: ops.Container, path: str, text: str) -> bool:
             return current.read() != text.encode()
     except ops.pebble.PathError:
         return True
-
-
-def _plan_contains(plan: ops.pebble.Plan, layer: ops.pebble.Layer) -> bool:
-    """Whether every service, check and log target of `layer` is already in `plan` as is."""
-    for name, service in layer.services.items():
-        current = plan.services.get(name)
-        if current is None or _comparable(current.to_dict()) != _comparable(service.to_dict()):
-            return False
-    for name, check in layer.checks.items():
-        current_check = plan.checks.get(name)
-        if current_check is None or _comparable(current_check.to_dict()) != _comparable(
-            check.to_dict()
-        ):
-            return False
-    for name, target in layer.log_targets.items():
-        current_target = plan.log_targets.get(name)
-        if current_target is None or _comparable(current_target.to_dict()) != _comparable(
-            target.to_dict()
-        ):
-            return False
-    return True
-
-
-def _comparable(data: Mapping[str, object]) -> dict[str, object]:
-    return {key: value for key, value in data.items() if key != "override"}
 
 
 def _stop_all(container: ops.Container) -> None:

@@ -106,7 +106,7 @@ def _status_error(error: Exception, doing: str, app_name: str) -> KubernetesErro
     if isinstance(error, lightkube.ApiError):
         detail = error.status.message or error.status.reason or "no message"
     else:
-        detail = error.response.text[:200] or "no message"
+        detail = safe_text(error.response.text, 200) or "no message"
     message = f"failed to {doing}: Kubernetes answered {code} ({detail})"
     if code == 403:
         return ForbiddenError(

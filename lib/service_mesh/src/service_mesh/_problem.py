@@ -12,11 +12,9 @@ import logging
 
 import ops
 
-from ._text import STATUS_LIMIT, safe_text
+from ._text import status_text
 
 logger = logging.getLogger(__name__)
-
-_ROOM_FOR_COUNT = 32  # what safe_text appends to a cut text: "... (<n> more characters)"
 
 
 class ProblemLevel(str, enum.Enum):
@@ -54,13 +52,7 @@ class Problem:
         fails the hook on a surrogate or an argument the kernel finds too long; a message that
         had to be cut is logged in full (escaped) at DEBUG.
         """
-        message = self.message
-        if len(message) > STATUS_LIMIT or not message.isprintable():
-            escaped = safe_text(message, len(message))
-            if len(escaped) > STATUS_LIMIT:
-                logger.debug("status message in full: %s", escaped)
-                escaped = safe_text(escaped, STATUS_LIMIT - _ROOM_FOR_COUNT)
-            message = escaped
+        message = status_text(self.message, log=logger)
         if self.level == ProblemLevel.BLOCKED:
             return ops.BlockedStatus(message)
         if self.level == ProblemLevel.WAITING:

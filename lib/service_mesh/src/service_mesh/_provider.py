@@ -10,11 +10,11 @@ import typing
 import ops
 import pydantic
 
-from ._databag import describe, update_changed
 from ._endpoints import require_endpoints
 from ._models import MeshPolicy, MeshType, ServiceMeshProviderAppData
 from ._problem import Problem
 from ._text import safe_text
+from .databag import describe_validation_error, update_changed
 
 logger = logging.getLogger(__name__)
 
@@ -217,4 +217,4 @@ def _validate(item: object) -> MeshPolicy | str:
     try:
         return MeshPolicy.model_validate(item)
     except pydantic.ValidationError as error:
-        return describe(error)
+        return describe_validation_error(error)

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Generic, TypeVar, cast
 from .._errors import CoordinatedWorkersError
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, MutableMapping
+    from collections.abc import Mapping
 
     import ops
 
@@ -172,28 +172,3 @@ def _url_text(value: object, what: str) -> str:
     if not _URL_CHARACTERS.fullmatch(value):
         raise DatabagError(f"{what} contains characters a URL cannot contain")
     return value
-
-
-def write_if_changed(bag: MutableMapping[str, str], values: Mapping[str, str]) -> bool:
-    """Write only the keys whose value differs, so an unchanged bag triggers no relation-set.
-
-    An empty value removes the key, as it does in Juju (which cannot store empty values).
-
-    Returns:
-        True if anything was written.
-    """
-    changed = False
-    for key, value in values.items():
-        if bag.get(key, "") == value:
-            continue
-        if value:
-            bag[key] = value
-        else:
-            del bag[key]
-        changed = True
-    return changed
-
-
-def dump_json(value: object) -> str:
-    """Deterministic JSON: the same data always gives the same string, so bags never flap."""
-    return json.dumps(value, sort_keys=True)

@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from coordinated_workers.telemetry import _databag
+from service_mesh.databag import canonical_json, update_changed
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
@@ -138,18 +138,16 @@ class MetricsEndpointProvider:
             "prometheus_scrape_unit_name": self._charm.unit.name,
         }
         app_data = {
-            "scrape_jobs": _databag.dump_json(list(jobs)),
-            "scrape_metadata": _databag.dump_json(self._metadata()),
-            "alert_rules": _databag.dump_json(
-                _NO_ALERT_RULES if alert_rules is None else alert_rules
-            ),
+            "scrape_jobs": canonical_json(list(jobs)),
+            "scrape_metadata": canonical_json(self._metadata()),
+            "alert_rules": canonical_json(_NO_ALERT_RULES if alert_rules is None else alert_rules),
         }
         is_leader = self._charm.unit.is_leader()
         changed = False
         for rel in relations:
-            changed |= _databag.write_if_changed(rel.data[self._charm.unit], unit_data)
+            changed |= update_changed(rel.data[self._charm.unit], unit_data)
             if is_leader:
-                changed |= _databag.write_if_changed(rel.data[self._charm.app], app_data)
+                changed |= update_changed(rel.data[self._charm.app], app_data)
         return changed
 
     def _metadata(self) -> dict[str, str]:

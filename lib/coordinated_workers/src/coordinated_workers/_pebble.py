@@ -1,0 +1,40 @@
+"""Whether a Pebble plan already holds a layer: the one comparison every workload step makes.
+
+Adding a layer that is already in the plan would restart nothing, but it costs a Pebble call
+and makes ``replan`` restart the services; comparing first keeps steady-state hooks silent.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    import ops
+
+
+def plan_contains(plan: ops.pebble.Plan, layer: ops.pebble.Layer) -> bool:
+    """Whether every service, check and log target of ``layer`` is already in ``plan`` as is."""
+    sections: tuple[tuple[Mapping[str, _Dumpable], Mapping[str, _Dumpable]], ...] = (
+        (layer.services, plan.services),
+        (layer.checks, plan.checks),
+        (layer.log_targets, plan.log_targets),
+    )
+    for wanted, current in sections:
+        for name, item in wanted.items():
+            present = current.get(name)
+            if present is None or _comparable(present) != _comparable(item):
+                return False
+    return True
+
+
+class _Dumpable(Protocol):
+    """What a plan's services, checks and log targets have in common."""
+
+    def to_dict(self) -> Mapping[str, object]: ...
+
+
+def _comparable(item: _Dumpable) -> dict[str, object]:
+    # The combined plan may or may not echo `override`; it says nothing about the item.
+    return {key: value for key, value in item.to_dict().items() if key != "override"}

@@ -23,7 +23,7 @@ from coordinated_workers import (
     WorkerApp,
     WorkerUnit,
 )
-from coordinated_workers.cluster import pod_host
+from coordinated_workers._cluster import pod_host
 from coordinated_workers.testing import (
     coordinator_relation,
     read_provider_data,
@@ -306,7 +306,7 @@ class Worker(ops.CharmBase):
         fqdn = worker_address(self.app.name, int(self.unit.name.split("/")[1]), self.model.name)
         self.unit_published = self.cluster.publish_unit(fqdn, JujuTopology.from_charm(self))
         self.roles_published = self.cluster.publish_roles(self.roles)
-        self.seen_config.append(self.cluster.worker_config)
+        self.seen_config.append(self.cluster.workload_config)
 
 
 WORKER_META = {
@@ -386,7 +386,7 @@ def test_worker_reads_everything_the_coordinator_published():
     cluster = charm.cluster
     assert cluster.provider_data() == data
     assert cluster.problems == ()
-    assert cluster.worker_config == CONFIG.worker_config
+    assert cluster.workload_config == CONFIG.worker_config
     assert cluster.worker_labels == {"app.kubernetes.io/part-of": "coordinator-k8s"}
     assert cluster.worker_ports == (8080,)
     assert cluster.loki_endpoints == CONFIG.loki_endpoints
@@ -399,7 +399,7 @@ def test_worker_before_the_coordinator_published_has_empty_accessors():
     charm, _ = run_worker(worker_state(coordinator_relation()))
     cluster = charm.cluster
     assert cluster.provider_data() == ClusterProviderAppData()
-    assert cluster.worker_config is None
+    assert cluster.workload_config is None
     assert cluster.worker_labels == {}
     assert cluster.worker_ports == ()
     assert cluster.remote_write_endpoints == ()
@@ -447,7 +447,7 @@ def test_worker_uses_the_oldest_relation_if_limit_is_exceeded():
         ClusterProviderAppData(worker_config="other"), "second", relation_id=7
     )
     charm, _ = run_worker(worker_state(new, old))
-    assert charm.cluster.worker_config == CONFIG.worker_config
+    assert charm.cluster.workload_config == CONFIG.worker_config
 
 
 # --- fuzzing: nothing a remote app writes makes either side raise --------------------------

@@ -9,13 +9,15 @@ from coordinated_workers import (
     ClusterDataError,
     ClusterRolesConfigError,
     CoordinatedWorkersError,
+    Problem,
+    ProblemLevel,
+    UnknownRolesError,
+)
+from coordinated_workers._nginx import (
     NginxConfigError,
     NginxConfigRejectedError,
     NginxReloadError,
     NoNameserverError,
-    Problem,
-    ProblemLevel,
-    UnknownRolesError,
 )
 from coordinated_workers.telemetry._databag import DatabagError
 

@@ -7,6 +7,8 @@ import dataclasses
 import pytest
 
 from coordinated_workers import ClusterRolesConfig, WorkerApp, WorkerUnit
+from coordinated_workers._coordinator import CoordinatorConfig
+from coordinated_workers._nginx import NoNameserverError, RoleRoute
 from coordinated_workers._plan import (
     KEEP,
     CoordinatorInputs,
@@ -14,9 +16,7 @@ from coordinated_workers._plan import (
     enrolled_labels,
     plan_coordinator,
 )
-from coordinated_workers.coordinator import CoordinatorConfig
-from coordinated_workers.nginx import NoNameserverError, RoleRoute
-from coordinated_workers.telemetry_proxy import TelemetryTargets, WorkerTelemetryProxyConfig
+from coordinated_workers._telemetry_proxy import TelemetryTargets, WorkerTelemetryProxyConfig
 from service_mesh import MeshType
 
 MESH_LABELS = {"istio.io/dataplane-mode": "ambient"}
@@ -24,10 +24,10 @@ MEMBERSHIP = {"app.kubernetes.io/part-of": "coord"}
 
 CONFIG = CoordinatorConfig(
     roles=ClusterRolesConfig(roles={"work"}, meta_roles={}, minimal_deployment={"work"}),
-    worker_config=lambda context: f"workers: {[w.name for w in context.workers]}\n",
+    workload_config=lambda context: f"workers: {[w.name for w in context.workers]}\n",
     routes=[RoleRoute("/work", "work", 9000)],
     worker_metrics_port=9000,
-    telemetry_proxy=WorkerTelemetryProxyConfig(http_port=8081, https_port=8081),
+    telemetry_proxy=WorkerTelemetryProxyConfig(http_port=8081),
 )
 
 

@@ -254,7 +254,7 @@ class ClusterRequirerUnitData(_Databag):
     @classmethod
     def _check_address(cls, value: str | None) -> str | None:
         # Python's ipaddress takes any text after "%" as an IPv6 zone id ("fe80::1%x\"; } ..."),
-        # and the address reaches charm code (WorkerConfigContext): a zone id only means
+        # and the address reaches charm code (WorkloadConfigContext): a zone id only means
         # something on the host that wrote it, so it is refused with the rest of the junk.
         if value is not None and ("%" in value or not _is_host(value)):
             raise ValueError("not a DNS name or IP address (without a zone id)")

@@ -10,10 +10,10 @@ if TYPE_CHECKING:
 
     from service_mesh import AppPolicy, UnitPolicy
 
-    from .cluster import WorkerApp
-    from .nginx import RoleRoute
-    from .roles import ClusterRolesConfig
-    from .telemetry_proxy import TelemetryTargets, WorkerTelemetryProxyConfig
+    from ._cluster import WorkerApp
+    from ._nginx import RoleRoute
+    from ._roles import ClusterRolesConfig
+    from ._telemetry_proxy import TelemetryTargets, WorkerTelemetryProxyConfig
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,8 +43,8 @@ class CoordinatorEndpoints:
 
 
 @dataclasses.dataclass(frozen=True)
-class WorkerConfigContext:
-    """What a charm's worker-config callback may depend on."""
+class WorkloadConfigContext:
+    """What a charm's ``workload_config`` callback may depend on."""
 
     model: str
     coordinator_host: str
@@ -59,8 +59,9 @@ class CoordinatorConfig:
     """Everything a charm tells the coordinator, in one typed object."""
 
     roles: ClusterRolesConfig
-    worker_config: Callable[[WorkerConfigContext], str]
-    """Renders the configuration file every worker receives."""
+    workload_config: Callable[[WorkloadConfigContext], str]
+    """Renders the workload configuration file every worker receives (``worker_config`` on
+    the wire)."""
     routes: Sequence[RoleRoute]
     """How API requests are routed to workers by role."""
     worker_metrics_port: int

@@ -16,12 +16,12 @@ from typing import TYPE_CHECKING, Literal, TypeAlias
 from service_mesh import safe_text
 from service_mesh.istio import policy_name
 
-from . import _charm_tracing, _sync, mesh
+from . import _charm_tracing, _sync
+from . import _mesh as mesh
+from ._cluster import pod_host
 from ._cluster_data import ClusterProviderAppData, RemoteWriteEndpoint
-from ._config import WorkerConfigContext
-from ._status import Problem
-from .cluster import pod_host
-from .nginx import (
+from ._config import WorkloadConfigContext
+from ._nginx import (
     NginxConfigError,
     NginxInputs,
     NoNameserverError,
@@ -30,8 +30,9 @@ from .nginx import (
     render,
     stub_status_url,
 )
+from ._status import Problem
+from ._telemetry_proxy import ProxyPlan, TelemetryTargets, plan_proxy
 from .telemetry.prometheus_scrape import scrape_jobs
-from .telemetry_proxy import ProxyPlan, TelemetryTargets, plan_proxy
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -40,8 +41,8 @@ if TYPE_CHECKING:
 
     from service_mesh import MeshPolicy, MeshType
 
+    from ._cluster import WorkerApp
     from ._config import CoordinatorConfig
-    from .cluster import WorkerApp
     from .telemetry.prometheus_scrape import ScrapeJob
 
 logger = logging.getLogger(__name__)
@@ -137,6 +138,8 @@ class CoordinatorPlan:
     """None: no metrics endpoint."""
     unit_address: str
     """This unit's pod FQDN."""
+    ports: tuple[int, ...]
+    """The ports this unit opens: the API, the telemetry proxy and the exporter."""
     mesh_complete: bool
     """The mesh's data was usable: a fingerprint applied now may be remembered."""
 
@@ -191,6 +194,7 @@ def plan_coordinator(config: CoordinatorConfig, inputs: CoordinatorInputs) -> Co
         cluster_data=_cluster_data(config, inputs, host, published) if inputs.is_leader else None,
         scrape_jobs=jobs,
         unit_address=pod_host(inputs.unit, inputs.model),
+        ports=_ports(config, proxy_port),
         mesh_complete=labels_known and not broken,
     )
 
@@ -250,6 +254,14 @@ def coordinator_host(app: str, model: str) -> str:
 def _proxy_port(config: CoordinatorConfig) -> int | None:
     proxy = config.telemetry_proxy
     return None if proxy is None else proxy.port(tls=False)
+
+
+def _ports(config: CoordinatorConfig, proxy_port: int | None) -> tuple[int, ...]:
+    """The ports the coordinator serves on: its API, the telemetry proxy, the exporter."""
+    ports = {config.api_port, config.exporter_port}
+    if proxy_port is not None:
+        ports.add(proxy_port)
+    return tuple(sorted(ports))
 
 
 def _policies(inputs: CoordinatorInputs, apply_kubernetes: bool) -> PolicyPlan:
@@ -361,11 +373,11 @@ def _cluster_data(
     host: str,
     telemetry: TelemetryTargets,
 ) -> ClusterProviderAppData:
-    context = WorkerConfigContext(
+    context = WorkloadConfigContext(
         model=inputs.model, coordinator_host=host, workers=inputs.workers, telemetry=telemetry
     )
     return ClusterProviderAppData(
-        worker_config=config.worker_config(context),
+        worker_config=config.workload_config(context),
         loki_endpoints=dict(telemetry.loki_push_urls) or None,
         charm_tracing_receivers=dict(telemetry.charm_tracing) or None,
         workload_tracing_receivers=dict(telemetry.workload_tracing) or None,

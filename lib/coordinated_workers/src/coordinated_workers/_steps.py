@@ -21,15 +21,16 @@ from service_mesh import (
 )
 from service_mesh.errors import KubernetesError
 
-from . import _charm_tracing, mesh
-from ._plan import KEEP, Authorised, CoordinatorPlan, authorised_apps, enrolled_labels
-from ._status import Problem, kubernetes_problem, pebble_problem
-from .nginx import (
+from . import _charm_tracing
+from . import _mesh as mesh
+from ._nginx import (
     ExporterWorkload,
     NginxConfigRejectedError,
     NginxReloadError,
     NginxWorkload,
 )
+from ._plan import KEEP, Authorised, CoordinatorPlan, authorised_apps, enrolled_labels
+from ._status import Problem, kubernetes_problem, pebble_problem
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping

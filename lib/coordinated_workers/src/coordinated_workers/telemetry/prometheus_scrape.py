@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
     import ops
 
-    from coordinated_workers.cluster import WorkerApp
+    from coordinated_workers._cluster import WorkerApp
 
 logger = logging.getLogger(__name__)
 
@@ -77,7 +77,7 @@ def scrape_jobs(
         published JSON is the same whatever order the inputs came in.
     """
     # Here, not at import: workers import this package too and never build scrape jobs.
-    from coordinated_workers.telemetry_proxy import worker_metrics_path
+    from coordinated_workers._telemetry_proxy import worker_metrics_path
 
     jobs: list[ScrapeJob] = []
     for app in sorted(workers, key=lambda a: a.name):

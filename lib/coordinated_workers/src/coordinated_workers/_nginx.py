@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING
 
 from service_mesh import safe_text
 
+from ._cluster import service_host
 from ._errors import CoordinatedWorkersError
 from ._nginx_check import NginxConfigError, check_tree, dollar_count, location_key
 from ._nginx_pebble import (
@@ -47,13 +48,12 @@ from ._nginx_pebble import (
 from ._nginx_text import Directive as _Directive
 from ._nginx_text import build as _build
 from ._nginx_text import directive as _d
-from .cluster import service_host
-from .telemetry_proxy import JUJU_APP_NAME, WORKER_METRICS_LOCATION, ProxyRoute, SkippedTarget
+from ._telemetry_proxy import JUJU_APP_NAME, WORKER_METRICS_LOCATION, ProxyRoute, SkippedTarget
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
 
-    from .telemetry_proxy import ProxyPlan
+    from ._telemetry_proxy import ProxyPlan
 
 __all__ = [
     "EXPORTER_SERVICE",

@@ -7,7 +7,7 @@ worker -> coordinator instead of one policy per worker app on every telemetry ba
 
 This module is pure planning: `plan_proxy` turns the real telemetry URLs into the URLs
 published to workers (`ProxyPlan.published`) and the routes nginx must serve
-(`ProxyPlan.routes`). `coordinated_workers.nginx` renders the routes. The URL layout matches
+(`ProxyPlan.routes`). `coordinated_workers._nginx` renders the routes. The URL layout matches
 the upstream coordinated-workers library, so workers and scrapers see the same paths:
 
 - ``/proxy/loki/<loki-app>-<n>/push``: exact location, rewritten to the original push path;
@@ -68,12 +68,12 @@ class WorkerTelemetryProxyConfig:
 
     http_port: int
     """Port used when the coordinator serves plain HTTP."""
-    https_port: int
-    """Port used when the coordinator serves TLS."""
+    https_port: int | None = None
+    """Reserved for when the coordinator serves TLS, which it does not yet: nothing uses it."""
 
     def port(self, tls: bool) -> int:
         """The port workers and scrapers must use, given whether the coordinator has TLS."""
-        return self.https_port if tls else self.http_port
+        return self.https_port if tls and self.https_port is not None else self.http_port
 
 
 @dataclasses.dataclass(frozen=True)

@@ -31,11 +31,14 @@ import ops
 
 from service_mesh import AppPolicy, ServiceMeshConsumer, UnitPolicy, safe_text
 
-from . import _charm_tracing, _steps, _sync, mesh
+from . import _charm_tracing, _steps, _sync
+from . import _mesh as mesh
+from ._cluster import ClusterProvider
 from ._cluster_data import ClusterDataError, ClusterProviderAppData
-from ._config import CoordinatorConfig, CoordinatorEndpoints, WorkerConfigContext
+from ._config import CoordinatorConfig, CoordinatorEndpoints, WorkloadConfigContext
 from ._events import observe_reconcile_events
 from ._ipv6 import pod_has_ipv6
+from ._nginx import NoNameserverError, resolver_from_resolv_conf
 from ._plan import (
     Authorised,
     CoordinatorInputs,
@@ -46,13 +49,11 @@ from ._plan import (
     pod_labels,
 )
 from ._status import Problem
-from .cluster import ClusterProvider
-from .nginx import NoNameserverError, resolver_from_resolv_conf
+from ._telemetry_proxy import TelemetryTargets
 from .telemetry.loki_push_api import LokiPushApiRequirer
 from .telemetry.prometheus_scrape import MetricsEndpointProvider
 from .telemetry.remote_write import RemoteWriteRequirer
 from .telemetry.tracing import TracingRequirer
-from .telemetry_proxy import TelemetryTargets
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -64,7 +65,7 @@ __all__ = [
     "CoordinatorConfig",
     "CoordinatorEndpoints",
     "CoordinatorPlan",
-    "WorkerConfigContext",
+    "WorkloadConfigContext",
 ]
 
 logger = logging.getLogger(__name__)
@@ -89,7 +90,7 @@ class Coordinator(ops.Object):
 
     def __init__(self, charm: ops.CharmBase, config: CoordinatorConfig) -> None:
         super().__init__(charm, "coordinator")
-        self._applied.set_default(kubernetes="", nginx_reload_pending=False)
+        self._applied.set_default(kubernetes="", nginx_reload_pending=False, ports=[])
         self._charm = charm
         self.config = config
         endpoints = config.endpoints
@@ -220,6 +221,7 @@ class Coordinator(ops.Object):
             self._container(config.nginx_container), plan, self._applied.nginx_reload_pending
         )
         exporter = _steps.apply_exporter(self._container(config.exporter_container), plan)
+        self._open_ports(plan, verify)
         if plan.cluster_data is not None:  # leader only
             self._publish_cluster(plan.cluster_data, plan, policies.authorised)
         if self.mesh is not None:
@@ -244,6 +246,17 @@ class Coordinator(ops.Object):
             ),
             pebble_reachable={k: v for k, v in reachable.items() if v is not None},
         )
+
+    def _open_ports(self, plan: CoordinatorPlan, verify: bool) -> None:
+        """Open the ports nginx and the exporter serve on, as a worker opens its own.
+
+        Juju is asked only when they changed or the event verifies (``opened-ports`` is a
+        hook tool call), and the record is written only on a change.
+        """
+        if verify or list(plan.ports) != list(self._applied.ports):
+            self._charm.unit.set_ports(*plan.ports)
+            if list(plan.ports) != list(self._applied.ports):
+                self._applied.ports = list(plan.ports)
 
     def _container(self, name: str) -> ops.Container:
         return self._charm.unit.get_container(name)

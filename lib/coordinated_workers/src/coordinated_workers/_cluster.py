@@ -34,7 +34,7 @@ from ._cluster_data import (
     RemoteWriteEndpoint,
     encode,
 )
-from .roles import ClusterRolesConfig, UnknownRolesError
+from ._roles import ClusterRolesConfig, UnknownRolesError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping, MutableMapping, Sequence
@@ -294,7 +294,7 @@ class ClusterRequirer:
         return () if self._problem is None else (self._problem,)
 
     @property
-    def worker_config(self) -> str | None:
+    def workload_config(self) -> str | None:
         """The workload configuration to run with, if the coordinator published one."""
         data = self.provider_data()
         return data.worker_config if data else None

@@ -18,12 +18,13 @@ import ops
 from service_mesh import kubernetes_client, reconcile_charm_labels, safe_text
 from service_mesh.errors import KubernetesError
 
-from . import _charm_tracing, _sync, mesh
+from . import _charm_tracing, _sync
+from . import _mesh as mesh
+from ._cluster import ClusterRequirer, pod_host
 from ._cluster_data import JujuTopology
 from ._events import observe_reconcile_events
 from ._pebble import plan_contains
 from ._status import Problem, kubernetes_problem, pebble_problem
-from .cluster import ClusterRequirer, pod_host
 from .telemetry.loki_push_api import enabled_log_targets, log_forwarding_layer, topology_labels
 
 if TYPE_CHECKING:
@@ -115,7 +116,7 @@ class Worker(ops.Object):
             problems.append(Problem.blocked("missing relation to a coordinator"))
         elif self.cluster.problems:
             problems.extend(self.cluster.problems)
-        elif self.cluster.worker_config is None:
+        elif self.cluster.workload_config is None:
             problems.append(Problem.waiting("waiting for the coordinator to publish a config"))
         reachable = self._pebble_reachable
         if reachable is None:  # no reconcile in this hook: ask now
@@ -207,18 +208,18 @@ class Worker(ops.Object):
             self._pebble_reachable = True
 
     def _reconcile_container(self, container: ops.Container, roles: frozenset[str]) -> None:
-        worker_config = self.cluster.worker_config
-        if not roles or worker_config is None:
+        workload_config = self.cluster.workload_config
+        if not roles or workload_config is None:
             _stop_all(container)
             return
         self._charm.unit.set_ports(*self.cluster.worker_ports)
         restart_pending = self._applied.restart_pending
         try:
-            if _differs_on_disk(container, self.config.config_path, worker_config):
+            if _differs_on_disk(container, self.config.config_path, workload_config):
                 # If Pebble fails between the push and the restart, the next hook finds the
                 # file as wanted: only this record (kept below, whatever happens) restarts it.
                 restart_pending = True
-                container.push(self.config.config_path, worker_config, make_dirs=True)
+                container.push(self.config.config_path, workload_config, make_dirs=True)
             plan = container.get_plan()
             layer_changed = self._apply_layer(container, roles, plan)
             if layer_changed:

@@ -20,6 +20,10 @@ What is measured, and how:
 4. Unit scaling: a worker unit joining or leaving an existing app reloads nothing and writes
    no policy; a worker app joining does both (proof that the counters see changes).
 5. One worker ``pebble-ready`` through ``ops.testing``, first and steady state.
+6. Design figures the library's code relies on: the calls a steady ``config-changed`` would
+   make if the coordinator observed every event rather than the dispatched one
+   (``_events.observe_reconcile_events``), and the cold import of crossplane, which nginx.conf
+   rendering avoids (``_nginx_text.build``).
 """
 
 from __future__ import annotations
@@ -549,6 +553,40 @@ def bare_charm(charm: Any) -> type[ops.CharmBase]:
     return BareCharm
 
 
+def observing_everything(charm: Any) -> type[ops.CharmBase]:
+    """The coordinator as a Juju without ``JUJU_DISPATCH_PATH`` runs it: every event observed."""
+
+    class EveryEvent(charm.CoordinatorCharm):
+        def __init__(self, framework: ops.Framework) -> None:
+            os.environ.pop("JUJU_DISPATCH_PATH", None)  # ops.testing restores it after the run
+            super().__init__(framework)
+
+    EveryEvent.__module__ = charm.__name__  # ops.testing reads charmcraft.yaml next to it
+    return EveryEvent
+
+
+def bench_design(charm: Any) -> None:
+    print("\nwhat two design choices save (figures the library's docstrings refer to):")
+    calls: dict[str, int] = {}
+    for label, charm_type in (
+        ("dispatched", charm.CoordinatorCharm),
+        ("every", observing_everything(charm)),
+    ):
+        with Cluster(COORDINATOR) as cluster:
+            ctx = testing.Context(charm_type, app_name=COORDINATOR)
+            state = coordinator_state(cluster, [*worker_apps(2), mesh_relation()])
+            steady = ctx.run(ctx.on.config_changed(), state)
+            calls[label], _ = profiled_calls(ctx.run, ctx.on.config_changed(), steady)
+    check(
+        "calls, steady: dispatched event / every event",
+        f"{calls['dispatched']:,} / {calls['every']:,}",
+        f"(+{calls['every'] - calls['dispatched']:,} observing all)",
+        None,
+    )
+    crossplane_ms = cold_import_ms("import crossplane") - cold_import_ms("pass")
+    check("cold import of crossplane (not loaded)", f"{crossplane_ms:.1f} ms", "", None)
+
+
 def bench_scale(charm: Any) -> None:
     print("\ncoordinator config-changed at scale (worker apps of 1 unit each, + service mesh):")
     for count in (10, 50, 200):
@@ -728,6 +766,7 @@ def main() -> int:
     bench_scale(coordinator)
     bench_unit_scaling(coordinator)
     bench_worker(worker)
+    bench_design(coordinator)
 
     failed = [what for what, _, _, ok in _results if ok is False]
     print(f"\n{len(failed)} target(s) failed" + (": " + "; ".join(failed) if failed else ""))

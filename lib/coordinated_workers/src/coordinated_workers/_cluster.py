@@ -2,7 +2,7 @@
 
 Neither end emits events or caches anything across hooks: charms reconcile on every event and
 read the current state from the databags, so a deferred event can never carry stale or lost
-data (upstream's ``ConfigReceivedEvent`` loses its config when deferred).
+data.
 
 What remote apps write is never trusted. On the coordinator, a worker app with unusable data
 is kept out of routing and its problem is recorded, without affecting the other workers; a

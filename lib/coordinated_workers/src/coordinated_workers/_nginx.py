@@ -9,8 +9,8 @@ Routing never names a pod. Each worker app is reached through its headless Servi
 (``<app>-endpoints.<model>.svc.cluster.local``), and every ``proxy_pass`` goes through a
 variable, which makes nginx resolve the name per request with ``resolver ... valid=10s``.
 So pod restarts and worker-unit scaling need no reload; only worker apps joining or leaving
-change nginx.conf. (Upstream relies on ``server ... resolve`` in ``upstream`` blocks, which
-needs nginx >= 1.27.3; this works on any nginx, including Debian's 1.22.)
+change nginx.conf. This needs no ``server ... resolve`` (nginx >= 1.27.3): any nginx works,
+including Debian's 1.22.
 
 Remote data reaches the tree only through strict grammars, and `render` checks the final tree
 once more (``_nginx_check``) before anything is pushed: a telemetry location holding a ``$`` its

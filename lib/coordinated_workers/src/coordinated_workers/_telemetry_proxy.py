@@ -287,11 +287,11 @@ def _host_label(host: str) -> str:
 def _remote_write_labels(urls: Sequence[str], skipped: list[SkippedTarget]) -> dict[str, str]:
     """Map each valid remote-write URL to its path label, every label different.
 
-    Upstream uses the first DNS label alone, so two targets sharing it (two models' Prometheus
-    ``prometheus-0``, or one host on two ports) collide. Colliding URLs all get a suffix derived
-    from the URL itself, which keeps every label stable whatever the other URLs are. A host may
-    itself be named like another URL's suffixed label (``prom-<8 hex>``): labels still shared
-    get longer suffixes, and a URL whose label is still taken after the full hash is skipped.
+    The label is the host's first DNS label; where two targets share it (two models'
+    Prometheus ``prometheus-0``, or one host on two ports), the colliding URLs all get a
+    suffix derived from the URL itself, which keeps every label stable whatever the other URLs
+    are. A host may itself be named like another URL's suffixed label (``prom-<8 hex>``):
+    labels still shared get longer suffixes, and a URL whose label is still taken after the full hash is skipped.
     The result depends only on the set of URLs, never on their order.
     """
     bases: dict[str, str] = {}

@@ -59,7 +59,8 @@ _Decoded = tuple["ServiceMeshProviderAppData | None", "str | None"]
 class ServiceMeshConsumer(ops.Object):
     """Ask the mesh to let related applications in, and (optionally) join it.
 
-    Wire-compatible with upstream's consumer, with these differences:
+    Its databags are wire-compatible with upstream's consumer
+    (``docs/differences-from-upstream.md`` lists how its behaviour differs).
 
     * Only the leader writes, and only values that changed; on other units every method is a
       harmless no-op rather than a databag permission error.
@@ -75,7 +76,7 @@ class ServiceMeshConsumer(ops.Object):
       applied without error, and every hook whose wanted labels differ from that (a join or
       leave that failed, say with a 403 before ``juju trust``, or a 500) tries again, with the
       problem in :attr:`problem` until it succeeds. A hook with nothing to change makes no
-      Kubernetes request. Upstream tries once, on relation-changed or relation-broken.
+      Kubernetes request.
     """
 
     _label_state = ops.StoredState()

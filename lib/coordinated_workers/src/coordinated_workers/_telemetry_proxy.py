@@ -291,8 +291,8 @@ def _remote_write_labels(urls: Sequence[str], skipped: list[SkippedTarget]) -> d
     Prometheus ``prometheus-0``, or one host on two ports), the colliding URLs all get a
     suffix derived from the URL itself, which keeps every label stable whatever the other URLs
     are. A host may itself be named like another URL's suffixed label (``prom-<8 hex>``):
-    labels still shared get longer suffixes, and a URL whose label is still taken after the full hash is skipped.
-    The result depends only on the set of URLs, never on their order.
+    labels still shared get longer suffixes, and a URL whose label is still taken after the
+    full hash is skipped. The result depends only on the set of URLs, never on their order.
     """
     bases: dict[str, str] = {}
     for url in sorted(set(urls)):

@@ -194,8 +194,10 @@ def worker_apps(count: int) -> list[testing.Relation]:
 
 
 def coordinator_state(cluster: Cluster, relations: list[testing.Relation]) -> testing.State:
+    """A deployed coordinator's state: its API, proxy and exporter ports are open."""
     return testing.State(
         leader=True,
+        opened_ports={testing.TCPPort(port) for port in (8080, 8081, 9113)},
         model=testing.Model(name=MODEL),
         containers=[
             testing.Container(

@@ -90,7 +90,7 @@ class Coordinator(ops.Object):
 
     def __init__(self, charm: ops.CharmBase, config: CoordinatorConfig) -> None:
         super().__init__(charm, "coordinator")
-        self._applied.set_default(kubernetes="", nginx_reload_pending=False, ports=[])
+        self._applied.set_default(kubernetes="", nginx_reload_pending=False, ports="")
         self._charm = charm
         self.config = config
         endpoints = config.endpoints
@@ -253,10 +253,12 @@ class Coordinator(ops.Object):
         Juju is asked only when they changed or the event verifies (``opened-ports`` is a
         hook tool call), and the record is written only on a change.
         """
-        if verify or list(plan.ports) != list(self._applied.ports):
+        wanted = ",".join(map(str, plan.ports))  # a str: stored state keeps it unwrapped
+        changed = wanted != self._applied.ports
+        if verify or changed:
             self._charm.unit.set_ports(*plan.ports)
-            if list(plan.ports) != list(self._applied.ports):
-                self._applied.ports = list(plan.ports)
+        if changed:
+            self._applied.ports = wanted
 
     def _container(self, name: str) -> ops.Container:
         return self._charm.unit.get_container(name)

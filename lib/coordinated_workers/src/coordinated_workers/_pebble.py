@@ -16,16 +16,18 @@ if TYPE_CHECKING:
 
 def plan_contains(plan: ops.pebble.Plan, layer: ops.pebble.Layer) -> bool:
     """Whether every service, check and log target of ``layer`` is already in ``plan`` as is."""
-    sections: tuple[tuple[Mapping[str, _Dumpable], Mapping[str, _Dumpable]], ...] = (
-        (layer.services, plan.services),
-        (layer.checks, plan.checks),
-        (layer.log_targets, plan.log_targets),
-    )
-    for wanted, current in sections:
-        for name, item in wanted.items():
-            present = current.get(name)
-            if present is None or _comparable(present) != _comparable(item):
-                return False
+    for name, service in layer.services.items():
+        current = plan.services.get(name)
+        if current is None or _comparable(current) != _comparable(service):
+            return False
+    for name, check in layer.checks.items():
+        current_check = plan.checks.get(name)
+        if current_check is None or _comparable(current_check) != _comparable(check):
+            return False
+    for name, target in layer.log_targets.items():
+        current_target = plan.log_targets.get(name)
+        if current_target is None or _comparable(current_target) != _comparable(target):
+            return False
     return True
 
 

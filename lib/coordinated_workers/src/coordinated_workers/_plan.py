@@ -14,9 +14,10 @@ import logging
 from typing import TYPE_CHECKING, Literal, TypeAlias
 
 from service_mesh import safe_text
+from service_mesh.databag import canonical_json
 from service_mesh.istio import policy_name
 
-from . import _charm_tracing, _sync
+from . import _charm_tracing
 from . import _mesh as mesh
 from ._cluster import pod_host
 from ._cluster_data import ClusterProviderAppData, RemoteWriteEndpoint
@@ -151,10 +152,12 @@ def plan_coordinator(config: CoordinatorConfig, inputs: CoordinatorInputs) -> Co
     broken = mesh_in is not None and mesh_in.broken
     labels_known = not broken or (mesh_in is not None and mesh_in.last_good is not None)
     mesh_type = mesh_in.mesh_type if mesh_in is not None else None
-    fingerprint = _sync.fingerprint(
-        labels=labels,
-        mesh_type=mesh_type.value if mesh_type else None,
-        workers=sorted(worker.name for worker in inputs.workers),
+    fingerprint = canonical_json(  # small, so kept as is (see _sync)
+        {
+            "labels": labels,
+            "mesh_type": mesh_type.value if mesh_type else None,
+            "workers": sorted(worker.name for worker in inputs.workers),
+        }
     )
     in_sync = (
         not (inputs.verify or inputs.force_labels) and fingerprint == inputs.applied_fingerprint

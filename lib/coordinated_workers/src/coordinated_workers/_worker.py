@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import ops
 
 from service_mesh import kubernetes_client, reconcile_charm_labels, safe_text
+from service_mesh.databag import canonical_json
 from service_mesh.errors import KubernetesError
 
 from . import _charm_tracing, _sync
@@ -114,8 +115,8 @@ class Worker(ops.Object):
             )
         if self.cluster.relation is None:
             problems.append(Problem.blocked("missing relation to a coordinator"))
-        elif self.cluster.problems:
-            problems.extend(self.cluster.problems)
+        elif cluster_problems := self.cluster.problems:
+            problems.extend(cluster_problems)
         elif self.cluster.workload_config is None:
             problems.append(Problem.waiting("waiting for the coordinator to publish a config"))
         reachable = self._pebble_reachable
@@ -161,7 +162,7 @@ class Worker(ops.Object):
 
     def _reconcile_labels(self, force: bool, verify: bool) -> None:
         labels = self.cluster.worker_labels
-        desired = _sync.fingerprint(labels=labels)
+        desired = canonical_json({"labels": labels})  # small, so kept as is (see _sync)
         if not (force or verify) and desired == self._applied.labels:
             return
         self._applied.labels = ""

@@ -33,7 +33,6 @@ import cProfile
 import dataclasses
 import functools
 import importlib.util
-import json
 import os
 import pstats
 import statistics
@@ -55,6 +54,7 @@ from ops import testing  # noqa: E402
 
 from coordinated_workers import ClusterProviderAppData  # noqa: E402
 from coordinated_workers.testing import coordinator_relation, worker_relation  # noqa: E402
+from service_mesh import testing as service_mesh_testing  # noqa: E402
 from service_mesh.testing import FakeKubernetes  # noqa: E402
 
 if TYPE_CHECKING:
@@ -172,13 +172,7 @@ class Cluster:
 
 
 def mesh_relation() -> testing.Relation:
-    return testing.Relation(
-        "service-mesh",
-        interface="service_mesh",
-        remote_app_name="istio-beacon-k8s",
-        remote_app_data={"labels": json.dumps(MESH_LABELS), "mesh_type": json.dumps("istio")},
-        limit=1,
-    )
+    return service_mesh_testing.mesh_relation(MESH_LABELS)
 
 
 def worker_apps(count: int) -> list[testing.Relation]:

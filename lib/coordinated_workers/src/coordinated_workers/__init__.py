@@ -33,9 +33,8 @@ from ._cluster_data import (
     JujuTopology,
     RemoteWriteEndpoint,
 )
-from ._errors import CoordinatedWorkersError
 from ._roles import ClusterRolesConfig, ClusterRolesConfigError, UnknownRolesError
-from ._status import Problem, ProblemLevel
+from ._status import CoordinatedWorkersError, Problem, ProblemLevel
 
 if TYPE_CHECKING:
     from ._config import CoordinatorConfig, CoordinatorEndpoints, WorkloadConfigContext

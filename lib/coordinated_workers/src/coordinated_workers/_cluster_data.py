@@ -24,7 +24,7 @@ import pydantic
 from service_mesh import safe_text
 from service_mesh.databag import describe_validation_error
 
-from ._errors import CoordinatedWorkersError
+from ._status import CoordinatedWorkersError
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping

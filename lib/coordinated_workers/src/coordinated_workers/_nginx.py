@@ -32,7 +32,6 @@ from typing import TYPE_CHECKING
 from service_mesh import safe_text
 
 from ._cluster import service_host
-from ._errors import CoordinatedWorkersError
 from ._nginx_check import NginxConfigError, check_tree, dollar_count, location_key
 from ._nginx_pebble import (
     EXPORTER_SERVICE,
@@ -48,6 +47,7 @@ from ._nginx_pebble import (
 from ._nginx_text import Directive as _Directive
 from ._nginx_text import build as _build
 from ._nginx_text import directive as _d
+from ._status import CoordinatedWorkersError
 from ._telemetry_proxy import JUJU_APP_NAME, WORKER_METRICS_LOCATION, ProxyRoute, SkippedTarget
 
 if TYPE_CHECKING:

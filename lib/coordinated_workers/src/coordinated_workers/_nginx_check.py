@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from ._errors import CoordinatedWorkersError
+from ._status import CoordinatedWorkersError
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

@@ -16,8 +16,8 @@ import ops
 
 from service_mesh import safe_text
 
-from ._errors import CoordinatedWorkersError
 from ._pebble import plan_contains
+from ._status import CoordinatedWorkersError
 
 NGINX_CONFIG_PATH = "/etc/nginx/nginx.conf"
 CANDIDATE_SUFFIX = ".candidate"

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from service_mesh import safe_text
 
-from ._errors import CoordinatedWorkersError
+from ._status import CoordinatedWorkersError
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping

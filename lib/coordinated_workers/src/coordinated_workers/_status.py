@@ -1,4 +1,4 @@
-"""Kubernetes and Pebble failures as Problem values that name the cause and the fix."""
+"""What went wrong: the library's error base, and Kubernetes and Pebble failures as Problems."""
 
 from __future__ import annotations
 
@@ -15,7 +15,21 @@ logger = logging.getLogger(__name__)
 
 _DETAIL_LIMIT = 120  # characters of an error quoted in a status message
 
-__all__ = ["Problem", "ProblemLevel", "kubernetes_problem", "pebble_problem"]
+__all__ = [
+    "CoordinatedWorkersError",
+    "Problem",
+    "ProblemLevel",
+    "kubernetes_problem",
+    "pebble_problem",
+]
+
+
+class CoordinatedWorkersError(Exception):
+    """Base class of every named error of coordinated_workers.
+
+    Each error keeps the built-in base it had (``ValueError`` for bad input), so code that
+    caught that one keeps working; a charm may catch this base to catch them all.
+    """
 
 
 _CAUSES = {

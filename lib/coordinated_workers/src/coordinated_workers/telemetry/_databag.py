@@ -14,7 +14,7 @@ import re
 import urllib.parse
 from typing import TYPE_CHECKING, Generic, TypeVar, cast
 
-from .._errors import CoordinatedWorkersError
+from .._status import CoordinatedWorkersError
 
 if TYPE_CHECKING:
     from collections.abc import Mapping

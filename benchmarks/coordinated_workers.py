@@ -28,6 +28,10 @@ What is measured, and how:
    through a Juju secret) and resource limits configured (a StatefulSet patch): first and
    steady wall time, function calls and Kubernetes requests, like for like with an upstream
    coordinator that has them.
+8. Design figures the library's code relies on: the calls a steady ``config-changed`` would
+   make if the coordinator observed every event rather than the dispatched one
+   (``_events.observe_reconcile_events``), and the cold import of crossplane, which nginx.conf
+   rendering avoids (``_nginx_text.build``).
 """
 
 from __future__ import annotations
@@ -59,6 +63,7 @@ from ops import testing  # noqa: E402
 
 from coordinated_workers import ClusterProviderAppData  # noqa: E402
 from coordinated_workers.testing import coordinator_relation, worker_relation  # noqa: E402
+from service_mesh import testing as service_mesh_testing  # noqa: E402
 from service_mesh.testing import FakeKubernetes  # noqa: E402
 
 if TYPE_CHECKING:
@@ -176,13 +181,7 @@ class Cluster:
 
 
 def mesh_relation() -> testing.Relation:
-    return testing.Relation(
-        "service-mesh",
-        interface="service_mesh",
-        remote_app_name="istio-beacon-k8s",
-        remote_app_data={"labels": json.dumps(MESH_LABELS), "mesh_type": json.dumps("istio")},
-        limit=1,
-    )
+    return service_mesh_testing.mesh_relation(MESH_LABELS)
 
 
 def worker_apps(count: int) -> list[testing.Relation]:
@@ -198,8 +197,10 @@ def worker_apps(count: int) -> list[testing.Relation]:
 
 
 def coordinator_state(cluster: Cluster, relations: list[testing.Relation]) -> testing.State:
+    """A deployed coordinator's state: its API, proxy and exporter ports are open."""
     return testing.State(
         leader=True,
+        opened_ports={testing.TCPPort(port) for port in (8080, 8081, 9113)},
         model=testing.Model(name=MODEL),
         containers=[
             testing.Container(
@@ -565,6 +566,42 @@ def bare_charm(charm: Any) -> type[ops.CharmBase]:
     return BareCharm
 
 
+def observing_everything(charm: Any) -> type[ops.CharmBase]:
+    """The coordinator as a Juju without ``JUJU_DISPATCH_PATH`` runs it: every event observed."""
+
+    base = cast("type[ops.CharmBase]", charm.CoordinatorCharm)
+
+    class EveryEvent(base):
+        def __init__(self, framework: ops.Framework) -> None:
+            os.environ.pop("JUJU_DISPATCH_PATH", None)  # ops.testing restores it after the run
+            super().__init__(framework)
+
+    EveryEvent.__module__ = charm.__name__  # ops.testing reads charmcraft.yaml next to it
+    return EveryEvent
+
+
+def bench_design(charm: Any) -> None:
+    print("\nwhat two design choices save (figures the library's docstrings refer to):")
+    calls: dict[str, int] = {}
+    for label, charm_type in (
+        ("dispatched", charm.CoordinatorCharm),
+        ("every", observing_everything(charm)),
+    ):
+        with Cluster(COORDINATOR) as cluster:
+            ctx = testing.Context(charm_type, app_name=COORDINATOR)
+            state = coordinator_state(cluster, [*worker_apps(2), mesh_relation()])
+            steady = ctx.run(ctx.on.config_changed(), state)
+            calls[label], _ = profiled_calls(ctx.run, ctx.on.config_changed(), steady)
+    check(
+        "calls, steady: dispatched event / every event",
+        f"{calls['dispatched']:,} / {calls['every']:,}",
+        f"(+{calls['every'] - calls['dispatched']:,} observing all)",
+        None,
+    )
+    crossplane_ms = cold_import_ms("import crossplane") - cold_import_ms("pass")
+    check("cold import of crossplane (not loaded)", f"{crossplane_ms:.1f} ms", "", None)
+
+
 def bench_scale(charm: Any) -> None:
     print("\ncoordinator config-changed at scale (worker apps of 1 unit each, + service mesh):")
     for count in (10, 50, 200):
@@ -772,7 +809,7 @@ class ShareMeter:
     """
 
     def __init__(self) -> None:
-        from coordinated_workers.coordinator import Coordinator
+        from coordinated_workers._coordinator import Coordinator
         from coordinated_workers.observability import SelfObservability
 
         self._targets = [(SelfObservability, "reconcile"), (Coordinator, "_forward_own_logs")]
@@ -1019,6 +1056,7 @@ def main() -> int:
     bench_unit_scaling(coordinator)
     bench_worker(worker)
     bench_self_observability(coordinator)
+    bench_design(coordinator)
 
     failed = [what for what, _, _, ok in _results if ok is False]
     print(f"\n{len(failed)} target(s) failed" + (": " + "; ".join(failed) if failed else ""))

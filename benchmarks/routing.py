@@ -37,13 +37,13 @@ import ops  # noqa: E402
 from ops import testing  # noqa: E402
 
 from coordinated_workers import ClusterRolesConfig  # noqa: E402
-from coordinated_workers.coordinator import (  # noqa: E402
+from coordinated_workers._coordinator import (  # noqa: E402
     Coordinator,
     CoordinatorConfig,
     CoordinatorEndpoints,
 )
-from coordinated_workers.nginx import NginxInputs, render  # noqa: E402
-from coordinated_workers.telemetry_proxy import WorkerTelemetryProxyConfig  # noqa: E402
+from coordinated_workers._nginx import NginxInputs, render  # noqa: E402
+from coordinated_workers._telemetry_proxy import WorkerTelemetryProxyConfig  # noqa: E402
 from coordinated_workers.testing import worker_relation  # noqa: E402
 from service_mesh.testing import FakeKubernetes  # noqa: E402
 from tests.support.products import PRODUCTS, Product  # noqa: E402
@@ -98,7 +98,7 @@ def charm_for(product: Product) -> type[ops.CharmBase]:
                 self,
                 CoordinatorConfig(
                     roles=ClusterRolesConfig(roles=roles, meta_roles={}, minimal_deployment=roles),
-                    worker_config=lambda _context: "bench: true\n",
+                    workload_config=lambda _context: "bench: true\n",
                     routes=(),
                     servers=product.servers,
                     api_port=product.api_port,

@@ -26,7 +26,7 @@ from pathlib import Path
 _HERE = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 
-from coordinated_workers import mesh  # noqa: E402
+from coordinated_workers import _mesh as mesh  # noqa: E402
 from service_mesh import (  # noqa: E402
     MeshPolicy,
     MeshType,

@@ -11,12 +11,16 @@ from __future__ import annotations
 import ops
 import yaml
 
-from coordinated_workers import ClusterRolesConfig
-from coordinated_workers.coordinator import Coordinator, CoordinatorConfig, WorkerConfigContext
-from coordinated_workers.nginx import RoleRoute
-from coordinated_workers.resources import ComputeResources
-from coordinated_workers.routing import Server
-from coordinated_workers.telemetry_proxy import WorkerTelemetryProxyConfig
+from coordinated_workers import (
+    ClusterRolesConfig,
+    ComputeResources,
+    Coordinator,
+    CoordinatorConfig,
+    RoleRoute,
+    Server,
+    WorkerTelemetryProxyConfig,
+    WorkloadConfigContext,
+)
 
 API_PORT = 8080
 PROXY_PORT = 8081
@@ -33,7 +37,7 @@ ROUTES = (RoleRoute("/read", "read", WORKER_PORT), RoleRoute("/write", "write", 
 API_SERVER = Server(API_PORT, health_check=True, relations=("api",))
 
 
-def worker_config(context: WorkerConfigContext) -> str:
+def workload_config(context: WorkloadConfigContext) -> str:
     """The file every worker receives: who is in the cluster and where telemetry goes.
 
     Only worker *apps* and their roles are listed, not units, so scaling a worker app does not
@@ -58,23 +62,18 @@ class CoordinatorCharm(ops.CharmBase):
             self,
             CoordinatorConfig(
                 roles=ROLES,
-                worker_config=worker_config,
+                workload_config=workload_config,
                 routes=ROUTES,
                 servers=[API_SERVER],
                 worker_metrics_port=WORKER_PORT,
                 api_port=API_PORT,
+                exporter_port=EXPORTER_PORT,
                 worker_ports=lambda _roles: [WORKER_PORT],
-                telemetry_proxy=WorkerTelemetryProxyConfig(
-                    http_port=PROXY_PORT, https_port=PROXY_PORT
-                ),
+                telemetry_proxy=WorkerTelemetryProxyConfig(http_port=PROXY_PORT),
                 resources=ComputeResources(),  # cpu_limit, memory_limit, cpu/memory_request
             ),
         )
         framework.observe(self.on.collect_unit_status, self._on_collect_status)
-        framework.observe(self.on.start, self._on_start)
-
-    def _on_start(self, _event: ops.StartEvent) -> None:
-        self.unit.set_ports(API_PORT, PROXY_PORT, EXPORTER_PORT)
 
     def _on_collect_status(self, event: ops.CollectStatusEvent) -> None:
         for problem in self.coordinator.problems:

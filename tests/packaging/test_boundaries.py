@@ -81,11 +81,23 @@ def test_importing_the_libraries_needs_no_cluster_and_no_charm_libs(tmp_path: pa
         "service_mesh",
         "service_mesh.istio",
         "coordinated_workers",
-        "coordinated_workers.coordinator",
-        "coordinated_workers.worker",
+        "coordinated_workers._coordinator",
+        "coordinated_workers._worker",
     ]
     code = (
         "; ".join(f"import {m}" for m in modules)
         + "; import sys; assert 'charms' not in sys.modules"
     )
     subprocess.run([sys.executable, "-c", code], env=env, cwd=tmp_path, check=True)
+
+
+@pytest.mark.parametrize("charm", ["coordinator", "worker"])
+def test_the_reference_charms_import_the_libraries_from_their_roots_only(charm: str):
+    path = REPO / charm / "src/charm.py"
+    tree = ast.parse(path.read_text(), filename=str(path))
+    deep = [
+        module
+        for module, _ in _imported(tree)
+        if module.split(".")[0] in LIBS and module not in LIBS
+    ]
+    assert deep == [], f"{charm} imports {deep}; use the package root"

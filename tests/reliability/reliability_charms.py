@@ -18,6 +18,7 @@ from ops import testing
 
 from coordinated_workers import ClusterProviderAppData
 from coordinated_workers.testing import coordinator_relation, worker_relation
+from service_mesh import testing as service_mesh_testing
 from service_mesh.testing import FakeKubernetes
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -98,15 +99,8 @@ def workers_relations(apps: tuple[str, ...] = WORKERS, units: int = 1) -> list[t
 
 
 def mesh_relation(labels: dict[str, str] | None = None, **kwargs: Any) -> testing.Relation:
-    kwargs.setdefault(
-        "remote_app_data",
-        {
-            "labels": json.dumps(MESH_LABELS if labels is None else labels),
-            "mesh_type": json.dumps("istio"),
-        },
-    )
-    return testing.Relation(
-        "service-mesh", interface="service_mesh", remote_app_name=BEACON, limit=1, **kwargs
+    return service_mesh_testing.mesh_relation(
+        MESH_LABELS if labels is None else labels, remote_app_name=BEACON, **kwargs
     )
 
 

@@ -62,13 +62,13 @@ from coordinated_workers._cluster_data import (
     ClusterRequirerAppData,
     ClusterRequirerUnitData,
 )
-from coordinated_workers.nginx import NginxInputs, render
-from coordinated_workers.s3 import S3DataError, from_provider_bag, from_secret_content
+from coordinated_workers._nginx import NginxInputs, render
+from coordinated_workers._s3 import S3DataError, from_provider_bag, from_secret_content
+from coordinated_workers._telemetry_proxy import TelemetryTargets, plan_proxy
 from coordinated_workers.telemetry._databag import DatabagError
 from coordinated_workers.telemetry.loki_push_api import push_url
 from coordinated_workers.telemetry.remote_write import remote_write_url
 from coordinated_workers.telemetry.tracing import receivers_from_bag
-from coordinated_workers.telemetry_proxy import TelemetryTargets, plan_proxy
 from service_mesh import STATUS_LIMIT, istio
 from service_mesh._consumer import decode_provider_data
 from service_mesh._fake_api import label_problems, name_problems
@@ -649,7 +649,7 @@ def _usable_by_a_worker(data: ClusterProviderAppData) -> None:
 @given(bag=_round3_cluster_bags())
 def test_parser_worker_cluster_bag_hostile_text(bag):
     # What ClusterRequirer does with the bag: load it, then check the labels it would set.
-    from coordinated_workers.cluster import _check_worker_labels
+    from coordinated_workers._cluster import _check_worker_labels
 
     with FIGURES.case("cluster (worker side)") as tally:
         try:

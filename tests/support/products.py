@@ -1,4 +1,4 @@
-"""The routing tables of Tempo, Loki and Mimir, written with `coordinated_workers.routing`.
+"""The routing tables of Tempo, Loki and Mimir, written with `coordinated_workers._routing`.
 
 These are test data, not shipped charms: they prove the model can express each product's real
 coordinator routing (ports, paths, match kinds, roles, rewrites, headers), so the tests can
@@ -22,7 +22,7 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING
 
-from coordinated_workers.routing import (
+from coordinated_workers._routing import (
     ClientHeader,
     Location,
     Match,

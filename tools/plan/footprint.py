@@ -14,8 +14,9 @@ import json
 import re
 from typing import TYPE_CHECKING, Any
 
-from coordinated_workers import ClusterDataError, ClusterProviderAppData, mesh
-from coordinated_workers.nginx import NGINX_CONFIG_PATH
+from coordinated_workers import ClusterDataError, ClusterProviderAppData
+from coordinated_workers import _mesh as mesh
+from coordinated_workers._nginx import NGINX_CONFIG_PATH
 from coordinated_workers.telemetry import alert_rules
 from coordinated_workers.telemetry.grafana_dashboard import decode_content
 from service_mesh import MeshPolicy, istio

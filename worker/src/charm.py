@@ -11,8 +11,7 @@ import shlex
 
 import ops
 
-from coordinated_workers.resources import ComputeResources
-from coordinated_workers.worker import Worker, WorkerConfig, WorkerContext
+from coordinated_workers import ComputeResources, Worker, WorkerConfig, WorkerContext
 
 CONTAINER = "workload"
 PORT = 8080

@@ -11,6 +11,7 @@ from lightkube.generic_resource import create_namespaced_resource
 from ops import testing
 
 from coordinated_workers.testing import read_provider_data, worker_relation
+from service_mesh import testing as service_mesh_testing
 from service_mesh.testing import FakeKubernetes, WireRequest
 
 MESH_LABELS = {
@@ -21,16 +22,7 @@ MESH_LABELS = {
 
 
 def mesh_relation(labels: dict[str, str] | None = None) -> testing.Relation:
-    return testing.Relation(
-        "service-mesh",
-        interface="service_mesh",
-        remote_app_name="istio-beacon-k8s",
-        remote_app_data={
-            "labels": json.dumps(MESH_LABELS if labels is None else labels),
-            "mesh_type": json.dumps("istio"),
-        },
-        limit=1,
-    )
+    return service_mesh_testing.mesh_relation(MESH_LABELS if labels is None else labels)
 
 
 def workers() -> list[testing.Relation]:

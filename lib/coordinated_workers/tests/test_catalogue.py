@@ -12,9 +12,9 @@ import pytest
 from ops import testing
 
 from coordinated_workers import ClusterRolesConfig
-from coordinated_workers.catalogue import CatalogueItem, catalogue_bag
-from coordinated_workers.coordinator import Coordinator, CoordinatorConfig, CoordinatorEndpoints
-from coordinated_workers.nginx import RoleRoute
+from coordinated_workers._catalogue import CatalogueItem, catalogue_bag
+from coordinated_workers._coordinator import Coordinator, CoordinatorConfig, CoordinatorEndpoints
+from coordinated_workers._nginx import RoleRoute
 from coordinated_workers.testing import worker_relation
 from service_mesh.testing import FakeKubernetes
 
@@ -50,7 +50,7 @@ class CatalogueCoordinator(ops.CharmBase):
             self,
             CoordinatorConfig(
                 roles=ClusterRolesConfig(roles={"a"}, meta_roles={}, minimal_deployment={"a"}),
-                worker_config=lambda _context: "",
+                workload_config=lambda _context: "",
                 routes=[RoleRoute("/a", "a", 9000)],
                 worker_metrics_port=9000,
                 endpoints=CoordinatorEndpoints(

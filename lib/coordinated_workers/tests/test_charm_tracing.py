@@ -6,7 +6,7 @@ import ops
 import pytest
 
 from coordinated_workers import _charm_tracing
-from coordinated_workers.telemetry_proxy import TelemetryTargets, plan_proxy
+from coordinated_workers._telemetry_proxy import TelemetryTargets, plan_proxy
 
 
 @pytest.mark.parametrize(

@@ -18,10 +18,12 @@ from coordinated_workers import (
     ClusterRequirer,
     ClusterRolesConfig,
     JujuTopology,
+    Problem,
     RemoteWriteEndpoint,
     WorkerApp,
     WorkerUnit,
 )
+from coordinated_workers._cluster import pod_host
 from coordinated_workers.testing import (
     coordinator_relation,
     read_provider_data,
@@ -108,7 +110,7 @@ def test_workers_are_read_with_expanded_roles_in_unit_order():
         workers[1].units[10].address
         == "worker-write-10.worker-write-endpoints.test.svc.cluster.local"
     )
-    assert charm.cluster.problems() == {}
+    assert charm.cluster.problems == ()
     assert charm.cluster.deployed_roles() == {"read", "write"}
     assert ROLES.is_coherent_with(charm.cluster.deployed_roles())
 
@@ -141,7 +143,7 @@ def test_app_without_units_or_roles_yet_deploys_nothing():
         worker_relation("no-role", ["write"], remote_app_data={}),
     )
     assert charm.cluster.deployed_roles() == frozenset()
-    assert charm.cluster.problems() == {}
+    assert charm.cluster.problems == ()
     assert {w.name: w.roles for w in charm.cluster.workers()} == {
         "no-role": frozenset(),
         "no-units": frozenset({"read"}),
@@ -171,10 +173,10 @@ def test_a_malformed_worker_app_is_excluded_without_affecting_others(
     bad, good = charm.cluster.workers()
     assert bad.roles == frozenset()
     assert bad.problem is not None
-    assert bad.problem.startswith(reason)
+    assert bad.problem.message.startswith(reason)
     assert good.problem is None
     assert good.roles == {"read"}
-    assert charm.cluster.problems() == {"bad": bad.problem}
+    assert charm.cluster.problems == (Problem.blocked(f"worker bad: {bad.problem.message}"),)
     assert charm.cluster.deployed_roles() == {"read"}
 
 
@@ -202,8 +204,8 @@ def test_a_malformed_unit_is_left_out_and_its_app_keeps_serving(
     assert [u.name for u in worker.units] == ["w/0"]
     assert worker.roles == {"read"}
     assert worker.problem is not None
-    assert worker.problem.startswith("w/1 ignored: ")
-    assert reason in worker.problem
+    assert worker.problem.message.startswith("w/1 ignored: ")
+    assert reason in worker.problem.message
     assert charm.cluster.deployed_roles() == {"read"}
 
 
@@ -311,7 +313,7 @@ class Worker(ops.CharmBase):
         fqdn = worker_address(self.app.name, int(self.unit.name.split("/")[1]), self.model.name)
         self.unit_published = self.cluster.publish_unit(fqdn, JujuTopology.from_charm(self))
         self.roles_published = self.cluster.publish_roles(self.roles)
-        self.seen_config.append(self.cluster.worker_config)
+        self.seen_config.append(self.cluster.workload_config)
 
 
 WORKER_META = {
@@ -375,7 +377,7 @@ def test_worker_without_relation_reads_nothing_and_publishes_nothing():
     assert charm.unit_published is False
     assert charm.roles_published is False
     assert charm.cluster.provider_data() is None
-    assert charm.cluster.problem is None
+    assert charm.cluster.problems == ()
     assert charm.seen_config == [None]
 
 
@@ -390,8 +392,8 @@ def test_worker_reads_everything_the_coordinator_published():
     charm, _ = run_worker(worker_state(coordinator_relation(data)))
     cluster = charm.cluster
     assert cluster.provider_data() == data
-    assert cluster.problem is None
-    assert cluster.worker_config == CONFIG.worker_config
+    assert cluster.problems == ()
+    assert cluster.workload_config == CONFIG.worker_config
     assert cluster.worker_labels == {"app.kubernetes.io/part-of": "coordinator-k8s"}
     assert cluster.worker_ports == (8080,)
     assert cluster.loki_endpoints == CONFIG.loki_endpoints
@@ -404,7 +406,7 @@ def test_worker_before_the_coordinator_published_has_empty_accessors():
     charm, _ = run_worker(worker_state(coordinator_relation()))
     cluster = charm.cluster
     assert cluster.provider_data() == ClusterProviderAppData()
-    assert cluster.worker_config is None
+    assert cluster.workload_config is None
     assert cluster.worker_labels == {}
     assert cluster.worker_ports == ()
     assert cluster.remote_write_endpoints == ()
@@ -416,8 +418,10 @@ def test_malformed_coordinator_data_reads_as_none_with_a_reason():
     )
     charm, _ = run_worker(worker_state(relation))
     assert charm.cluster.provider_data() is None
-    assert charm.cluster.problem == (
-        "coordinator data from coordinator-k8s ignored: worker_config: not valid JSON"
+    assert charm.cluster.problems == (
+        Problem.blocked(
+            "cluster: coordinator data from coordinator-k8s ignored: worker_config: not valid JSON"
+        ),
     )
     assert charm.cluster.worker_ports == ()
     assert charm.cluster.worker_labels == {}
@@ -441,7 +445,7 @@ def test_worker_reads_nothing_while_its_coordinator_relation_breaks():
     with ctx(ctx.on.relation_broken(relation), worker_state(relation)) as manager:
         manager.run()
         assert manager.charm.cluster.provider_data() is None
-        assert manager.charm.cluster.problem is None
+        assert manager.charm.cluster.problems == ()
 
 
 def test_worker_uses_the_oldest_relation_if_limit_is_exceeded():
@@ -450,7 +454,7 @@ def test_worker_uses_the_oldest_relation_if_limit_is_exceeded():
         ClusterProviderAppData(worker_config="other"), "second", relation_id=7
     )
     charm, _ = run_worker(worker_state(new, old))
-    assert charm.cluster.worker_config == CONFIG.worker_config
+    assert charm.cluster.workload_config == CONFIG.worker_config
 
 
 # --- fuzzing: nothing a remote app writes makes either side raise --------------------------
@@ -504,7 +508,7 @@ def test_fuzzed_worker_bags_never_break_the_coordinator(
     assert "write" in charm.cluster.deployed_roles()
     assert workers["fuzzed"].roles <= ROLES.concrete_roles
     if workers["fuzzed"].problem is not None:
-        assert len(workers["fuzzed"].problem) < 4000
+        assert len(workers["fuzzed"].problem.message) < 4000
     read_provider_data(_relation(out, fuzzed.id))
 
 
@@ -514,8 +518,15 @@ def test_fuzzed_coordinator_bags_never_break_the_worker(bag: dict[str, str]):
     charm, _ = run_worker(worker_state(coordinator_relation(remote_app_data=bag)))
     cluster = charm.cluster
     data = cluster.provider_data()
-    assert (data is None) is (cluster.problem is not None)
+    assert (data is None) is bool(cluster.problems)
     assert isinstance(cluster.worker_labels, dict)
     assert all(1 <= port <= 65535 for port in cluster.worker_ports)
     if data is not None:
         assert ClusterProviderAppData.load(data.dump()) == data
+
+
+def test_a_units_pod_host_is_its_pod_under_the_apps_headless_service():
+    assert (
+        pod_host("worker-read/12", "cos")
+        == "worker-read-12.worker-read-endpoints.cos.svc.cluster.local"
+    )

@@ -15,8 +15,8 @@ import pytest
 from ops import testing
 
 from coordinated_workers import ClusterRolesConfig
-from coordinated_workers.coordinator import Coordinator, CoordinatorConfig, CoordinatorEndpoints
-from coordinated_workers.nginx import RoleRoute
+from coordinated_workers._coordinator import Coordinator, CoordinatorConfig, CoordinatorEndpoints
+from coordinated_workers._nginx import RoleRoute
 from coordinated_workers.testing import read_provider_data, worker_relation
 from service_mesh.testing import FakeKubernetes
 
@@ -49,7 +49,7 @@ class MiniCoordinator(ops.CharmBase):
                 roles=ClusterRolesConfig(
                     roles={"work"}, meta_roles={}, minimal_deployment={"work"}
                 ),
-                worker_config=lambda _context: "plain: true\n",
+                workload_config=lambda _context: "plain: true\n",
                 routes=[RoleRoute("/work", "work", 9000)],
                 worker_metrics_port=9000,
                 # `peers` keeps its default though META declares no peer endpoint: a charm

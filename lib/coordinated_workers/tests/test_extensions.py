@@ -13,10 +13,10 @@ from ops import testing
 
 from coordinated_workers import ClusterRolesConfig, WorkerApp
 from coordinated_workers._cluster_data import ClusterProviderAppData
-from coordinated_workers.coordinator import Coordinator, CoordinatorConfig, CoordinatorEndpoints
-from coordinated_workers.nginx import RoleRoute
+from coordinated_workers._coordinator import Coordinator, CoordinatorConfig, CoordinatorEndpoints
+from coordinated_workers._nginx import RoleRoute
+from coordinated_workers._worker import Worker, WorkerConfig, WorkerContext
 from coordinated_workers.testing import coordinator_relation, worker_relation
-from coordinated_workers.worker import Worker, WorkerConfig, WorkerContext
 from service_mesh.testing import FakeKubernetes
 
 # --- worker ----------------------------------------------------------------------------------
@@ -147,7 +147,7 @@ class CoherentCoordinator(ops.CharmBase):
                 roles=ClusterRolesConfig(
                     roles={"work"}, meta_roles={}, minimal_deployment={"work"}
                 ),
-                worker_config=lambda _context: "x: 1\n",
+                workload_config=lambda _context: "x: 1\n",
                 routes=[RoleRoute("/work", "work", 9000)],
                 worker_metrics_port=9000,
                 endpoints=CoordinatorEndpoints(

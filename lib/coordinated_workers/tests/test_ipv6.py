@@ -15,9 +15,9 @@ import pytest
 from ops import testing
 
 from coordinated_workers import ClusterRolesConfig
+from coordinated_workers._coordinator import Coordinator, CoordinatorConfig, CoordinatorEndpoints
 from coordinated_workers._ipv6 import IF_INET6, pod_has_ipv6
-from coordinated_workers.coordinator import Coordinator, CoordinatorConfig, CoordinatorEndpoints
-from coordinated_workers.nginx import NginxInputs, RoleRoute, render_config
+from coordinated_workers._nginx import NginxInputs, RoleRoute, render_config
 from coordinated_workers.testing import worker_relation
 from service_mesh.testing import FakeKubernetes
 
@@ -113,7 +113,7 @@ def _coordinator_charm(ipv6: bool) -> type[ops.CharmBase]:
                     roles=ClusterRolesConfig(
                         roles={"work"}, meta_roles={}, minimal_deployment={"work"}
                     ),
-                    worker_config=lambda _context: "",
+                    workload_config=lambda _context: "",
                     routes=[RoleRoute("/work", "work", 9000)],
                     worker_metrics_port=9000,
                     endpoints=CoordinatorEndpoints(

@@ -6,7 +6,7 @@ import json
 
 import yaml
 
-from coordinated_workers import mesh
+from coordinated_workers import _mesh as mesh
 from service_mesh import AppPolicy, Method, PolicyTargetType, UnitPolicy
 from service_mesh.istio import authorization_policies
 

@@ -22,10 +22,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from ops import testing
 
-from coordinated_workers._nginx_check import check_tree
-from coordinated_workers._nginx_text import Directive, build
-from coordinated_workers._nginx_text import directive as nginx_directive
-from coordinated_workers.nginx import (
+from coordinated_workers._nginx import (
     ExporterWorkload,
     NginxConfigError,
     NginxConfigRejectedError,
@@ -42,7 +39,10 @@ from coordinated_workers.nginx import (
     resolver_from_resolv_conf,
     stub_status_url,
 )
-from coordinated_workers.telemetry_proxy import (
+from coordinated_workers._nginx_check import check_tree
+from coordinated_workers._nginx_text import Directive, build
+from coordinated_workers._nginx_text import directive as nginx_directive
+from coordinated_workers._telemetry_proxy import (
     ProxyPlan,
     ProxyRoute,
     TelemetryTargets,

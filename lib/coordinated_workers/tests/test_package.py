@@ -22,15 +22,23 @@ def test_an_unknown_name_is_an_attribute_error():
 
 
 def test_the_worker_does_not_import_nginx_or_the_telemetry_proxy():
-    # A fresh interpreter, as each hook is: what `coordinated_workers.worker` pulls in.
+    # A fresh interpreter, as each hook is: what a worker charm's import of `Worker` pulls in.
     probe = (
-        "import json, sys; import coordinated_workers.worker; "
+        "import json, sys; from coordinated_workers import Worker; "
         "print(json.dumps(sorted(m for m in sys.modules if m.startswith('coordinated_workers'))))"
     )
     result = subprocess.run(
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
     )
     loaded = json.loads(result.stdout)
-    assert "coordinated_workers.worker" in loaded
-    coordinator_only = ("nginx", "_nginx_pebble", "_nginx_text", "telemetry_proxy", "coordinator")
+    assert "coordinated_workers._worker" in loaded
+    coordinator_only = (
+        "_nginx",
+        "_nginx_pebble",
+        "_nginx_text",
+        "_telemetry_proxy",
+        "_coordinator",
+        "_plan",
+        "_steps",
+    )
     assert {f"coordinated_workers.{name}" for name in coordinator_only} & set(loaded) == set()

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from coordinated_workers.resources import (
+from coordinated_workers._resources import (
     FIELD_MANAGER,
     ComputeResources,
     ContainerNotFoundError,

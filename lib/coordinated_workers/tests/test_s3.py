@@ -17,21 +17,21 @@ import pytest
 from ops import testing
 
 from coordinated_workers import ClusterRolesConfig
-from coordinated_workers._s3_share import SECRET_LABEL
-from coordinated_workers.coordinator import (
+from coordinated_workers._coordinator import (
     Coordinator,
     CoordinatorConfig,
     CoordinatorEndpoints,
-    WorkerConfigContext,
+    WorkloadConfigContext,
 )
-from coordinated_workers.nginx import RoleRoute
-from coordinated_workers.s3 import (
+from coordinated_workers._nginx import RoleRoute
+from coordinated_workers._s3 import (
     S3ConnectionInfo,
     S3DataError,
     from_provider_bag,
     from_secret_content,
     secret_content,
 )
+from coordinated_workers._s3_share import SECRET_LABEL
 from coordinated_workers.testing import read_provider_data, worker_relation
 from service_mesh.testing import FakeKubernetes
 
@@ -53,10 +53,10 @@ META = {
     "provides": {"cluster": {"interface": "cluster"}},
     "requires": {"s3": {"interface": "s3", "limit": 1}},
 }
-SEEN: list[WorkerConfigContext] = []
+SEEN: list[WorkloadConfigContext] = []
 
 
-def _worker_config(context: WorkerConfigContext) -> str:
+def _worker_config(context: WorkloadConfigContext) -> str:
     SEEN.append(context)
     bucket = context.s3.bucket if context.s3 else None
     return f"bucket: {bucket}\n"
@@ -71,7 +71,7 @@ class StorageCoordinator(ops.CharmBase):
                 roles=ClusterRolesConfig(
                     roles={"work"}, meta_roles={}, minimal_deployment={"work"}
                 ),
-                worker_config=_worker_config,
+                workload_config=_worker_config,
                 routes=[RoleRoute("/work", "work", 9000)],
                 worker_metrics_port=9000,
                 endpoints=CoordinatorEndpoints(

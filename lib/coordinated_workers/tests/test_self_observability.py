@@ -22,8 +22,8 @@ import yaml
 from ops import testing
 
 from coordinated_workers import ClusterRolesConfig
-from coordinated_workers.coordinator import Coordinator, CoordinatorConfig, CoordinatorEndpoints
-from coordinated_workers.nginx import RoleRoute
+from coordinated_workers._coordinator import Coordinator, CoordinatorConfig, CoordinatorEndpoints
+from coordinated_workers._nginx import RoleRoute
 from coordinated_workers.observability import ObservabilityConfig
 from coordinated_workers.telemetry import alert_rules
 from coordinated_workers.telemetry.grafana_dashboard import MAX_DASHBOARD_BYTES, decode_content
@@ -58,7 +58,7 @@ def _charm_type(nginx_rules: pathlib.Path | None) -> type[ops.CharmBase]:
                     roles=ClusterRolesConfig(
                         roles={"all"}, meta_roles={}, minimal_deployment={"all"}
                     ),
-                    worker_config=lambda _context: "x: 1\n",
+                    workload_config=lambda _context: "x: 1\n",
                     routes=[RoleRoute("/all", "all", 8080)],
                     worker_metrics_port=8080,
                     endpoints=CoordinatorEndpoints(
@@ -285,7 +285,7 @@ def _default_charm() -> type[ops.CharmBase]:
                     roles=ClusterRolesConfig(
                         roles={"all"}, meta_roles={}, minimal_deployment={"all"}
                     ),
-                    worker_config=lambda _context: "x: 1\n",
+                    workload_config=lambda _context: "x: 1\n",
                     routes=[RoleRoute("/all", "all", 8080)],
                     worker_metrics_port=8080,
                     endpoints=CoordinatorEndpoints(

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from coordinated_workers.telemetry_proxy import (
+from coordinated_workers._telemetry_proxy import (
     JUJU_APP_NAME,
     WORKER_METRICS_LOCATION,
     ProxyRoute,

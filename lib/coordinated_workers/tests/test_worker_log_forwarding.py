@@ -10,8 +10,8 @@ import pytest
 from ops import testing
 
 from coordinated_workers import ClusterProviderAppData
+from coordinated_workers._worker import Worker, WorkerConfig
 from coordinated_workers.testing import coordinator_relation
-from coordinated_workers.worker import Worker, WorkerConfig
 from service_mesh.testing import FakeKubernetes
 
 MODEL = "logs"

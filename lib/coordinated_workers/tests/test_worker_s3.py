@@ -15,9 +15,9 @@ import pytest
 from ops import testing
 
 from coordinated_workers._cluster_data import ClusterProviderAppData
-from coordinated_workers.s3 import from_provider_bag, secret_content
+from coordinated_workers._s3 import from_provider_bag, secret_content
+from coordinated_workers._worker import Worker, WorkerConfig, WorkerContext
 from coordinated_workers.testing import coordinator_relation
-from coordinated_workers.worker import Worker, WorkerConfig, WorkerContext
 
 VECTOR = pathlib.Path(__file__).parents[3] / "tests" / "vectors" / "cos" / "s3.json"
 _S3 = json.loads(VECTOR.read_text())

@@ -18,6 +18,7 @@ from service_mesh import (
     MeshType,
     Method,
     MissingEndpointError,
+    Problem,
     ServiceMeshConsumer,
     UnitPolicy,
 )
@@ -288,11 +289,13 @@ def test_bad_cmr_data_is_reported_and_the_policy_falls_back_to_the_alias():
     with ctx(ctx.on.relation_changed(cmr), _state(mesh, cmr, api)) as manager:
         out = manager.run()
         problem = manager.charm.mesh.problem
+        problems = manager.charm.mesh.problems
 
     (policy,) = json.loads(out.get_relation(mesh.id).local_app_data["policies"])
     assert (policy["source_app_name"], policy["source_namespace"]) == ("grafana-remote", "cos")
     assert problem is not None
     assert problem.startswith("ignored invalid cmr_data from 'grafana-remote': Invalid JSON")
+    assert problems == (Problem.blocked(problem),)
 
 
 @pytest.mark.parametrize(

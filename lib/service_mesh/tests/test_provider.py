@@ -9,7 +9,13 @@ import ops
 import pytest
 from ops import testing
 
-from service_mesh import MeshPolicy, MeshType, MissingEndpointError, ServiceMeshProvider
+from service_mesh import (
+    MeshPolicy,
+    MeshType,
+    MissingEndpointError,
+    ProblemLevel,
+    ServiceMeshProvider,
+)
 
 if TYPE_CHECKING:
     pass
@@ -152,6 +158,25 @@ def test_errors_are_isolated_per_relation_and_per_policy(consumer_vector: dict[s
     assert problem is not None
     assert problem.startswith("ignored 2 of 4 policies from 'tempo': #1: ")
     assert problem.endswith("(and 1 more)")
+
+
+def test_problems_lists_every_relation_problem_and_ends_with_problem():
+    relations = [
+        testing.Relation(
+            "service-mesh", remote_app_name="broken", remote_app_data={"policies": "{"}
+        ),
+        testing.Relation(
+            "service-mesh", remote_app_name="dict", remote_app_data={"policies": "{}"}
+        ),
+    ]
+    ctx = testing.Context(_Beacon, meta=META, app_name="istio-beacon-k8s")
+    state = testing.State(leader=False, model=testing.Model(name="cos"), relations=relations)
+    with ctx(ctx.on.update_status(), state) as manager:
+        problems, problem = manager.charm.mesh.problems, manager.charm.mesh.problem
+
+    assert len(problems) == 2
+    assert all(p.level is ProblemLevel.BLOCKED for p in problems)
+    assert problems[-1].message == problem
 
 
 def test_undeclared_endpoint_is_named():

@@ -1,25 +1,22 @@
 """Coordinator/worker charm framework: one coordinator routes to and configures worker apps.
 
+A coordinator charm passes a :class:`CoordinatorConfig` to :class:`Coordinator`; a worker charm
+passes a :class:`WorkerConfig` to :class:`Worker`. Both report :class:`Problem` values for the
+charm's collect-status::
+
+    self.coordinator = Coordinator(self, CoordinatorConfig(
+        roles=ClusterRolesConfig(roles={"all", "read"}, meta_roles={"all": {"read"}},
+                                 minimal_deployment={"read"}),
+        workload_config=render_config,        # WorkloadConfigContext -> the workers' file
+        routes=[RoleRoute("/read", "read", 8080)],
+        worker_metrics_port=8080,
+    ))
+
 The ``cluster`` relation is the contract between them (wire-compatible with upstream
-coordinated-workers). The coordinator declares its roles and reads its workers::
-
-    ROLES = ClusterRolesConfig(
-        roles={"all", "read", "write"},
-        meta_roles={"all": {"read", "write"}},
-        minimal_deployment={"read", "write"},
-    )
-    cluster = ClusterProvider(charm, "cluster", roles_config=ROLES)
-    if ROLES.is_coherent_with(cluster.deployed_roles()):
-        cluster.publish(ClusterProviderAppData(worker_config=config), worker_ports=ports_for)
-
-and each worker announces itself and reads its configuration::
-
-    cluster = ClusterRequirer(charm, "cluster")
-    cluster.publish_unit(fqdn, JujuTopology.from_charm(charm))
-    cluster.publish_roles(roles)
-    config = cluster.worker_config
-
-Charm tests build cluster relations with :mod:`coordinated_workers.testing`.
+coordinated-workers); :class:`ClusterProvider` and :class:`ClusterRequirer` speak it for a
+charm that does not use the two classes above. Charm tests build cluster relations with
+:mod:`coordinated_workers.testing`; :mod:`coordinated_workers.telemetry` implements the
+telemetry relations without Charmhub libraries.
 """
 
 from __future__ import annotations
@@ -27,6 +24,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from ._cluster import ClusterProvider, ClusterRequirer, WorkerApp, WorkerUnit, service_host
 from ._cluster_data import (
     ClusterDataError,
     ClusterProviderAppData,
@@ -35,54 +33,71 @@ from ._cluster_data import (
     JujuTopology,
     RemoteWriteEndpoint,
 )
-from ._status import Problem
-from .cluster import ClusterProvider, ClusterRequirer, WorkerApp, WorkerUnit, service_host
-from .roles import ClusterRolesConfig, ClusterRolesConfigError, UnknownRolesError
+from ._roles import ClusterRolesConfig, ClusterRolesConfigError, UnknownRolesError
+from ._status import CoordinatedWorkersError, Problem, ProblemLevel
 
 if TYPE_CHECKING:
-    from .nginx import (
-        ExporterWorkload,
-        NginxConfigError,
-        NginxConfigRejectedError,
-        NginxInputs,
-        NginxReloadError,
-        NginxWorkload,
-        NoNameserverError,
-        RoleRoute,
-        exporter_layer,
-        nginx_layer,
-        render_config,
-        resolver_from_resolv_conf,
-        stub_status_url,
+    from ._catalogue import CatalogueItem
+    from ._config import CoordinatorConfig, CoordinatorEndpoints, WorkloadConfigContext
+    from ._coordinator import Coordinator
+    from ._nginx import RoleRoute
+    from ._resources import ComputeResources
+    from ._routing import (
+        ClientHeader,
+        Extra,
+        Location,
+        Match,
+        Protocol,
+        Rewrite,
+        RoutingError,
+        Server,
     )
-    from .telemetry_proxy import (
-        ProxyPlan,
-        ProxyRoute,
-        SkippedTarget,
-        TelemetryTargets,
-        WorkerTelemetryProxyConfig,
-        plan_proxy,
-        worker_metrics_path,
-    )
+    from ._s3 import S3ConnectionInfo
+    from ._telemetry_proxy import TelemetryTargets, WorkerTelemetryProxyConfig
+    from ._worker import Worker, WorkerConfig, WorkerContext
+    from .observability import ObservabilityConfig
 
-# Only the coordinator needs nginx and the telemetry proxy: a worker charm, which imports this
-# package on every hook, does not load them (about 15 ms) until a name from them is used.
-_LAZY_MODULES = ("nginx", "telemetry_proxy")
+# Loaded on first use (PEP 562): a worker charm, which imports this package on every hook,
+# never loads the coordinator's modules (nginx, the telemetry proxy), and the reverse.
+_LAZY = {
+    "CatalogueItem": "_catalogue",
+    "ClientHeader": "_routing",
+    "ComputeResources": "_resources",
+    "Coordinator": "_coordinator",
+    "CoordinatorConfig": "_config",
+    "CoordinatorEndpoints": "_config",
+    "Extra": "_routing",
+    "Location": "_routing",
+    "Match": "_routing",
+    "ObservabilityConfig": "observability",
+    "Protocol": "_routing",
+    "Rewrite": "_routing",
+    "RoleRoute": "_nginx",
+    "RoutingError": "_routing",
+    "S3ConnectionInfo": "_s3",
+    "Server": "_routing",
+    "TelemetryTargets": "_telemetry_proxy",
+    "Worker": "_worker",
+    "WorkerConfig": "_worker",
+    "WorkerContext": "_worker",
+    "WorkerTelemetryProxyConfig": "_telemetry_proxy",
+    "WorkloadConfigContext": "_config",
+}
 
 
 def __getattr__(name: str) -> Any:
     """Import the module behind a lazily exported name on first use (PEP 562)."""
-    if name in __all__:
-        for module_name in _LAZY_MODULES:
-            module = importlib.import_module(f"{__name__}.{module_name}")
-            if hasattr(module, name):
-                value = getattr(module, name)
-                globals()[name] = value
-                return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    module_name = _LAZY.get(name)
+    if module_name is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module_name}"), name)
+    globals()[name] = value
+    return value
 
 
-__all__ = [
+__all__ = [  # grouped by use in the README
+    "CatalogueItem",
+    "ClientHeader",
     "ClusterDataError",
     "ClusterProvider",
     "ClusterProviderAppData",
@@ -91,31 +106,33 @@ __all__ = [
     "ClusterRequirerUnitData",
     "ClusterRolesConfig",
     "ClusterRolesConfigError",
-    "ExporterWorkload",
+    "ComputeResources",
+    "CoordinatedWorkersError",
+    "Coordinator",
+    "CoordinatorConfig",
+    "CoordinatorEndpoints",
+    "Extra",
     "JujuTopology",
-    "NginxConfigError",
-    "NginxConfigRejectedError",
-    "NginxInputs",
-    "NginxReloadError",
-    "NginxWorkload",
-    "NoNameserverError",
+    "Location",
+    "Match",
+    "ObservabilityConfig",
     "Problem",
-    "ProxyPlan",
-    "ProxyRoute",
+    "ProblemLevel",
+    "Protocol",
     "RemoteWriteEndpoint",
+    "Rewrite",
     "RoleRoute",
-    "SkippedTarget",
+    "RoutingError",
+    "S3ConnectionInfo",
+    "Server",
     "TelemetryTargets",
     "UnknownRolesError",
+    "Worker",
     "WorkerApp",
+    "WorkerConfig",
+    "WorkerContext",
     "WorkerTelemetryProxyConfig",
     "WorkerUnit",
-    "exporter_layer",
-    "nginx_layer",
-    "plan_proxy",
-    "render_config",
-    "resolver_from_resolv_conf",
+    "WorkloadConfigContext",
     "service_host",
-    "stub_status_url",
-    "worker_metrics_path",
 ]

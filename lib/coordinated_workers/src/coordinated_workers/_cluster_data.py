@@ -22,6 +22,9 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 import pydantic
 
 from service_mesh import safe_text
+from service_mesh.databag import describe_validation_error
+
+from ._status import CoordinatedWorkersError
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
@@ -65,7 +68,7 @@ _PEM_BLOCK = r"-----BEGIN CERTIFICATE-----\r?\n[A-Za-z0-9+/=\r\n]+-----END CERTI
 _PEM_CHAIN = re.compile(rf"{_PEM_BLOCK}(\s*{_PEM_BLOCK})*\s*")
 
 
-class ClusterDataError(ValueError):
+class ClusterDataError(CoordinatedWorkersError, ValueError):
     """A ``cluster`` databag cannot be used; the message names each bad key and the reason."""
 
 
@@ -111,7 +114,9 @@ class _Databag(_Frozen):
         try:
             return cls.model_validate(decoded, strict=True, context=_REMOTE)
         except pydantic.ValidationError as e:
-            raise ClusterDataError(_describe(e)) from None
+            raise ClusterDataError(
+                describe_validation_error(e, most=_MAX_REPORTED_ERRORS, location_limit=40)
+            ) from None
 
     def dump(self) -> dict[str, str]:
         """The databag content: one canonical JSON value per field that is set."""
@@ -132,18 +137,6 @@ def _encodable(value: Any) -> bool:
     except UnicodeEncodeError:
         return False
     return True
-
-
-def _describe(error: pydantic.ValidationError) -> str:
-    """Summarise validation errors without echoing the (possibly huge) offending input."""
-    details = error.errors(include_url=False, include_input=False, include_context=False)
-    parts = [
-        f"{'.'.join(safe_text(str(loc), 40) for loc in detail['loc'])}: {detail['msg']}"
-        for detail in details[:_MAX_REPORTED_ERRORS]
-    ]
-    if len(details) > _MAX_REPORTED_ERRORS:
-        parts.append(f"and {len(details) - _MAX_REPORTED_ERRORS} more errors")
-    return "; ".join(parts)
 
 
 def _is_host(value: str) -> bool:
@@ -264,7 +257,7 @@ class ClusterRequirerUnitData(_Databag):
     @classmethod
     def _check_address(cls, value: str | None) -> str | None:
         # Python's ipaddress takes any text after "%" as an IPv6 zone id ("fe80::1%x\"; } ..."),
-        # and the address reaches charm code (WorkerConfigContext): a zone id only means
+        # and the address reaches charm code (WorkloadConfigContext): a zone id only means
         # something on the host that wrote it, so it is refused with the rest of the junk.
         if value is not None and ("%" in value or not _is_host(value)):
             raise ValueError("not a DNS name or IP address (without a zone id)")
@@ -292,7 +285,7 @@ class ClusterProviderAppData(_Databag):
     privkey_secret_id: str | None = None
     s3_tls_ca_chain: str | None = None
     s3_secret_id: str | None = None
-    """The Juju secret holding the s3 connection (``coordinated_workers.s3``), granted to us."""
+    """The Juju secret holding the s3 connection (``coordinated_workers._s3``), granted to us."""
 
     @pydantic.field_validator("s3_secret_id")
     @classmethod

@@ -13,8 +13,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
 # Events with their own meaning: collect-status reports, remove/stop tear down, a failing
-# Pebble check must not restart a workload that is still recovering (upstream
-# cos-coordinated-workers#159), secret removal/expiry concern only the secret's owner.
+# Pebble check must not restart a workload that is still recovering,
+# secret removal/expiry concern only the secret's owner.
 _EXCLUDED: tuple[type[ops.EventBase], ...] = (
     ops.CollectStatusEvent,
     ops.CollectMetricsEvent,  # a restricted context: no leadership, no relation data
@@ -36,8 +36,8 @@ def observe_reconcile_events(
     Each hook is a fresh process that handles one Juju event, and a reconcile computes
     everything from scratch whichever event started it. So when Juju names the event
     (``JUJU_DISPATCH_PATH``, e.g. ``hooks/cluster-relation-changed``), only that one is
-    observed: ``framework.observe`` inspects the handler's signature on every call, and
-    observing all ~80 events of a coordinator cost about 6,000 function calls a hook.
+    observed: ``framework.observe`` inspects the handler's signature on every call, so
+    observing every event would cost each hook work in proportion to the charm's events.
     Without a dispatch path (an old Juju, a test harness) every eligible event is observed.
     """
     dispatched = dispatched_event_name()

@@ -15,6 +15,8 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
+from ._status import CoordinatedWorkersError
+
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
@@ -24,7 +26,7 @@ if TYPE_CHECKING:
 _REFERENCE = re.compile(r"\$(?:\{(?P<braced>[^}]*)\}|(?P<name>[A-Za-z0-9_]*))")
 
 
-class NginxConfigError(ValueError):
+class NginxConfigError(CoordinatedWorkersError, ValueError):
     """The rendered config holds something the renderer did not place; it must not be pushed."""
 
 

@@ -16,6 +16,9 @@ import ops
 
 from service_mesh import safe_text
 
+from ._pebble import plan_contains
+from ._status import CoordinatedWorkersError
+
 NGINX_CONFIG_PATH = "/etc/nginx/nginx.conf"
 CANDIDATE_SUFFIX = ".candidate"
 """The config to check is written to the live path plus this suffix, then tested there."""
@@ -23,11 +26,11 @@ NGINX_SERVICE = "nginx"
 EXPORTER_SERVICE = "nginx-prometheus-exporter"
 
 
-class NginxReloadError(Exception):
+class NginxReloadError(CoordinatedWorkersError):
     """nginx refused the new config on reload; the previous file was put back."""
 
 
-class NginxConfigRejectedError(Exception):
+class NginxConfigRejectedError(CoordinatedWorkersError):
     """``nginx -t`` refused the new config; the live file (the last good one) was not touched."""
 
 
@@ -193,18 +196,9 @@ def _ensure_started(
         True if the layer changed, i.e. replan (re)started its services.
     """
     wanted = ops.pebble.Layer(layer)
-    current = container.get_plan().services
-    changed = any(
-        name not in current or _comparable(current[name]) != _comparable(service)
-        for name, service in wanted.services.items()
-    )
+    changed = not plan_contains(container.get_plan(), wanted)
     if changed:
         container.add_layer(next(iter(wanted.services)), wanted, combine=True)
     if changed or not running.issuperset(wanted.services):
         container.replan()
     return changed
-
-
-def _comparable(service: ops.pebble.Service) -> dict[str, object]:
-    # The combined plan may or may not echo `override`; it says nothing about the service.
-    return {k: v for k, v in service.to_dict().items() if k != "override"}

@@ -1,8 +1,8 @@
-"""nginx locations for `coordinated_workers.routing` servers: the worker side of nginx.conf.
+"""nginx locations for `coordinated_workers._routing` servers: the worker side of nginx.conf.
 
 Each location proxies through ``$backend`` to the headless Service of the app serving its
 roles, so nginx resolves the name per request and unit scaling changes nothing; several apps
-are spread by a ``split_clients``, none answers 503. Kept apart from `coordinated_workers.nginx`
+are spread by a ``split_clients``, none answers 503. Kept apart from `coordinated_workers._nginx`
 (which assembles the whole file) so each module stays short.
 """
 
@@ -14,16 +14,16 @@ from typing import TYPE_CHECKING
 
 from service_mesh import safe_text
 
+from ._cluster import service_host
 from ._nginx_text import Directive as _Directive
 from ._nginx_text import directive as _d
-from .cluster import service_host
-from .routing import ClientHeader, Location, Match, Protocol, Rewrite, Server
-from .telemetry_proxy import JUJU_APP_NAME
+from ._routing import ClientHeader, Location, Match, Protocol, Rewrite, Server
+from ._telemetry_proxy import JUJU_APP_NAME
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Mapping, Sequence
 
-logger = logging.getLogger("coordinated_workers.nginx")
+logger = logging.getLogger("coordinated_workers._nginx")
 
 
 @dataclasses.dataclass(frozen=True)

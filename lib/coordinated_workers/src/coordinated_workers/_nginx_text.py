@@ -29,9 +29,9 @@ def directive(name: str, *args: str, block: list[Directive] | None = None) -> Di
 def build(tree: list[Directive]) -> str:
     """Render `tree` as ``crossplane.build`` does (4-space indent, no header), but faster.
 
-    crossplane decides, character by character, whether each argument needs quotes; that
-    was a third of a steady-state hook's own work, and importing crossplane for the few
-    arguments that do (log formats, ``if`` conditions) cost 10 ms a hook. Plain words are
+    crossplane decides, character by character, whether each argument needs quotes, and
+    would be imported on every hook for the few arguments that need them (log formats,
+    ``if`` conditions). Plain words are
     recognised by one regular expression; the others follow crossplane's quoting rules,
     reimplemented below. Tests check the output is byte-for-byte what ``crossplane.build``
     produces, on this charm's configs and on generated trees of arbitrary arguments.

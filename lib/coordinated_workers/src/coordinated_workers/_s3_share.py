@@ -18,16 +18,16 @@ from typing import TYPE_CHECKING
 import ops
 
 from service_mesh import safe_text
+from service_mesh.databag import canonical_json
 
-from . import _sync
 from ._cluster_data import ClusterDataError, ClusterProviderAppData
+from ._s3 import S3ConnectionInfo, S3DataError, S3Status, from_secret_content, secret_content
 from ._status import Problem
-from .s3 import S3ConnectionInfo, S3DataError, S3Status, from_secret_content, secret_content
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from .s3 import S3Requirer
+    from ._s3 import S3Requirer
 
 logger = logging.getLogger(__name__)
 
@@ -111,9 +111,9 @@ class S3Share(ops.Object):
     @staticmethod
     def _fingerprint(content: dict[str, str] | None, relations: Sequence[ops.Relation]) -> str:
         if content is None:
-            return _sync.fingerprint(s3=None)
-        digest = hashlib.sha256(_sync.fingerprint(**content).encode()).hexdigest()
-        return _sync.fingerprint(s3=digest, granted=sorted(r.id for r in relations))
+            return canonical_json({"s3": None})
+        digest = hashlib.sha256(canonical_json(content).encode()).hexdigest()
+        return canonical_json({"s3": digest, "granted": sorted(r.id for r in relations)})
 
     def _apply(self, content: dict[str, str] | None, relations: Sequence[ops.Relation]) -> str:
         """Make the secret hold ``content`` (or be gone) and grant it; its id or ``""``."""

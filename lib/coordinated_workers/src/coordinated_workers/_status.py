@@ -1,59 +1,35 @@
-"""Problems found while reconciling, as values a charm turns into a status in collect-status."""
+"""What went wrong: the library's error base, and Kubernetes and Pebble failures as Problems."""
 
 from __future__ import annotations
 
-import dataclasses
 import logging
-from typing import Literal
+from typing import TYPE_CHECKING
 
-import ops
-
-from service_mesh import STATUS_LIMIT, safe_text
+from service_mesh import Problem, ProblemLevel, safe_text
 from service_mesh.errors import CRDMissingError, KubernetesError, MalformedResponseError
+
+if TYPE_CHECKING:
+    import ops
 
 logger = logging.getLogger(__name__)
 
-Level = Literal["blocked", "waiting", "maintenance"]
 _DETAIL_LIMIT = 120  # characters of an error quoted in a status message
-_ROOM_FOR_COUNT = 32  # what safe_text appends to a cut text: "... (<n> more characters)"
+
+__all__ = [
+    "CoordinatedWorkersError",
+    "Problem",
+    "ProblemLevel",
+    "kubernetes_problem",
+    "pebble_problem",
+]
 
 
-@dataclasses.dataclass(frozen=True)
-class Problem:
-    """Something that keeps the unit from being fully active, and what the operator can do."""
+class CoordinatedWorkersError(Exception):
+    """Base class of every named error of coordinated_workers.
 
-    level: Level
-    message: str
-
-    @classmethod
-    def blocked(cls, message: str) -> Problem:
-        """A problem only the operator can fix (a missing relation, `juju trust`, bad data)."""
-        return cls("blocked", message)
-
-    @classmethod
-    def waiting(cls, message: str) -> Problem:
-        """A problem expected to clear by itself (a container starting, an API hiccup)."""
-        return cls("waiting", message)
-
-    def status(self) -> ops.StatusBase:
-        """The unit status for this problem, for ``CollectStatusEvent.add_status``.
-
-        The message is escaped and capped at ``STATUS_LIMIT`` characters, since ``status-set``
-        fails the hook on a surrogate or an argument the kernel finds too long; a message that
-        had to be cut is logged in full (escaped) at DEBUG.
-        """
-        message = self.message
-        if len(message) > STATUS_LIMIT or not message.isprintable():
-            escaped = safe_text(message, len(message))
-            if len(escaped) > STATUS_LIMIT:
-                logger.debug("status message in full: %s", escaped)
-                escaped = safe_text(escaped, STATUS_LIMIT - _ROOM_FOR_COUNT)
-            message = escaped
-        if self.level == "blocked":
-            return ops.BlockedStatus(message)
-        if self.level == "waiting":
-            return ops.WaitingStatus(message)
-        return ops.MaintenanceStatus(message)
+    Each error keeps the built-in base it had (``ValueError`` for bad input), so code that
+    caught that one keeps working; a charm may catch this base to catch them all.
+    """
 
 
 _CAUSES = {

@@ -1,15 +1,14 @@
 """When a hook may skip Kubernetes: nothing to apply has changed since the last full apply.
 
 Each unit remembers (in its stored state) a fingerprint of the labels and policies it last
-applied without error. A hook whose desired state has the same fingerprint needs no Kubernetes
+applied without error: their ``service_mesh.databag.canonical_json`` text, small enough to keep
+as is. A hook whose desired state has the same fingerprint needs no Kubernetes
 request at all, which is what most hooks are (relation chatter, config of unrelated options).
 Some events always check the cluster anyway, so changes made behind our back (a policy deleted
 by hand, labels dropped by a refresh) are repaired within one update-status interval.
 """
 
 from __future__ import annotations
-
-import json
 
 import ops
 
@@ -25,8 +24,3 @@ VERIFYING_EVENTS: tuple[type[ops.EventBase], ...] = (
 def verifies(event: ops.EventBase) -> bool:
     """Whether `event` must check the cluster even when nothing we apply has changed."""
     return isinstance(event, VERIFYING_EVENTS)
-
-
-def fingerprint(**desired: object) -> str:
-    """A stable text for what we would apply (JSON with sorted keys; small, so kept as is)."""
-    return json.dumps(desired, sort_keys=True, separators=(",", ":"))

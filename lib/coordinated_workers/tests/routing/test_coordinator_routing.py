@@ -16,8 +16,8 @@ import pytest
 from ops import testing
 
 from coordinated_workers import ClusterRolesConfig
-from coordinated_workers.coordinator import Coordinator, CoordinatorConfig, CoordinatorEndpoints
-from coordinated_workers.telemetry_proxy import WorkerTelemetryProxyConfig
+from coordinated_workers._coordinator import Coordinator, CoordinatorConfig, CoordinatorEndpoints
+from coordinated_workers._telemetry_proxy import WorkerTelemetryProxyConfig
 from coordinated_workers.testing import worker_relation
 from service_mesh import AppPolicy, Endpoint, Method, UnitPolicy
 from service_mesh.testing import FakeKubernetes
@@ -55,7 +55,7 @@ class LokiLike(ops.CharmBase):
                     meta_roles={"all": {"read", "write", "backend"}},
                     minimal_deployment={"read", "write", "backend"},
                 ),
-                worker_config=lambda _context: "loki: true\n",
+                workload_config=lambda _context: "loki: true\n",
                 routes=(),
                 servers=LOKI.servers,
                 api_port=LOKI.api_port,

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from coordinated_workers.nginx import NginxConfigError, NginxInputs, RoleRoute, render
-from coordinated_workers.routing import (
+from coordinated_workers._nginx import NginxConfigError, NginxInputs, RoleRoute, render
+from coordinated_workers._routing import (
     ClientHeader,
     Extra,
     Location,

@@ -36,8 +36,8 @@ from typing import TYPE_CHECKING, Any
 import grpc
 import pytest
 
-from coordinated_workers.nginx import NginxInputs, render
-from coordinated_workers.telemetry_proxy import worker_metrics_path
+from coordinated_workers._nginx import NginxInputs, render
+from coordinated_workers._telemetry_proxy import worker_metrics_path
 from tests.support.products import PRODUCTS, Product, same
 
 if TYPE_CHECKING:

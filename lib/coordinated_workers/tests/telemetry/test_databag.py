@@ -9,13 +9,8 @@ import pytest
 from hypothesis import given, settings
 
 from coordinated_workers.telemetry import DatabagError
-from coordinated_workers.telemetry._databag import (
-    dump_json,
-    host_port,
-    http_url,
-    load_json,
-    write_if_changed,
-)
+from coordinated_workers.telemetry._databag import host_port, http_url, load_json
+from service_mesh.databag import canonical_json, update_changed
 from tests.support import hostile_data
 
 
@@ -44,21 +39,21 @@ class RecordingBag(MutableMapping[str, str]):
         return len(self.data)
 
 
-def test_write_if_changed_writes_only_differing_keys():
+def test_update_changed_writes_only_differing_keys():
     bag = RecordingBag({"same": "1", "other": "x", "gone": "y"})
-    assert write_if_changed(bag, {"same": "1", "other": "2", "new": "3", "gone": ""})
+    assert update_changed(bag, {"same": "1", "other": "2", "new": "3", "gone": ""})
     assert bag.writes == [("other", "2"), ("new", "3"), ("gone", None)]
     assert bag.data == {"same": "1", "other": "2", "new": "3"}
 
 
-def test_write_if_changed_with_nothing_new_writes_nothing():
+def test_update_changed_with_nothing_new_writes_nothing():
     bag = RecordingBag({"a": "1"})
-    assert not write_if_changed(bag, {"a": "1", "absent": ""})
+    assert not update_changed(bag, {"a": "1", "absent": ""})
     assert bag.writes == []
 
 
-def test_dump_json_is_independent_of_key_order():
-    assert dump_json({"b": 1, "a": [{"d": 2, "c": 3}]}) == dump_json(
+def test_canonical_json_is_independent_of_key_order():
+    assert canonical_json({"b": 1, "a": [{"d": 2, "c": 3}]}) == canonical_json(
         {"a": [{"c": 3, "d": 2}], "b": 1}
     )
 

@@ -9,9 +9,9 @@ import ops
 import pytest
 from ops import testing
 
-from coordinated_workers.cluster import WorkerApp, WorkerUnit
+from coordinated_workers._cluster import WorkerApp, WorkerUnit
+from coordinated_workers._telemetry_proxy import worker_metrics_path
 from coordinated_workers.telemetry import MetricsEndpointProvider, scrape_jobs
-from coordinated_workers.telemetry_proxy import worker_metrics_path
 from tests.support import interface_schemas
 from tests.support.charm_hook import run_in_hook
 

@@ -30,7 +30,6 @@ The charm needs the endpoints ``service-mesh`` (``service_mesh``, ``limit: 1``),
 
 from ._consumer import ServiceMeshConsumer, label_configmap_name_template
 from ._dispatch import dispatched_event_name
-from ._endpoints import MissingEndpointError
 from ._k8s import kubernetes_client, kubernetes_errors, statefulset_owner_reference
 from ._labels import label_problem, reconcile_charm_labels, remove_charm_labels
 from ._models import (
@@ -46,6 +45,7 @@ from ._models import (
     UnitPolicy,
 )
 from ._policies import build_mesh_policies, get_data_from_cmr_relation
+from ._problem import Problem, ProblemLevel
 from ._provider import ServiceMeshProvider
 from ._resource_manager import PolicyResourceManager, ReconcileResult
 from ._text import STATUS_LIMIT, safe_text
@@ -56,6 +56,7 @@ from .errors import (
     KubernetesError,
     LabelRecordOwnerError,
     MalformedResponseError,
+    MissingEndpointError,
     ServiceMeshError,
 )
 
@@ -77,6 +78,8 @@ __all__ = [
     "Policy",
     "PolicyResourceManager",
     "PolicyTargetType",
+    "Problem",
+    "ProblemLevel",
     "ReconcileResult",
     "ServiceMeshConsumer",
     "ServiceMeshError",

@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Any
 import ops
 import pydantic
 
-from ._databag import describe, update_changed
 from ._dispatch import dispatched_event_name, observe_if_dispatched
 from ._endpoints import require_endpoints
 from ._k8s import kubernetes_client, new_client
@@ -23,8 +22,10 @@ from ._policies import (
     encode_policies,
     get_data_from_cmr_relation_with_problems,
 )
+from ._problem import Problem
 from ._provider import POLICIES_KEY
-from ._text import STATUS_LIMIT, safe_text
+from ._text import safe_text, status_text
+from .databag import canonical_json, describe_validation_error, update_changed
 from .errors import KubernetesError
 
 if TYPE_CHECKING:
@@ -34,7 +35,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-_ROOM_FOR_COUNT = 32  # what safe_text appends to a cut text: "... (<n> more characters)"
 
 label_configmap_name_template = "juju-service-mesh-{app_name}-labels"
 """Name of the ConfigMap recording which mesh labels the consumer put on its pods."""
@@ -59,7 +59,8 @@ _Decoded = tuple["ServiceMeshProviderAppData | None", "str | None"]
 class ServiceMeshConsumer(ops.Object):
     """Ask the mesh to let related applications in, and (optionally) join it.
 
-    Wire-compatible with upstream's consumer, with these differences:
+    Its databags are wire-compatible with upstream's consumer
+    (``docs/differences-from-upstream.md`` lists how its behaviour differs).
 
     * Only the leader writes, and only values that changed; on other units every method is a
       harmless no-op rather than a databag permission error.
@@ -75,7 +76,7 @@ class ServiceMeshConsumer(ops.Object):
       applied without error, and every hook whose wanted labels differ from that (a join or
       leave that failed, say with a 403 before ``juju trust``, or a 500) tries again, with the
       problem in :attr:`problem` until it succeeds. A hook with nothing to change makes no
-      Kubernetes request. Upstream tries once, on relation-changed or relation-broken.
+      Kubernetes request.
     """
 
     _label_state = ops.StoredState()
@@ -174,8 +175,17 @@ class ServiceMeshConsumer(ops.Object):
         return self._provider_data()[1]
 
     @property
+    def problems(self) -> tuple[Problem, ...]:
+        """:attr:`problem` as a blocked :class:`Problem`, the shape every library reports."""
+        problem = self.problem
+        return () if problem is None else (Problem.blocked(problem),)
+
+    @property
     def problem(self) -> str | None:
         """Why the mesh integration is degraded, for the charm to show in its status.
+
+        A string, as upstream's consumer offers it, so charms written for upstream keep
+        working; :attr:`problems` gives the same as :class:`Problem` values.
 
         A Kubernetes failure from this hook's label reconciliation comes first, since it
         leaves pods in the wrong state; otherwise the latest problem found in the remote
@@ -310,7 +320,8 @@ class ServiceMeshConsumer(ops.Object):
         try:
             return encode_cmr_data(self._charm.app.name, self._charm.model.name), None
         except pydantic.ValidationError as error:
-            return None, f"cannot publish this app's cross-model identity: {describe(error)}"
+            reason = describe_validation_error(error)
+            return None, f"cannot publish this app's cross-model identity: {reason}"
 
     def _verifies(self, event: ops.EventBase) -> bool:
         """Whether ``event`` compares with the cluster even if nothing changed since last time.
@@ -340,7 +351,7 @@ class ServiceMeshConsumer(ops.Object):
             if problem is not None:
                 return  # garbage is not "leave the mesh": keep what was applied last
             labels = dict(data.labels) if data else {}
-            wanted = json.dumps(labels, sort_keys=True)
+            wanted = canonical_json(labels)
         applied = self._label_state.applied
         # No labels wanted is what "left" already is: a mesh that has not published yet
         # needs no request (and no trust) until its own relation-changed.
@@ -407,12 +418,8 @@ class ServiceMeshConsumer(ops.Object):
 
 
 def _status_sized(problem: str) -> str:
-    """`problem` escaped and cut to ``STATUS_LIMIT`` characters; a cut one is logged in full."""
-    escaped = safe_text(problem, len(problem))
-    if len(escaped) <= STATUS_LIMIT:
-        return escaped
-    logger.debug("mesh problem in full: %s", escaped)
-    return safe_text(escaped, STATUS_LIMIT - _ROOM_FOR_COUNT)
+    """`problem` fit for a status (see `status_text`); a cut one is logged in full here."""
+    return status_text(problem, log=logger, what="mesh problem")
 
 
 def decode_provider_data(
@@ -450,7 +457,7 @@ def decode_provider_data(
     try:
         data = ServiceMeshProviderAppData.model_validate(decoded)
     except pydantic.ValidationError as error:
-        return None, f"ignored mesh data from {source!r}: {describe(error)}"
+        return None, f"ignored mesh data from {source!r}: {describe_validation_error(error)}"
     for key, value in sorted(data.labels.items()):
         if problem := label_problem(key, value):
             return None, f"ignored mesh data from {source!r}: labels: {problem}"

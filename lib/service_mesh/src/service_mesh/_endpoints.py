@@ -4,30 +4,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from .errors import MissingEndpointError
+
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
     import ops
 
-
-class MissingEndpointError(KeyError):
-    """A relation endpoint the library needs is not declared in the charm's metadata.
-
-    It subclasses :class:`KeyError` because upstream fails with a bare ``KeyError`` in the same
-    situation, so code written for upstream keeps catching it; unlike that one, the message
-    names the endpoint and what to declare.
-    """
-
-    def __init__(self, endpoint: str, purpose: str) -> None:
-        super().__init__(endpoint)
-        self.endpoint = endpoint
-        self.purpose = purpose
-
-    def __str__(self) -> str:
-        return (
-            f"relation endpoint {self.endpoint!r} ({self.purpose}) is not declared in the "
-            "charm's metadata; add it to charmcraft.yaml or pass the name your charm uses"
-        )
+__all__ = ["MissingEndpointError", "require_endpoints"]
 
 
 def require_endpoints(charm: ops.CharmBase, endpoints: Iterable[tuple[str, str]]) -> None:

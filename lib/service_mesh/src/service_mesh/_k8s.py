@@ -2,9 +2,8 @@
 
 lightkube 1.0 raises ``lightkube.ApiError`` (an ``httpx2.HTTPStatusError``) for answers with a
 Kubernetes Status body, a plain ``httpx2.HTTPStatusError`` for other error answers, and
-``httpx2`` transport errors when no answer comes. Upstream caught ``httpx.HTTPStatusError`` and
-so crashed on the first 404 after lightkube moved to httpx2; catching by these exact types here,
-and only here, keeps that from recurring.
+``httpx2`` transport errors when no answer comes. They are caught by these exact types here,
+and only here, so a change of HTTP library in lightkube is handled in one place.
 """
 
 from __future__ import annotations
@@ -106,7 +105,7 @@ def _status_error(error: Exception, doing: str, app_name: str) -> KubernetesErro
     if isinstance(error, lightkube.ApiError):
         detail = error.status.message or error.status.reason or "no message"
     else:
-        detail = error.response.text[:200] or "no message"
+        detail = safe_text(error.response.text, 200) or "no message"
     message = f"failed to {doing}: Kubernetes answered {code} ({detail})"
     if code == 403:
         return ForbiddenError(

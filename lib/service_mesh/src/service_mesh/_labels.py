@@ -3,30 +3,26 @@
 Which labels we set is recorded in a ConfigMap (data key ``labels``, a JSON object), so a label
 we no longer want can be removed (patched to ``null``) without touching labels others set.
 
-Compared with upstream ``reconcile_charm_labels`` (vector ``reconcile-charm-labels-wire.json``)
-the objects end up the same and each write has the same shape, but:
+Reconciling:
 
-* when the record already equals the wanted labels we stop after the one GET: upstream
-  re-patches both workloads and the record on every call, and a pod-template patch is what
-  restarts pods when it changes something;
+* when the record already equals the wanted labels we stop after the one GET (a pod-template
+  patch is what restarts pods when it changes something);
 * the record is written *before* the workloads with the union of recorded and wanted labels,
   and trimmed to the wanted labels only after both workloads are patched, so a failure half way
   never forgets a label that is on an object. When that union already equals the wanted labels
   (first contact, pure additions, ``force``) the record is also marked ``pending`` until the
   workloads are patched: otherwise a failure half way would leave a record that looks finished,
   and every later call would stop after its GET with the labels still missing. On first contact
-  that is a POST of the wanted labels plus a PATCH at the end, as many writes as upstream's POST
-  of ``{}`` plus a PATCH;
+  that is a POST of the wanted labels plus a PATCH at the end;
 * the record patch carries the ``resourceVersion`` we read, so two writers racing on the same
-  record fail with :class:`ConflictError` instead of silently losing labels (upstream does this
-  too against a real API server; its vector's fake server returned no resourceVersion);
+  record fail with :class:`ConflictError` instead of silently losing labels;
 * removing the record tolerates its absence (404), and failures are named errors;
 * the record carries an ``ownerReference`` to the app's StatefulSet (its uid comes from our
   own StatefulSet patch, so this costs no extra request), so Kubernetes deletes the record with
   the application even if the charm's ``remove`` hook failed. The reference is also the
   record's owner mark: a record owned by another StatefulSet (two record names collided) is
   refused with :class:`LabelRecordOwnerError`, never taken over. A record without one (written
-  by an older version, or upstream) is adopted and gets the reference on the next write.
+  by another version of this code) is adopted and gets the reference on the next write.
 """
 
 from __future__ import annotations

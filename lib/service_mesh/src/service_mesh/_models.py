@@ -5,9 +5,9 @@ plain ``model_dump()`` of :class:`MeshPolicy`, and AuthorizationPolicy names emb
 ``str(MeshPolicy)``. Reordering a field, renaming a class or changing a default therefore
 changes every policy name in every cluster that runs this library. Don't.
 
-Where upstream silently accepts a policy that can only do harm (a unit policy with L7 rules,
-which its builder drops, or a unit policy with no target, which becomes namespace-wide), these
-models refuse it at construction with a :class:`ValueError` that says why.
+A policy that can only do harm (a unit policy with L7 rules, which no manifest can carry, or a
+unit policy with no target, which would be namespace-wide) is refused at construction with a
+:class:`ValueError` that says why.
 """
 
 from __future__ import annotations

@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING
 
 import pydantic
 
-from ._databag import describe
 from ._endpoints import MissingEndpointError
 from ._models import AppPolicy, CMRData, Endpoint, MeshPolicy, PolicyTargetType, UnitPolicy
+from .databag import describe_validation_error
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
@@ -87,7 +87,7 @@ def build_mesh_policies_with_problems(
             except pydantic.ValidationError as error:
                 problem = (
                     f"skipped the mesh policy for {policy.relation!r} from "
-                    f"{relation.app.name!r}: {describe(error)}"
+                    f"{relation.app.name!r}: {describe_validation_error(error)}"
                 )
                 logger.warning(problem)
                 problems.append(problem)
@@ -160,7 +160,8 @@ def get_data_from_cmr_relation_with_problems(
         try:
             cmr_data[relation.app.name] = CMRData.model_validate_json(raw)
         except pydantic.ValidationError as error:
-            problem = f"ignored invalid cmr_data from {relation.app.name!r}: {describe(error)}"
+            reason = describe_validation_error(error)
+            problem = f"ignored invalid cmr_data from {relation.app.name!r}: {reason}"
             logger.warning(problem)
             problems.append(problem)
     return cmr_data, problems

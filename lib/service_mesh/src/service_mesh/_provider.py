@@ -10,10 +10,11 @@ import typing
 import ops
 import pydantic
 
-from ._databag import describe, update_changed
 from ._endpoints import require_endpoints
 from ._models import MeshPolicy, MeshType, ServiceMeshProviderAppData
+from ._problem import Problem
 from ._text import safe_text
+from .databag import describe_validation_error, update_changed
 
 logger = logging.getLogger(__name__)
 
@@ -95,9 +96,17 @@ class ServiceMeshProvider(ops.Object):
 
     @property
     def problem(self) -> str | None:
-        """Why some requested policy was ignored, or None if every policy was usable."""
+        """Why some requested policy was ignored, or None if every policy was usable.
+
+        A string, as upstream's provider offers it; :attr:`problems` gives every one.
+        """
         _, problems = self._decode_all()
         return problems[-1] if problems else None
+
+    @property
+    def problems(self) -> tuple[Problem, ...]:
+        """Why each ignored policy was ignored, as blocked :class:`Problem` values."""
+        return tuple(Problem.blocked(problem) for problem in self._decode_all()[1])
 
     def _decode_all(self) -> tuple[list[MeshPolicy], list[str]]:
         policies: list[MeshPolicy] = []
@@ -208,4 +217,4 @@ def _validate(item: object) -> MeshPolicy | str:
     try:
         return MeshPolicy.model_validate(item)
     except pydantic.ValidationError as error:
-        return describe(error)
+        return describe_validation_error(error)

@@ -1,24 +1,21 @@
 """Own a set of Istio AuthorizationPolicies directly in Kubernetes (no mesh charm involved).
 
 :class:`PolicyResourceManager` keeps the AuthorizationPolicies carrying its ownership labels
-equal to a desired list. Compared with upstream's manager (vector
-``prm-cluster-internal-tempo-wire.json``) the list request and the server-side-apply bodies are
-identical, but:
+equal to a desired list:
 
 * only policies that are missing or whose spec or ownership labels differ are applied, so a
-  reconcile that changes nothing costs one LIST and no write (upstream re-applies every policy);
+  reconcile that changes nothing costs one LIST and no write;
 * make before break: every apply happens before any delete, and a stale policy that a failed
   apply was to replace (one that lets a source of the failed policy into the same namespace) is
-  kept, so no source loses access before its new rules are in place. Upstream deletes stale
-  policies first. Since a policy's name embeds a hash of its content, an updated policy is a new
-  name plus a stale one: with us traffic is allowed by one or the other at every instant. Stale
-  policies of other sources are still deleted: one refused policy does not hold back every
-  revocation (when the API does not answer at all, nothing is deleted);
+  kept, so no source loses access before its new rules are in place. Since a policy's name
+  embeds a hash of its content, an updated policy is a new name plus a stale one: traffic is
+  allowed by one or the other at every instant. Stale policies of other sources are still
+  deleted: one refused policy does not hold back every revocation (when the API does not
+  answer at all, nothing is deleted);
 * with ``owner_statefulset``, every policy carries an ``ownerReference`` to the owner's
   StatefulSet, so Kubernetes deletes them when Juju removes the application even if no hook
-  cleaned up (upstream's stay behind); names, labels and specs are unchanged;
-* deletes come in listing order (namespace, name); upstream's order is the reverse of its
-  creation sort;
+  cleaned up;
+* deletes come in listing order (namespace, name);
 * failures are named errors (:class:`CRDMissingError` when Istio is not installed,
   :class:`ForbiddenError` with the ``juju trust`` advice, :class:`MalformedResponseError` for
   an answer that is not what was asked for), never lightkube, msgspec or httpx2 ones.

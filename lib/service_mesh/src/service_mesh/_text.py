@@ -8,6 +8,10 @@ a message goes through :func:`safe_text` first.
 
 from __future__ import annotations
 
+import logging
+
+logger = logging.getLogger(__name__)
+
 STATUS_LIMIT = 512
 """The longest status message a charm should set (the whole message, not one quoted part)."""
 
@@ -24,3 +28,24 @@ def safe_text(text: str, limit: int = 120) -> str:
     if len(text) > limit:
         head += f"... ({len(text) - limit} more characters)"
     return head
+
+
+_ROOM_FOR_COUNT = 32  # what safe_text appends to a cut text: "... (<n> more characters)"
+
+
+def status_text(
+    message: str, *, log: logging.Logger = logger, what: str = "status message"
+) -> str:
+    """``message`` escaped and cut to ``STATUS_LIMIT`` characters, fit for ``status-set``.
+
+    ``status-set`` fails the hook on a surrogate or an argument the kernel finds too long; a
+    message that had to be cut is logged in full (escaped) at DEBUG, as "<what> in full", on
+    the caller's logger ``log``.
+    """
+    if len(message) <= STATUS_LIMIT and message.isprintable():
+        return message
+    escaped = safe_text(message, len(message))
+    if len(escaped) <= STATUS_LIMIT:
+        return escaped
+    log.debug("%s in full: %s", what, escaped)
+    return safe_text(escaped, STATUS_LIMIT - _ROOM_FOR_COUNT)

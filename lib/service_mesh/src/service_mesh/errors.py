@@ -14,6 +14,7 @@ __all__ = [
     "KubernetesError",
     "LabelRecordOwnerError",
     "MalformedResponseError",
+    "MissingEndpointError",
     "ServiceMeshError",
 ]
 
@@ -63,3 +64,23 @@ class MalformedResponseError(KubernetesError):
     for: something between us and the API server (a proxy, a broken connection it did not
     notice) mangled it. What was asked may or may not have been done; the next try finds out.
     """
+
+
+class MissingEndpointError(ServiceMeshError, KeyError):
+    """A relation endpoint the library needs is not declared in the charm's metadata.
+
+    It is also a :class:`KeyError` because upstream fails with a bare ``KeyError`` in the same
+    situation, so code written for upstream keeps catching it; unlike that one, the message
+    names the endpoint and what to declare.
+    """
+
+    def __init__(self, endpoint: str, purpose: str) -> None:
+        super().__init__(endpoint)
+        self.endpoint = endpoint
+        self.purpose = purpose
+
+    def __str__(self) -> str:
+        return (
+            f"relation endpoint {self.endpoint!r} ({self.purpose}) is not declared in the "
+            "charm's metadata; add it to charmcraft.yaml or pass the name your charm uses"
+        )

@@ -6,9 +6,8 @@ The output is plain JSON-ready data, so this module needs no Kubernetes client a
 manager that switches between the two finds its existing policies under the same names and
 does not churn them.
 
-The upstream builder returns ``None`` for a unit policy carrying hosts, methods or paths, and
-makes a namespace-wide policy out of a unit policy with no target. :class:`MeshPolicy` refuses
-both at construction, so every policy given here yields exactly one manifest.
+:class:`MeshPolicy` refuses a unit policy carrying hosts, methods or paths and a unit policy
+with no target at construction, so every policy given here yields exactly one manifest.
 
 Example:
     >>> from service_mesh import MeshPolicy

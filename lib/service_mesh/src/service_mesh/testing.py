@@ -79,8 +79,9 @@ if TYPE_CHECKING:
     from collections.abc import Generator, Sequence
 
     import lightkube
+    from ops import testing as ops_testing
 
-__all__ = ["BodyFault", "FakeKubernetes", "WireRequest"]
+__all__ = ["BodyFault", "FakeKubernetes", "WireRequest", "mesh_relation"]
 
 # httpx honours these even for loopback addresses unless NO_PROXY lists them.
 _PROXY_VARIABLES = (
@@ -96,6 +97,34 @@ _PROXY_VARIABLES = (
 _SERVICE_ACCOUNT_TOKEN = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
 
 _StoreKey = tuple[str, str, "str | None", str]  # (apiVersion, plural, namespace, name)
+
+
+def mesh_relation(
+    labels: dict[str, str] | None = None,
+    *,
+    mesh_type: str | None = "istio",
+    endpoint: str = "service-mesh",
+    remote_app_name: str = "istio-beacon-k8s",
+    **kwargs: Any,
+) -> ops_testing.Relation:
+    """An ``ops.testing.Relation`` to a beacon that has published ``labels`` and ``mesh_type``.
+
+    ``labels`` defaults to Istio's ambient label; ``mesh_type=None`` leaves the key out (a
+    provider from before it existed). Other keyword arguments go to ``testing.Relation``
+    (``remote_app_data`` replaces the published bag).
+    """
+    from ops import testing  # imported here: FakeKubernetes alone needs no ops.testing
+
+    bag = {
+        "labels": json.dumps({"istio.io/dataplane-mode": "ambient"} if labels is None else labels)
+    }
+    if mesh_type is not None:
+        bag["mesh_type"] = json.dumps(mesh_type)
+    kwargs.setdefault("remote_app_data", bag)
+    kwargs.setdefault("limit", 1)
+    return testing.Relation(
+        endpoint, interface="service_mesh", remote_app_name=remote_app_name, **kwargs
+    )
 
 
 class WireRequest(TypedDict):

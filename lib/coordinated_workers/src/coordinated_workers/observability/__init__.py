@@ -38,7 +38,7 @@ from ..telemetry.prometheus_scrape import MetricsEndpointProvider
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from ..cluster import WorkerApp
+    from .._cluster import WorkerApp
 
 logger = logging.getLogger(__name__)
 

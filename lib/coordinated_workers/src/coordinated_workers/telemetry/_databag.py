@@ -14,8 +14,10 @@ import re
 import urllib.parse
 from typing import TYPE_CHECKING, Generic, TypeVar, cast
 
+from .._status import CoordinatedWorkersError
+
 if TYPE_CHECKING:
-    from collections.abc import Mapping, MutableMapping
+    from collections.abc import Mapping
 
     import ops
 
@@ -29,7 +31,7 @@ MAX_URL_LENGTH = 2048
 _URL_CHARACTERS = re.compile(r"[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+")
 
 
-class DatabagError(ValueError):
+class DatabagError(CoordinatedWorkersError, ValueError):
     """A databag value written by a remote app cannot be used."""
 
 
@@ -170,28 +172,3 @@ def _url_text(value: object, what: str) -> str:
     if not _URL_CHARACTERS.fullmatch(value):
         raise DatabagError(f"{what} contains characters a URL cannot contain")
     return value
-
-
-def write_if_changed(bag: MutableMapping[str, str], values: Mapping[str, str]) -> bool:
-    """Write only the keys whose value differs, so an unchanged bag triggers no relation-set.
-
-    An empty value removes the key, as it does in Juju (which cannot store empty values).
-
-    Returns:
-        True if anything was written.
-    """
-    changed = False
-    for key, value in values.items():
-        if bag.get(key, "") == value:
-            continue
-        if value:
-            bag[key] = value
-        else:
-            del bag[key]
-        changed = True
-    return changed
-
-
-def dump_json(value: object) -> str:
-    """Deterministic JSON: the same data always gives the same string, so bags never flap."""
-    return json.dumps(value, sort_keys=True)

@@ -17,6 +17,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from coordinated_workers.telemetry import _databag
+from service_mesh.databag import canonical_json, update_changed
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -79,11 +80,11 @@ class LokiPushApiRequirer:
                     "charm_name": charm.meta.name,
                 }
             ),
-            "alert_rules": _databag.dump_json(alert_rules),
+            "alert_rules": canonical_json(alert_rules),
         }
         changed = False
         for relation in charm.model.relations[self._endpoint]:
-            changed |= _databag.write_if_changed(relation.data[charm.app], values)
+            changed |= update_changed(relation.data[charm.app], values)
         return changed
 
 

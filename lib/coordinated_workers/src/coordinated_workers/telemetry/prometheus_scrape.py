@@ -24,14 +24,14 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from coordinated_workers.telemetry import _databag
+from service_mesh.databag import canonical_json, update_changed
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
 
     import ops
 
-    from coordinated_workers.cluster import WorkerApp
+    from coordinated_workers._cluster import WorkerApp
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ ScrapeJob = dict[str, object]
 """One Prometheus ``scrape_config``, JSON-ready."""
 
 ALERT_RULES_KEY = "alert_rules"
-_NO_RULES = _databag.dump_json({"groups": []})
+_NO_RULES = canonical_json({"groups": []})
 
 
 def scrape_jobs(
@@ -78,7 +78,7 @@ def scrape_jobs(
         published JSON is the same whatever order the inputs came in.
     """
     # Here, not at import: workers import this package too and never build scrape jobs.
-    from coordinated_workers.telemetry_proxy import worker_metrics_path
+    from coordinated_workers._telemetry_proxy import worker_metrics_path
 
     jobs: list[ScrapeJob] = []
     for app in sorted(workers, key=lambda a: a.name):
@@ -141,20 +141,20 @@ class MetricsEndpointProvider:
             "prometheus_scrape_unit_name": self._charm.unit.name,
         }
         app_data = {
-            "scrape_jobs": _databag.dump_json(list(jobs)),
-            "scrape_metadata": _databag.dump_json(self._metadata()),
+            "scrape_jobs": canonical_json(list(jobs)),
+            "scrape_metadata": canonical_json(self._metadata()),
         }
         if alert_rules is not None:
-            app_data[ALERT_RULES_KEY] = _databag.dump_json(alert_rules)
+            app_data[ALERT_RULES_KEY] = canonical_json(alert_rules)
         is_leader = self._charm.unit.is_leader()
         changed = False
         for rel in relations:
-            changed |= _databag.write_if_changed(rel.data[self._charm.unit], unit_data)
+            changed |= update_changed(rel.data[self._charm.unit], unit_data)
             if is_leader:
                 bag = rel.data[self._charm.app]
                 if alert_rules is None and ALERT_RULES_KEY not in bag:
-                    changed |= _databag.write_if_changed(bag, {ALERT_RULES_KEY: _NO_RULES})
-                changed |= _databag.write_if_changed(bag, app_data)
+                    changed |= update_changed(bag, {ALERT_RULES_KEY: _NO_RULES})
+                changed |= update_changed(bag, app_data)
         return changed
 
     def publish_alert_rules(self, alert_rules: Mapping[str, object]) -> bool:
@@ -165,10 +165,10 @@ class MetricsEndpointProvider:
         """
         if not self._charm.unit.is_leader():
             return False
-        value = {ALERT_RULES_KEY: _databag.dump_json(alert_rules)}
+        value = {ALERT_RULES_KEY: canonical_json(alert_rules)}
         changed = False
         for relation in self._charm.model.relations[self._endpoint]:
-            changed |= _databag.write_if_changed(relation.data[self._charm.app], value)
+            changed |= update_changed(relation.data[self._charm.app], value)
         return changed
 
     def _metadata(self) -> dict[str, str]:

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, cast
 import ops
 
 from coordinated_workers.telemetry import _databag
+from service_mesh.databag import canonical_json, update_changed
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
@@ -102,9 +103,7 @@ class TracingRequirer:
         for relation in self._charm.model.relations[self._endpoint]:
             bag = relation.data[self._charm.app]
             if self._protocols:
-                changed |= _databag.write_if_changed(
-                    bag, {RECEIVERS_KEY: _databag.dump_json(self._protocols)}
-                )
+                changed |= update_changed(bag, {RECEIVERS_KEY: canonical_json(self._protocols)})
             elif RECEIVERS_KEY in bag:
                 del bag[RECEIVERS_KEY]
                 changed = True

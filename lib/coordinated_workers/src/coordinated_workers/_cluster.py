@@ -2,12 +2,12 @@
 
 Neither end emits events or caches anything across hooks: charms reconcile on every event and
 read the current state from the databags, so a deferred event can never carry stale or lost
-data (upstream's ``ConfigReceivedEvent`` loses its config when deferred).
+data.
 
 What remote apps write is never trusted. On the coordinator, a worker app with unusable data
 is kept out of routing and its problem is recorded, without affecting the other workers; a
 unit that has not published yet is simply not listed. On a worker, a malformed coordinator
-bag reads as no data, with :attr:`ClusterRequirer.problem` saying why.
+bag reads as no data, with :attr:`ClusterRequirer.problems` saying why.
 
 Writes happen only where they are allowed (app data: leader only) and only for keys whose
 value changed, so an unchanged reconcile touches no databag at all.
@@ -22,7 +22,8 @@ from typing import TYPE_CHECKING, cast
 
 import ops
 
-from service_mesh import label_problem
+from service_mesh import Problem, label_problem
+from service_mesh.databag import update_changed
 
 from ._cluster_data import (
     ClusterDataError,
@@ -33,12 +34,19 @@ from ._cluster_data import (
     RemoteWriteEndpoint,
     encode,
 )
-from .roles import ClusterRolesConfig, UnknownRolesError
+from ._roles import ClusterRolesConfig, UnknownRolesError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping, MutableMapping, Sequence
 
-__all__ = ["ClusterProvider", "ClusterRequirer", "WorkerApp", "WorkerUnit", "service_host"]
+__all__ = [
+    "ClusterProvider",
+    "ClusterRequirer",
+    "WorkerApp",
+    "WorkerUnit",
+    "pod_host",
+    "service_host",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -68,7 +76,7 @@ class WorkerApp:
     name: str
     roles: frozenset[str]
     units: tuple[WorkerUnit, ...]
-    problem: str | None = None
+    problem: Problem | None = None
 
 
 class ClusterProvider:
@@ -90,9 +98,14 @@ class ClusterProvider:
         """Every related worker app, sorted by name, including those with problems."""
         return sorted(self._workers_by_relation().values(), key=lambda worker: worker.name)
 
-    def problems(self) -> dict[str, str]:
-        """Worker app name -> why (some of) its data is ignored, for apps that have a problem."""
-        return {w.name: w.problem for w in self.workers() if w.problem is not None}
+    @property
+    def problems(self) -> tuple[Problem, ...]:
+        """Why (some of) a worker app's data is ignored, for each app that has a problem."""
+        return tuple(
+            Problem(w.problem.level, f"worker {w.name}: {w.problem.message}")
+            for w in self.workers()
+            if w.problem is not None
+        )
 
     def deployed_roles(self) -> frozenset[str]:
         """Concrete roles run by at least one reachable unit (a published address)."""
@@ -189,10 +202,10 @@ def _read_worker(relation: ops.Relation, roles_config: ClusterRolesConfig) -> Wo
         topology = unit_data.juju_topology
         charm_name = topology.charm_name if topology else None
         units.append(WorkerUnit(unit.name, unit_data.address, charm_name))
-    problem = "; ".join(problems) or None
+    problem = "; ".join(problems)
     if problem:
         logger.warning("cluster relation %d (%s): %s", relation.id, app.name, problem)
-    return WorkerApp(app.name, roles, tuple(units), problem)
+    return WorkerApp(app.name, roles, tuple(units), Problem.blocked(problem) if problem else None)
 
 
 def _unit_number(unit: ops.Unit) -> tuple[int, str]:
@@ -205,15 +218,7 @@ def _replace_changed(bag: MutableMapping[str, str], encoded: Mapping[str, str]) 
     stale = [key for key in bag if key not in encoded]
     for key in stale:
         del bag[key]
-    return _update_changed(bag, encoded) or bool(stale)
-
-
-def _update_changed(bag: MutableMapping[str, str], encoded: Mapping[str, str]) -> bool:
-    """Set the keys of ``encoded`` whose value differs in ``bag``; leave other keys alone."""
-    changes = {key: value for key, value in encoded.items() if bag.get(key) != value}
-    for key, value in changes.items():
-        bag[key] = value
-    return bool(changes)
+    return update_changed(bag, encoded) or bool(stale)
 
 
 def _check_worker_labels(labels: Mapping[str, str]) -> None:
@@ -239,7 +244,7 @@ class ClusterRequirer:
         self._endpoint = endpoint
         self._loaded = False
         self._data: ClusterProviderAppData | None = None
-        self._problem: str | None = None
+        self._problem: Problem | None = None
 
     @functools.cached_property
     def relation(self) -> ops.Relation | None:
@@ -278,18 +283,18 @@ class ClusterRequirer:
         return self._write(self._charm.app, encoded)
 
     def provider_data(self) -> ClusterProviderAppData | None:
-        """What the coordinator published; None if nothing usable (see :attr:`problem`)."""
+        """What the coordinator published; None if nothing usable (see :attr:`problems`)."""
         self._load()
         return self._data
 
     @property
-    def problem(self) -> str | None:
+    def problems(self) -> tuple[Problem, ...]:
         """Why the coordinator's data cannot be used, when it is present but malformed."""
         self._load()
-        return self._problem
+        return () if self._problem is None else (self._problem,)
 
     @property
-    def worker_config(self) -> str | None:
+    def workload_config(self) -> str | None:
         """The workload configuration to run with, if the coordinator published one."""
         data = self.provider_data()
         return data.worker_config if data else None
@@ -345,8 +350,9 @@ class ClusterRequirer:
             data = ClusterProviderAppData.load(relation.data[app])
             _check_worker_labels(data.worker_labels or {})
         except (ClusterDataError, ops.ModelError) as e:
-            self._problem = f"coordinator data from {app.name} ignored: {e}"
-            logger.warning("%s", self._problem)
+            message = f"coordinator data from {app.name} ignored: {e}"
+            logger.warning("%s", message)
+            self._problem = Problem.blocked(f"cluster: {message}")
             return
         self._data = data
 
@@ -355,7 +361,7 @@ class ClusterRequirer:
         if relation is None:
             return False
         try:
-            return _update_changed(relation.data[owner], encoded)
+            return update_changed(relation.data[owner], encoded)
         except ops.ModelError as e:
             # Juju refuses relation data writes before the unit is fully set up (install).
             logger.warning("cannot publish to cluster relation %d: %s", relation.id, e)
@@ -369,3 +375,9 @@ def service_host(app: str, model: str) -> str:
     reach every worker of an app.
     """
     return f"{app}-endpoints.{model}.svc.cluster.local"
+
+
+def pod_host(unit_name: str, model: str) -> str:
+    """FQDN of a Kubernetes sidecar unit's pod (``app/0`` is ``app-0.<service_host>``)."""
+    app, _, number = unit_name.rpartition("/")
+    return f"{app}-{number}.{service_host(app, model)}"

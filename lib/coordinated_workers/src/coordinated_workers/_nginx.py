@@ -6,15 +6,15 @@ templates, so every block is emitted exactly once and the output is sorted, henc
 byte-for-byte stable.
 
 What nginx serves is data: `RoleRoute` one-liners, and the servers and locations of
-`coordinated_workers.routing` (ports, gRPC, match kinds, rewrites, headers), which
+`coordinated_workers._routing` (ports, gRPC, match kinds, rewrites, headers), which
 ``_nginx_routes`` turns into locations; `effective_servers` merges the two.
 
 Routing never names a pod. Each worker app is reached through its headless Service
 (``<app>-endpoints.<model>.svc.cluster.local``), and every ``proxy_pass`` goes through a
 variable, which makes nginx resolve the name per request with ``resolver ... valid=10s``.
 So pod restarts and worker-unit scaling need no reload; only worker apps joining or leaving
-change nginx.conf. (Upstream relies on ``server ... resolve`` in ``upstream`` blocks, which
-needs nginx >= 1.27.3; this works on any nginx, including Debian's 1.22.)
+change nginx.conf. This needs no ``server ... resolve`` (nginx >= 1.27.3): any nginx works,
+including Debian's 1.22.
 
 Remote data reaches the tree only through strict grammars, and `render` checks the final tree
 once more (``_nginx_check``) before anything is pushed: a telemetry location holding a ``$`` its
@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING
 from service_mesh import safe_text
 
 from . import _nginx_routes as _routes
+from ._cluster import service_host
 from ._nginx_check import NginxConfigError, check_tree, dollar_count, location_key
 from ._nginx_pebble import (
     EXPORTER_SERVICE,
@@ -51,20 +52,20 @@ from ._nginx_pebble import (
 from ._nginx_text import Directive as _Directive
 from ._nginx_text import build as _build
 from ._nginx_text import directive as _d
-from .cluster import service_host
-from .routing import (
+from ._routing import (
     Location,
     Protocol,
     Rewrite,
     Server,
     variables_used,
 )
-from .telemetry_proxy import WORKER_METRICS_LOCATION, ProxyRoute, SkippedTarget
+from ._status import CoordinatedWorkersError
+from ._telemetry_proxy import WORKER_METRICS_LOCATION, ProxyRoute, SkippedTarget
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
-    from .telemetry_proxy import ProxyPlan
+    from ._telemetry_proxy import ProxyPlan
 
 __all__ = [
     "EXPORTER_SERVICE",
@@ -111,7 +112,7 @@ _VARIABLES = frozenset(
 _INERT_ROUTE = {"location": "/x", "upstream": "http://x:1", "path": "/x"}
 
 
-class NoNameserverError(ValueError):
+class NoNameserverError(CoordinatedWorkersError, ValueError):
     """resolv.conf names no nameserver, so nginx would have nothing to resolve workers with."""
 
 
@@ -171,7 +172,7 @@ class NginxInputs:
     runtime_dir: str = "/tmp"  # noqa: S108 (writable by any user nginx runs as)
     """Directory for the pid file and temp paths, writable whoever nginx runs as."""
     servers: Sequence[Server] = ()
-    """More servers (`coordinated_workers.routing`); `routes` join the one on `api_port`."""
+    """More servers (`coordinated_workers._routing`); `routes` join the one on `api_port`."""
 
     def __post_init__(self) -> None:
         if not _MODEL.match(self.model):

@@ -14,6 +14,8 @@ import json
 import logging
 from typing import TYPE_CHECKING
 
+from service_mesh.databag import update_changed
+
 from .telemetry import _databag
 
 if TYPE_CHECKING:
@@ -73,7 +75,7 @@ class CatalogueRequirer:
         import ops
 
         try:
-            return _databag.write_if_changed(relation.data[self._charm.app], values)
+            return update_changed(relation.data[self._charm.app], values)
         except ops.ModelError as e:
             logger.warning("cannot publish to %s: %s", _databag.relation_label(relation), e)
             return False

@@ -24,6 +24,8 @@ import logging
 import re
 from typing import TYPE_CHECKING
 
+from service_mesh.databag import update_changed
+
 from .telemetry import _databag
 
 if TYPE_CHECKING:
@@ -236,7 +238,7 @@ class S3Requirer:
 
         try:
             bag = relation.data[self._charm.app]
-            return _databag.write_if_changed(bag, {"bucket": f"relation-{relation.id}"})
+            return update_changed(bag, {"bucket": f"relation-{relation.id}"})
         except ops.ModelError as e:
             logger.warning("cannot request a bucket on %s: %s", relation.name, e)
             return False

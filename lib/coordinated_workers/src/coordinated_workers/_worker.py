@@ -16,18 +16,21 @@ from typing import TYPE_CHECKING
 import ops
 
 from service_mesh import kubernetes_client, reconcile_charm_labels, safe_text
+from service_mesh.databag import canonical_json
 from service_mesh.errors import KubernetesError
 
-from . import _charm_tracing, _sync, mesh
+from . import _charm_tracing, _sync
+from . import _mesh as mesh
+from ._cluster import ClusterRequirer, pod_host
 from ._cluster_data import JujuTopology
 from ._events import observe_reconcile_events
+from ._pebble import plan_contains
 from ._proxy import proxy_environment, with_proxy_environment
+from ._resources import ComputeResources, ResourcePatch
+from ._s3 import S3ConnectionInfo, S3DataError
 from ._s3_share import S3SecretUnreadableError, sync_file, worker_s3
 from ._status import Problem, kubernetes_problem, pebble_problem
 from ._version import VersionReporter
-from .cluster import ClusterRequirer, service_host
-from .resources import ComputeResources, ResourcePatch
-from .s3 import S3ConnectionInfo, S3DataError
 from .telemetry.loki_push_api import (
     enabled_log_targets,
     forward_container_logs,
@@ -76,7 +79,7 @@ class WorkerConfig:
     A callable computes the URL from the context on every reconcile (a port that depends on
     the roles, say); None from it adds no check."""
     config_transform: Callable[[str], str] | None = None
-    """Rewrites the coordinator's ``worker_config`` for this unit before it is written (an
+    """Rewrites the coordinator's workload configuration for this unit before it is written (an
     instance id, a unit's own address); a ``ValueError`` keeps the last good config."""
     s3_ca_path: str = "/etc/worker/s3_ca.crt"
     """Where the s3 endpoint's CA chain (``s3_tls_ca_chain``) is written, when there is one."""
@@ -150,9 +153,9 @@ class Worker(ops.Object):
             )
         if self.cluster.relation is None:
             problems.append(Problem.blocked("missing relation to a coordinator"))
-        elif self.cluster.problem:
-            problems.append(Problem.blocked(f"cluster: {self.cluster.problem}"))
-        elif self.cluster.worker_config is None:
+        elif cluster_problems := self.cluster.problems:
+            problems.extend(cluster_problems)
+        elif self.cluster.workload_config is None:
             problems.append(Problem.waiting("waiting for the coordinator to publish a config"))
         reachable = self._pebble_reachable
         if reachable is None:  # no reconcile in this hook: ask now
@@ -186,7 +189,7 @@ class Worker(ops.Object):
         self._problems.clear()
         self._pebble_reachable = None
         roles = self.roles
-        keep_last_good = self.cluster.problem is not None
+        keep_last_good = bool(self.cluster.problems)
         if self._charm.unit.is_leader():
             if not keep_last_good:
                 self._reconcile_labels(force_labels, verify)
@@ -220,7 +223,7 @@ class Worker(ops.Object):
 
     def _reconcile_labels(self, force: bool, verify: bool) -> None:
         labels = self.cluster.worker_labels
-        desired = _sync.fingerprint(labels=labels)
+        desired = canonical_json({"labels": labels})  # small, so kept as is (see _sync)
         if not (force or verify) and desired == self._applied.labels:
             return
         self._applied.labels = ""
@@ -267,21 +270,21 @@ class Worker(ops.Object):
             self._pebble_reachable = True
 
     def _reconcile_container(self, container: ops.Container, roles: frozenset[str]) -> None:
-        worker_config = self.cluster.worker_config
-        if not roles or worker_config is None:
+        workload_config = self.cluster.workload_config
+        if not roles or workload_config is None:
             _stop_all(container)
             return
-        worker_config = self._unit_config(worker_config)
-        if worker_config is None:
+        workload_config = self._unit_config(workload_config)
+        if workload_config is None:
             return  # the workload keeps its last good config
         self._charm.unit.set_ports(*self.cluster.worker_ports)
         restart_pending = self._applied.restart_pending
         try:
-            if _differs_on_disk(container, self.config.config_path, worker_config):
+            if _differs_on_disk(container, self.config.config_path, workload_config):
                 # If Pebble fails between the push and the restart, the next hook finds the
                 # file as wanted: only this record (kept below, whatever happens) restarts it.
                 restart_pending = True
-                container.push(self.config.config_path, worker_config, make_dirs=True)
+                container.push(self.config.config_path, workload_config, make_dirs=True)
             restart_pending |= self._sync_s3_ca(container)
             plan = container.get_plan()
             layer_changed = self._apply_layer(container, roles, plan)
@@ -337,7 +340,7 @@ class Worker(ops.Object):
             }
             layer = ops.pebble.LayerDict(**layer)
             layer["checks"] = checks
-        if _plan_contains(plan, ops.pebble.Layer(layer)):
+        if plan_contains(plan, ops.pebble.Layer(layer)):
             return False
         container.add_layer(_LAYER, layer, combine=True)
         return True
@@ -356,7 +359,7 @@ class Worker(ops.Object):
         layer = log_forwarding_layer(
             wanted, topology_labels(self._charm), services, current_targets=current
         )
-        if _plan_contains(plan, ops.pebble.Layer(layer)):
+        if plan_contains(plan, ops.pebble.Layer(layer)):
             return False
         container.add_layer(_LOGGING_LAYER, layer, combine=True)
         container.replan()
@@ -403,8 +406,7 @@ class Worker(ops.Object):
             )
 
     def _fqdn(self) -> str:
-        pod = self._charm.unit.name.replace("/", "-")
-        return f"{pod}.{service_host(self._charm.app.name, self.model.name)}"
+        return pod_host(self._charm.unit.name, self.model.name)
 
     def _kubernetes(self) -> lightkube.Client:
         """A client for this hook's one Kubernetes step; the caller closes it (``with``)."""
@@ -422,31 +424,6 @@ def _differs_on_disk(container: ops.Container, path: str, text: str) -> bool:
             return current.read() != text.encode()
     except ops.pebble.PathError:
         return True
-
-
-def _plan_contains(plan: ops.pebble.Plan, layer: ops.pebble.Layer) -> bool:
-    """Whether every service, check and log target of `layer` is already in `plan` as is."""
-    for name, service in layer.services.items():
-        current = plan.services.get(name)
-        if current is None or _comparable(current.to_dict()) != _comparable(service.to_dict()):
-            return False
-    for name, check in layer.checks.items():
-        current_check = plan.checks.get(name)
-        if current_check is None or _comparable(current_check.to_dict()) != _comparable(
-            check.to_dict()
-        ):
-            return False
-    for name, target in layer.log_targets.items():
-        current_target = plan.log_targets.get(name)
-        if current_target is None or _comparable(current_target.to_dict()) != _comparable(
-            target.to_dict()
-        ):
-            return False
-    return True
-
-
-def _comparable(data: Mapping[str, object]) -> dict[str, object]:
-    return {key: value for key, value in data.items() if key != "override"}
 
 
 def _stop_all(container: ops.Container) -> None:

@@ -7,7 +7,7 @@ worker -> coordinator instead of one policy per worker app on every telemetry ba
 
 This module is pure planning: `plan_proxy` turns the real telemetry URLs into the URLs
 published to workers (`ProxyPlan.published`) and the routes nginx must serve
-(`ProxyPlan.routes`). `coordinated_workers.nginx` renders the routes. The URL layout matches
+(`ProxyPlan.routes`). `coordinated_workers._nginx` renders the routes. The URL layout matches
 the upstream coordinated-workers library, so workers and scrapers see the same paths:
 
 - ``/proxy/loki/<loki-app>-<n>/push``: exact location, rewritten to the original push path;
@@ -30,6 +30,8 @@ import urllib.parse
 from typing import TYPE_CHECKING
 
 from service_mesh import safe_text
+
+from ._status import CoordinatedWorkersError
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -66,12 +68,12 @@ class WorkerTelemetryProxyConfig:
 
     http_port: int
     """Port used when the coordinator serves plain HTTP."""
-    https_port: int
-    """Port used when the coordinator serves TLS."""
+    https_port: int | None = None
+    """Reserved for when the coordinator serves TLS, which it does not yet: nothing uses it."""
 
     def port(self, tls: bool) -> int:
         """The port workers and scrapers must use, given whether the coordinator has TLS."""
-        return self.https_port if tls else self.http_port
+        return self.https_port if tls and self.https_port is not None else self.http_port
 
 
 @dataclasses.dataclass(frozen=True)
@@ -138,7 +140,7 @@ class _Target:
     path: str
 
 
-class _InvalidTargetError(ValueError):
+class _InvalidTargetError(CoordinatedWorkersError, ValueError):
     pass
 
 
@@ -285,12 +287,12 @@ def _host_label(host: str) -> str:
 def _remote_write_labels(urls: Sequence[str], skipped: list[SkippedTarget]) -> dict[str, str]:
     """Map each valid remote-write URL to its path label, every label different.
 
-    Upstream uses the first DNS label alone, so two targets sharing it (two models' Prometheus
-    ``prometheus-0``, or one host on two ports) collide. Colliding URLs all get a suffix derived
-    from the URL itself, which keeps every label stable whatever the other URLs are. A host may
-    itself be named like another URL's suffixed label (``prom-<8 hex>``): labels still shared
-    get longer suffixes, and a URL whose label is still taken after the full hash is skipped.
-    The result depends only on the set of URLs, never on their order.
+    The label is the host's first DNS label; where two targets share it (two models'
+    Prometheus ``prometheus-0``, or one host on two ports), the colliding URLs all get a
+    suffix derived from the URL itself, which keeps every label stable whatever the other URLs
+    are. A host may itself be named like another URL's suffixed label (``prom-<8 hex>``):
+    labels still shared get longer suffixes, and a URL whose label is still taken after the
+    full hash is skipped. The result depends only on the set of URLs, never on their order.
     """
     bases: dict[str, str] = {}
     for url in sorted(set(urls)):

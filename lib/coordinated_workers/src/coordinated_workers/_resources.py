@@ -31,9 +31,9 @@ from typing import TYPE_CHECKING, Any, cast
 import ops
 
 from service_mesh import kubernetes_client, safe_text
+from service_mesh.databag import canonical_json
 from service_mesh.errors import KubernetesError
 
-from . import _sync
 from ._status import Problem, kubernetes_problem
 
 if TYPE_CHECKING:
@@ -326,7 +326,7 @@ class ResourcePatch(ops.Object):
             logger.error("resources: %s", e)
             self._problems.append(Problem.blocked(f"resources: {e}"))
             return
-        desired = _sync.fingerprint(container=self._container, resources=wanted.to_json())
+        desired = canonical_json({"container": self._container, "resources": wanted.to_json()})
         if not verify and desired == self._applied.fingerprint:
             return
         if not (wanted.limits or wanted.requests or self._applied.sized):

@@ -1,7 +1,7 @@
 """Routing as data: the servers and locations nginx serves in front of the workers.
 
 A coordinator routes by **role**, never by pod: each `Location` names the role(s) whose worker
-apps serve it, and the renderer (`coordinated_workers.nginx`) points it at those apps'
+apps serve it, and the renderer (`coordinated_workers._nginx`) points it at those apps'
 headless Services, resolved per request. Scaling worker units therefore never changes
 nginx.conf; only a worker app joining or leaving does.
 

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING
 
 from service_mesh import safe_text
 
+from ._status import CoordinatedWorkersError
+
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
 
@@ -25,11 +27,11 @@ __all__ = ["ClusterRolesConfig", "ClusterRolesConfigError", "UnknownRolesError"]
 _ROLE_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9_.-]{0,61}[A-Za-z0-9])?")
 
 
-class ClusterRolesConfigError(ValueError):
+class ClusterRolesConfigError(CoordinatedWorkersError, ValueError):
     """A :class:`ClusterRolesConfig` contradicts itself; the message lists every problem."""
 
 
-class UnknownRolesError(ValueError):
+class UnknownRolesError(CoordinatedWorkersError, ValueError):
     """Some role names are not declared in the :class:`ClusterRolesConfig`."""
 
     def __init__(self, unknown: Iterable[str]) -> None:

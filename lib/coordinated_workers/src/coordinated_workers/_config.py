@@ -1,0 +1,113 @@
+"""What a charm tells the coordinator: its endpoints, its roles and routes, its callbacks."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import TYPE_CHECKING
+
+from .observability import ObservabilityConfig
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+    from service_mesh import AppPolicy, UnitPolicy
+
+    from ._catalogue import CatalogueItem
+    from ._cluster import WorkerApp
+    from ._nginx import RoleRoute
+    from ._resources import ComputeResources
+    from ._roles import ClusterRolesConfig
+    from ._routing import Server
+    from ._s3 import S3ConnectionInfo
+    from ._telemetry_proxy import TelemetryTargets, WorkerTelemetryProxyConfig
+
+
+@dataclasses.dataclass(frozen=True)
+class CoordinatorEndpoints:
+    """Names of the coordinator's endpoints in charmcraft.yaml; None switches a feature off.
+
+    The three mesh endpoints go together: all set or all None.
+    """
+
+    cluster: str = "cluster"
+    metrics: str | None = "metrics-endpoint"
+    logging: str | None = "logging"
+    charm_tracing: str | None = "charm-tracing"
+    workload_tracing: str | None = "workload-tracing"
+    remote_write: str | None = "send-remote-write"
+    service_mesh: str | None = "service-mesh"
+    require_cmr_mesh: str | None = "require-cmr-mesh"
+    provide_cmr_mesh: str | None = "provide-cmr-mesh"
+    peers: str | None = "peers"
+    grafana_dashboard: str | None = "grafana-dashboard"
+    """Skipped when the charm does not declare it."""
+    s3: str | None = "s3"
+    """Object storage (interface ``s3``); ignored when the charm does not declare it."""
+    catalogue: str | None = "catalogue"
+    """A catalogue entry (interface ``catalogue``); ignored when the charm does not declare it."""
+
+    def __post_init__(self) -> None:
+        mesh_names = (self.service_mesh, self.require_cmr_mesh, self.provide_cmr_mesh)
+        if len({name is None for name in mesh_names}) != 1:
+            raise ValueError(
+                "service_mesh, require_cmr_mesh and provide_cmr_mesh must all be set or all None"
+            )
+
+
+@dataclasses.dataclass(frozen=True)
+class WorkloadConfigContext:
+    """What a charm's ``workload_config`` callback may depend on."""
+
+    model: str
+    coordinator_host: str
+    """The coordinator's Service FQDN, which workers use to reach it."""
+    workers: Sequence[WorkerApp]
+    telemetry: TelemetryTargets
+    """The telemetry URLs workers are given (proxied when the proxy is on)."""
+    s3: S3ConnectionInfo | None = None
+    """The object storage workers use, once the s3 provider has sent credentials."""
+
+
+@dataclasses.dataclass(frozen=True)
+class CoordinatorConfig:
+    """Everything a charm tells the coordinator, in one typed object."""
+
+    roles: ClusterRolesConfig
+    workload_config: Callable[[WorkloadConfigContext], str]
+    """Renders the workload configuration file every worker receives (``worker_config`` on
+    the wire)."""
+    routes: Sequence[RoleRoute]
+    """How API requests are routed to workers by role."""
+    worker_metrics_port: int
+    """Port on which each worker serves ``/metrics``."""
+    api_port: int = 8080
+    worker_ports: Callable[[frozenset[str]], Sequence[int]] | None = None
+    """Given a worker's roles, the ports it must open."""
+    telemetry_proxy: WorkerTelemetryProxyConfig | None = None
+    """Route all worker telemetry through the coordinator (mandatory in a hardened mesh)."""
+    charm_mesh_policies: Sequence[AppPolicy | UnitPolicy] = ()
+    """Charm-specific external policies, appended to the defaults."""
+    endpoints: CoordinatorEndpoints = dataclasses.field(default_factory=CoordinatorEndpoints)
+    workload_tracing_protocols: Sequence[str] = ("otlp_http",)
+    nginx_container: str = "nginx"
+    exporter_container: str = "nginx-prometheus-exporter"
+    exporter_port: int = 9113
+    status_port: int = 8082
+    ipv6: bool = True
+    """Also listen on ``[::]`` where the pod has IPv6 (probed on every render); False: never."""
+    servers: Sequence[Server] = ()
+    """More nginx servers and locations (`Server`, `Location`); `routes` join the one on
+    `api_port`. Their `relations` become external mesh policies."""
+    observability: ObservabilityConfig | None = dataclasses.field(
+        default_factory=ObservabilityConfig
+    )
+    """Alert rules and dashboards published for the cluster; None publishes none."""
+    s3_required: bool = False
+    """The workload cannot run without object storage: blocked until ``s3`` is related."""
+    resources: ComputeResources | None = None
+    """Size nginx (or ``resources.container``) from charm config; None leaves it alone."""
+    catalogue: Callable[[str], CatalogueItem] | None = None
+    """Given the coordinator's Service FQDN, the catalogue entry to publish."""
+    coherence: Callable[[Sequence[WorkerApp]], str | None] | None = None
+    """A check beyond the roles (e.g. a replication factor the workers can meet): given the
+    worker apps, why the cluster is not coherent, or None. Blocked with ``[consistency]``."""

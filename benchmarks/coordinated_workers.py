@@ -805,14 +805,14 @@ class ShareMeter:
     """Calls and wall time spent inside the issue-15 steps of a hook (measurement only).
 
     The steps are `SelfObservability.reconcile` (fingerprint, and on change: read, render,
-    publish) and `Coordinator._forward_own_logs` (the nginx and exporter log targets).
+    publish) and `OwnLogForwarding.reconcile` (the nginx and exporter log targets).
     """
 
     def __init__(self) -> None:
-        from coordinated_workers._coordinator import Coordinator
+        from coordinated_workers._log_forwarding import OwnLogForwarding
         from coordinated_workers.observability import SelfObservability
 
-        self._targets = [(SelfObservability, "reconcile"), (Coordinator, "_forward_own_logs")]
+        self._targets = [(SelfObservability, "reconcile"), (OwnLogForwarding, "reconcile")]
         self._saved: list[tuple[type, str, Any]] = []
         self.profile: cProfile.Profile | None = None
         self.ms = 0.0

@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """Fixtures shared by every test suite of the monorepo.
 
 The repository root is put on ``sys.path`` so test modules (collected with

@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """Cold import of each reference charm's module chain, against bare ``import ops``.
 
 Run: ``uv run python benchmarks/charms.py`` (or ``tox -e bench``).

@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """How fast coordinated_workers imports and reconciles, against the README's speed targets.
 
 Run: ``uv run python benchmarks/coordinated_workers.py`` (or ``tox -e bench``).

@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """The events both libraries subscribe to in a hook of each reference charm.
 
 Run: ``uv run python benchmarks/observers.py`` (or ``tox -e bench``).

@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """Time and peak memory of ``python -m tools.plan`` at 50, 200 and 500 worker apps.
 
 Run: ``uv run python benchmarks/plan.py`` (or ``tox -e bench``).

@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """nginx.conf for Tempo, Loki and Mimir's routing tables: build time, size, reloads on scaling.
 
 Run: ``uv run python benchmarks/routing.py`` (or ``tox -e bench``).

@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """How fast service_mesh imports, and how many Kubernetes requests it makes.
 
 Run: ``uv run python benchmarks/service_mesh.py``

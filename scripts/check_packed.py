@@ -1,4 +1,6 @@
 #!/usr/bin/env python3
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """Check packed charms: `python scripts/check_packed.py [--expect PKG ...] [--python PY] CHARM...`.
 
 `charmcraft pack` succeeding says little about whether the charm will run on a unit: a

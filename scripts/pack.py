@@ -1,4 +1,6 @@
 #!/usr/bin/env python3
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """Stage and pack the charms of this repository: `python scripts/pack.py [charm ...]`.
 
 Why staging: each charm reaches the shared libraries through committed symlinks

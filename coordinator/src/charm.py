@@ -1,4 +1,6 @@
 #!/usr/bin/env python3
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """coordinator-k8s: the reference coordinator of a coordinated-workers cluster.
 
 All behaviour lives in the ``coordinated_workers`` library; this file only declares what is

@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """Our AuthorizationPolicy builder agrees with upstream's on every valid policy.
 
 Upstream: ``canonical_service_mesh.utils.istio.build_policy_resources_istio`` (0.3.1) fed with

@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """Our service_mesh relation ends interoperate with the published upstream library.
 
 Both sides run as tiny charms through ops.testing: whatever one end writes is fed as remote

@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """Our tracing v2 requirer interoperates with PyPI's charmlibs-interfaces-tracing 1.0.0.
 
 Each side runs as a tiny charm through ops.testing: what one implementation writes is fed as

@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """The committed golden data is what the published upstream packages produce today.
 
 ``tests/vectors/generate.py`` (``tox -e vectors``) writes these files by running

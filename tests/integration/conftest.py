@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """Fixtures for the integration suite: packed charms, their resources, and the Juju gate.
 
 The suite needs a bootstrapped Juju controller on Kubernetes (CI gets one from

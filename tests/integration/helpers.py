@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """Shared helpers for the integration tests: deploying the cluster, HTTP probes, Kubernetes.
 
 HTTP requests are made from inside a unit's charm container with `juju exec` (which runs in

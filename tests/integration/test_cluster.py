@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """The cluster on its own: role-split workers, routing by role through the coordinator, scaling.
 
 One model for the module. The API is called from inside the coordinator's pod at the

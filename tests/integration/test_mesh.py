@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """The cluster on an Istio ambient mesh in hardened (default-deny) mode.
 
 istio-k8s runs in its own model; istio-beacon-k8s runs in the test model and only the

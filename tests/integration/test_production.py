@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """Object storage and compute resources on a real controller (issue 16).
 
 s3-integrator (with dummy credentials: nothing here talks to the storage) is related to the

@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """Worker telemetry through the coordinator: Prometheus scrapes and Loki logs; the cluster's
 alert rules in Prometheus and Loki, its dashboards in Grafana, the coordinator's own logs.
 

@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """Architecture rules the libraries keep, checked on their source.
 
 - Dependencies point one way: ``service_mesh`` <- ``coordinated_workers`` <- charms.

@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """scripts/check_packed.py: what it accepts and, above all, what it refuses.
 
 Each test writes a small `.charm` (a zip laid out like charmcraft's) whose venv holds tiny

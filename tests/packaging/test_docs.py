@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """The deploy commands in the READMEs work as written, and agree with the charms and tests.
 
 They are copied by hand, so these checks keep them honest: every `--resource` is the image

@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """The integration suite's waits: this repository's charms fail fast, others only if stuck.
 
 istio-k8s and istio-beacon-k8s pass through error statuses while they start (the beacon

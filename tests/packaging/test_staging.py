@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """The charms' packaging: charmcraft.yaml hygiene and the staging step of `tox -e pack`.
 
 charmcraft cannot run here, so these tests check what `charmcraft pack` relies on: the staged

@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """The repository's tooling keeps its promises: quiet tox, honest benchmarks, clear names.
 
 These read the committed configuration (tox.ini, pyproject.toml files, README) rather than run
@@ -95,3 +97,27 @@ def test_our_distribution_is_not_named_like_the_published_coordinated_workers():
         assert not re.search(r'^\s*"coordinated-workers",$', text, re.MULTILINE), directory
         assert re.search(r'^\s*"mesh-coordinated-workers",$', text, re.MULTILINE), directory
         assert re.search(r"^mesh-coordinated-workers = \{ path = ", text, re.MULTILINE), directory
+
+
+def test_every_source_file_names_its_licence():
+    """LICENSE is Apache-2.0; each Python or shell file says so in an SPDX line at its top."""
+    import subprocess
+
+    listed = subprocess.run(
+        ["git", "ls-files", "*.py", "*.sh", ".ci/run", ".ci/setup"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    sources = [REPO / name for name in listed if "vendor/" not in name]
+    sources = [path for path in sources if path.is_file() and not path.is_symlink()]
+    assert sources, "git listed no source files"
+    unlicensed = [
+        str(path.relative_to(REPO))
+        for path in sources
+        if "SPDX-License-Identifier: Apache-2.0"
+        not in "".join(path.read_text().splitlines(True)[:3])
+    ]
+    assert not unlicensed
+    assert "Apache License" in (REPO / "LICENSE").read_text()

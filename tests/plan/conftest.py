@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """Fixtures for the plan tool: topologies as files, and the default plan computed once."""
 
 from __future__ import annotations

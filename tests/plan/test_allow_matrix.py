@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """The allow matrix on hand-written policies: selectors, Service targets, limits, matching."""
 
 from __future__ import annotations

@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """The plan command as people use it: the summary first, chosen sections, one-line errors."""
 
 from __future__ import annotations

@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """The plan command end to end: the real charms on the default and derived topologies.
 
 The golden output is regenerated with:

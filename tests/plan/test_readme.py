@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """Every command tools/plan/README.md documents runs as written, from the repository root.
 
 ``tox -e plan -- ARGS`` is ``python -m tools.plan ARGS`` (checked against tox.ini), so each

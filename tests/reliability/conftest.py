@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """Fixtures and hypothesis profiles for the reliability suite (faults, fuzzing, lifecycle).
 
 Both charms run through ops.testing; each builds its own ``lightkube.Client()`` from

@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """Both reference charms, loaded once, and the Juju states the reliability tests run them in.
 
 The charms are loaded from their ``src/charm.py`` the way their own unit tests do (under the

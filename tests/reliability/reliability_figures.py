@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """The fuzz figures: per endpoint, cases tried, uncaught exceptions, last good state kept."""
 
 from __future__ import annotations

@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """The minimal allow-set: what the generated policies let through, and nothing more.
 
 Both charms run on a fake cluster: the coordinator applies its cluster-internal policies and

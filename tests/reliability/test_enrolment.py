@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """No enrolment before authorisation: mesh labels follow the policies that let an app talk.
 
 In a hardened mesh an enrolled pod may only talk where an AuthorizationPolicy lets it, so the

@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """Every Kubernetes call either charm makes, failed every way an API server can fail.
 
 A *story* is a short run of hooks (first contact, a change that writes and deletes, removal)

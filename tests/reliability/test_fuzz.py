@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """Property-based fuzzing of every databag either charm reads.
 
 Two layers per endpoint, both counted in the printed figures:

@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """Lifecycle: leadership, scaling, apps coming and going, upgrades, no trust, no cluster."""
 
 from __future__ import annotations

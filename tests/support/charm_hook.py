@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """Running one library object inside a hook, for tests that need no charm around it."""
 
 from __future__ import annotations

@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """Hypothesis strategies for databag values a remote app might write: valid, odd or hostile.
 
 A databag maps strings to strings. Useful fuzzing mixes plain garbage with values that get

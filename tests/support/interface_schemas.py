@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """JSON schemas of the telemetry relation interfaces, reconstructed for wire tests.
 
 Each schema restates, in JSON Schema (draft 7), the requirements of the public interface

@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """Validate AuthorizationPolicy manifests offline, about as strictly as the API server does.
 
 There is no Kubernetes here, and model packages miss CEL rules and int-vs-string ports, so

@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """Hypothesis strategies for realistic, valid :class:`service_mesh.MeshPolicy` objects.
 
 "Valid" means valid for our models, which are stricter than upstream's: a unit policy always

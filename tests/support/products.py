@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """The routing tables of Tempo, Loki and Mimir, written with `coordinated_workers._routing`.
 
 These are test data, not shipped charms: they prove the model can express each product's real

@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """What every upstream vector generator shares: names, versions and the JSON layout."""
 
 from __future__ import annotations

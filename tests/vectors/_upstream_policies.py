@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """Vectors of upstream's Istio policy builder and PolicyResourceManager.
 
 The manager's requests go through a real ``lightkube.Client`` to ``FakeKubernetes`` in process.

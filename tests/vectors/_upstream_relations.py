@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """Vectors of the service_mesh relation: upstream's consumer and provider in ops.testing.
 
 Also the consumer's label reconciliation (``auto_join``), whose requests a real

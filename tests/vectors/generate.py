@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """Regenerate the golden data that the published upstream packages produce.
 
 ``tox -e vectors`` runs this module: it runs charmlibs-interfaces-service-mesh and

@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """``python -m tools.plan [TOPOLOGY] [--show S] [--output DIR] [--format F] [--diff OTHER]``.
 
 Runs the real coordinator and worker charms on a topology (the built-in default one if none is

@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """Who may talk to whom, read off Istio AuthorizationPolicies: a pure analysis.
 
 Istio says what a policy allows in terms of principals, label selectors and Service references;

@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """The charms a plan runs: the repository's real coordinator and worker, and a beacon stand-in.
 
 The coordinator and worker are loaded from ``coordinator/src/charm.py`` and

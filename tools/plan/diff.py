@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """What changes between two footprints: created, changed and deleted, section by section."""
 
 from __future__ import annotations

@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """What a converged simulation amounts to, as plain data ready to print, write or diff.
 
 Everything is read back from where the charms put it: pod labels and AuthorizationPolicies from

@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """Print a footprint for people: the text report, the mermaid flow diagram, manifest files."""
 
 from __future__ import annotations

@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """Run a topology's charms through ops.testing until the deployment stops changing.
 
 Every coordinator unit, every worker unit and the beacon stand-in is an :class:`Actor`: an

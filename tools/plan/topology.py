@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """The topology file: what to deploy, in the terms a Juju user thinks in.
 
 A topology names one model holding a coordinator and its worker apps, says whether the cluster

@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """Who is related to whom: the Juju relations of a topology, seen from each simulated unit.
 
 Each relation is a :class:`Link` named the same on both ends (``cluster:worker-read``), so what

@@ -1,4 +1,6 @@
 #!/usr/bin/env python3
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """worker-k8s: the reference worker of a coordinated-workers cluster.
 
 It has no mesh code at all: labels, configuration and telemetry destinations all come from the

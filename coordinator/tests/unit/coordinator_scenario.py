@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """Shared scenario helpers for the coordinator charm tests (charm class, state builders)."""
 
 from __future__ import annotations

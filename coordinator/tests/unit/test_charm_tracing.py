@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """The coordinator's own charm traces go straight to its charm-tracing receiver.
 
 ops.testing replaces ops' tracing backend with an in-memory one: the spans are in

@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """Issue 11: remote data that crashed every hook or froze nginx, through the whole charm.
 
 Each test starts from what a hostile or broken remote app can publish and checks the property

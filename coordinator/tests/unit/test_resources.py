@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """The coordinator sizes its nginx container from charm config (ops.testing + FakeKubernetes)."""
 
 from __future__ import annotations

@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """The reference coordinator ships rules and a dashboard for its workers (issue 15)."""
 
 from __future__ import annotations

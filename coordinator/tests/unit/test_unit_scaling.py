@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """Scaling a worker app by units reloads nothing; a worker app joining does (no wall clock)."""
 
 from __future__ import annotations

@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """nginx's version in `juju status`, asked only when the container (re)starts (issue 16)."""
 
 from __future__ import annotations

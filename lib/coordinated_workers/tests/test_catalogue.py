@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """The catalogue entry, byte for byte as the catalogue library (v1.3) writes it."""
 
 from __future__ import annotations

@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """Where charm traces go: the OTLP/HTTP traces URL, and ops' tracing present or absent."""
 
 from __future__ import annotations

@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """Both ends of the cluster relation, driven through tiny charms in ops.testing."""
 
 from __future__ import annotations

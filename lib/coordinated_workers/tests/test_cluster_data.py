@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """Cluster databags: upstream's encoding, strict reading, canonical (never flapping) output."""
 
 import json

@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """A minimal coordinator built on the library with the worker telemetry proxy switched off.
 
 The reference charm always proxies; this inline charm shows the other branch: workers get the

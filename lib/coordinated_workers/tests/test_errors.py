@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """One exception base for the library, one Problem shape shared with service_mesh."""
 
 from __future__ import annotations

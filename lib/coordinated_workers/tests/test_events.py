@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """A reconcile runs on the hook Juju dispatched; events with their own meaning never reconcile."""
 
 from __future__ import annotations

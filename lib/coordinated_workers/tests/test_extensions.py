@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """Extension points a product charm needs (issue 16): workload version, readiness callable,
 per-unit config transform (worker), and a coherence check beyond roles (coordinator).
 """

@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """nginx listens on ``[::]`` only where the pod has IPv6: the probe, and both renderings.
 
 nginx does not start when a ``listen [::]:<port>`` socket cannot be made (a node booted with

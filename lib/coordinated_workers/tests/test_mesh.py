@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """The cluster's mesh footprint equals what upstream coordinated-workers applies."""
 
 from __future__ import annotations

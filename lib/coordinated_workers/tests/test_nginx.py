@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """nginx.conf rendering (checked by a real `nginx -t`), Pebble layers and the reconcilers."""
 
 from __future__ import annotations

@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """The package's exports: every name resolves, and a worker does not load coordinator code."""
 
 from __future__ import annotations

@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """The coordinator's plan is a pure function of its inputs: no Juju, Pebble or Kubernetes."""
 
 from __future__ import annotations

@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """Compute resources: upstream's limit arithmetic and request sequence, checked on the vectors.
 
 ``tests/vectors/cos/kubernetes_compute_resources_patch-requests.json`` holds every request the

@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """ClusterRolesConfig expands meta roles, judges coherence and refuses contradictory configs."""
 
 import pytest

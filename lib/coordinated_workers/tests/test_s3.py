@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """Object storage: the s3 wire format (checked against the vectors), and how workers get it.
 
 The provider bags are the ones the real ``s3-integrator`` wrote (tests/vectors/cos/s3.json);

@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """The cluster observes itself (issue 15): alert rules, dashboards and logs, against the vectors.
 
 The wire proof rebuilds, from the golden vectors of ``tests/vectors/cos``, the rule files and

@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """Problem.status(): whatever a message holds, status-set can take it.
 
 A status message is an argument of ``status-set``: a lone surrogate cannot be encoded onto the

@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """The worker telemetry proxy plan: URL layout, routes for nginx, and hostile inputs."""
 
 from __future__ import annotations

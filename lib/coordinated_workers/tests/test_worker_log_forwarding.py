@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """A worker forwards every container's logs, sidecars included, not only its workload's."""
 
 from __future__ import annotations

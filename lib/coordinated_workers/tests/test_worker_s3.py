@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """The worker's side of object storage: the coordinator's secret, read and handed to the layer.
 
 The cluster bag and the secret are taken from what the coordinator of ``test_s3`` publishes,

@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """Fixtures shared by the service_mesh tests: golden databags, databag writes, a fake cluster."""
 
 from __future__ import annotations

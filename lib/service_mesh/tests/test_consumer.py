@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """ServiceMeshConsumer writes upstream's bags, as leader only, and reads the provider defensively.
 
 Label reconciliation (``auto_join``) is covered in ``test_consumer_labels.py``.

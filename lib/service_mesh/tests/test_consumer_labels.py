@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """With auto_join, the consumer's leader puts the mesh labels on its pods; otherwise nobody does.
 
 Kubernetes is the loopback fake of :mod:`service_mesh.testing`, reached by the real

@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """The consumer's `problem` can go straight into a status: escaped and at most STATUS_LIMIT long.
 
 Issue 11 defect 4: a beacon publishing ``labels = {"k" * 200000: 1}`` had the validation

@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """Every named error of service_mesh has one base; MissingEndpointError is a KeyError too."""
 
 from __future__ import annotations

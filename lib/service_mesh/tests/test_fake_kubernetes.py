@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """FakeKubernetes behaves like an API server as far as a real lightkube.Client can tell."""
 
 from __future__ import annotations

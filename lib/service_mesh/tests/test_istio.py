@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """The AuthorizationPolicy builder reproduces upstream's resources and Istio accepts them."""
 
 from __future__ import annotations

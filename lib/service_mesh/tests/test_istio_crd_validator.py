@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """The offline CRD validator (``authorization_policy_validator``) rejects what Kubernetes would.
 
 Other suites trust an empty error list from it, so this proves it is not vacuous: each

@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """reconcile_charm_labels / remove_charm_labels against a real lightkube.Client and FakeKubernetes.
 
 Where ours differs from upstream's request sequence (vector reconcile-charm-labels-wire.json)

@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """A 200 whose body is not JSON, is cut short or holds another kind ends in a named error.
 
 Each label call path meets each mangled answer once; the next call, with a sane API, ends where

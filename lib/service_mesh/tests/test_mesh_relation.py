@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """service_mesh.testing.mesh_relation builds the beacon's side as the provider writes it."""
 
 from __future__ import annotations

@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """The policy models reproduce upstream's repr and dump, which policy names and databags embed."""
 
 import json

@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """build_mesh_policies and get_data_from_cmr_relation reproduce upstream and skip bad input."""
 
 from __future__ import annotations

@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """ServiceMeshProvider writes upstream's bag, as leader only, and reads policies defensively."""
 
 from __future__ import annotations

@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """PolicyResourceManager against a real lightkube.Client and FakeKubernetes.
 
 The cluster-internal example of the vectors (coordinator ``tempo``, workers ``tempo-querier``

@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """safe_text: remote text in a log record or a status can always be passed to a hook tool."""
 
 import os

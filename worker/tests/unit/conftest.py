@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """Fixtures for the worker charm: Juju through ops.testing, Kubernetes faked at HTTP."""
 
 from __future__ import annotations

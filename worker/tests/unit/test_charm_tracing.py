@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """The worker's own charm traces go to the URL the coordinator gives it, through ops.tracing.
 
 ops.testing replaces ops' tracing backend with an in-memory one: the spans are in

@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """Issue 11 on the worker: whatever the coordinator's bag holds, status and logs stay sendable.
 
 ``status-set`` and ``juju-log`` take their text as an argument: a lone surrogate cannot be

@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """The model's proxy settings reach the workload's environment (issue 16)."""
 
 from __future__ import annotations

@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """The worker charm through ops.testing, with Kubernetes faked at the HTTP boundary."""
 
 from __future__ import annotations

@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """Coordinator/worker charm framework: one coordinator routes to and configures worker apps.
 
 A coordinator charm passes a :class:`CoordinatorConfig` to :class:`Coordinator`; a worker charm

@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """The ``catalogue`` interface (requirer side): an entry for the cluster's UI or API.
 
 Wire format, as the ``catalogue`` library (v1.3) writes it in the requirer's application bag:

@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """Where this charm's own traces go: the one destination of ops' tracing, set from a URL.
 
 With the ``ops[tracing]`` extra installed, ops records a span for every hook, buffers the spans

@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """Both ends of the ``cluster`` relation between a coordinator and its workers.
 
 Neither end emits events or caches anything across hooks: charms reconcile on every event and

@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """Databag models of the ``cluster`` relation, byte-compatible with upstream coordinated-workers.
 
 Each field travels JSON-encoded under its own key (so strings arrive double-quoted), every field

@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """What a charm tells the coordinator: its endpoints, its roles and routes, its callbacks."""
 
 from __future__ import annotations

@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """The coordinator: one reconcile path that keeps nginx, workers, labels and policies in step.
 
 Every hook runs :meth:`Coordinator.reconcile` once, which reads as its three parts:

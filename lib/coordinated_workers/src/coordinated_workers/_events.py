@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """Which Juju events trigger a reconcile."""
 
 from __future__ import annotations

@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """Whether the pod has IPv6, so nginx listens on ``[::]`` only where it can.
 
 nginx refuses to start when a ``listen [::]:<port>`` socket cannot be made, which is the case

@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """The coordinator's own containers forward their logs to Loki (issue 15).
 
 Each hook that has Loki push URLs reads each container's plan once and adds a ``log-targets``

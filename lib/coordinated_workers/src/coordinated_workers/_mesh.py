@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """The mesh footprint of a coordinated-worker cluster, as pure data.
 
 A cluster needs two kinds of authorization in a hardened mesh:

@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """The coordinator's nginx: config built as data, Pebble layers, and a reconciler.
 
 `render_config` is a pure function from `NginxInputs` to nginx.conf text. It builds a

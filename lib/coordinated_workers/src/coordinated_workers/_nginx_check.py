@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """The last check of nginx.conf before it is pushed: nothing in it the renderer did not place.
 
 Remote data (telemetry URLs, worker app names) reaches nginx.conf only through strict grammars

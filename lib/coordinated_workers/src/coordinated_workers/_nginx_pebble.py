@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """nginx and nginx-prometheus-exporter in their containers: Pebble layers and reconcilers.
 
 Both reconcilers write only what changed: nginx.conf is pushed when it differs from the file on

@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """nginx locations for `coordinated_workers._routing` servers: the worker side of nginx.conf.
 
 Each location proxies through ``$backend`` to the headless Service of the app serving its

@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """nginx.conf text from a directive tree, exactly as ``crossplane.build`` writes it.
 
 The tree is crossplane's format (``{"directive", "args", "block"}``), so the output can be

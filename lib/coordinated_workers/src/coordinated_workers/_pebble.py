@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """Whether a Pebble plan already holds a layer: the one comparison every workload step makes.
 
 Adding a layer that is already in the plan would restart nothing, but it costs a Pebble call

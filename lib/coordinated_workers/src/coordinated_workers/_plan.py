@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """The coordinator's desired state: one pure function from what it read to what it applies.
 
 The coordinator gathers its inputs once per hook into :class:`CoordinatorInputs` (relations,

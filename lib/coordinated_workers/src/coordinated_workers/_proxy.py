@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """The model's HTTP proxy settings, handed to the workload through its Pebble environment.
 
 Juju gives a charm the model's ``juju-http-proxy``, ``juju-https-proxy`` and ``juju-no-proxy``

@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """Compute resources: CPU and memory requests and limits on a workload container.
 
 Operators size pods with charm config; the leader patches its own StatefulSet's pod template

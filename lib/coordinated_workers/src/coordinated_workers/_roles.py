@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """The roles a coordinated cluster knows, and when a set of deployed workers is enough.
 
 Workers announce roles by name on the ``cluster`` relation. Some names are *meta roles* that

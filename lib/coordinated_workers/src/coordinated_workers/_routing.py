@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """Routing as data: the servers and locations nginx serves in front of the workers.
 
 A coordinator routes by **role**, never by pod: each `Location` names the role(s) whose worker

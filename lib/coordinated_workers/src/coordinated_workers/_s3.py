@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """Object storage: the ``s3`` interface (requirer side) and how its credentials reach workers.
 
 Wire format, as the data-platform ``s3`` library (v0.6) and ``s3-integrator`` write it:

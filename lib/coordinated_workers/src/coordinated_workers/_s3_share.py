@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """Both ends of handing the s3 connection to workers: an app secret, granted per relation.
 
 The coordinator's leader keeps one application-owned secret (label :data:`SECRET_LABEL`)

@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """What went wrong: the library's error base, and Kubernetes and Pebble failures as Problems."""
 
 from __future__ import annotations

@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """The coordinator's steps: each applies one part of a :class:`CoordinatorPlan`.
 
 Every step returns what went wrong as :class:`Problem` values instead of raising, so one

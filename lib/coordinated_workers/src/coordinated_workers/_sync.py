@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """When a hook may skip Kubernetes: nothing to apply has changed since the last full apply.
 
 Each unit remembers (in its stored state) a fingerprint of the labels and policies it last

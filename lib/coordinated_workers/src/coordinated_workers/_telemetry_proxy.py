@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """Worker telemetry proxy: workers send logs, metrics and traces through the coordinator.
 
 Workers never talk to Loki, Prometheus or Tempo directly. The coordinator publishes URLs that

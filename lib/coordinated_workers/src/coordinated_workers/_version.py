@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """The workload's version in ``juju status``, asked for only when it can have changed.
 
 Asking costs a process in the workload container (``nginx -v``, ``<binary> -version``), so it

@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """The worker: runs what the coordinator tells it to, and knows nothing about the mesh.
 
 A worker reads everything from the ``cluster`` relation: its configuration file, the labels to

@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """``ops.testing`` builders and readers for the ``cluster`` relation.
 
 Charm tests describe a cluster in domain terms (an app, its roles, how many units) and let

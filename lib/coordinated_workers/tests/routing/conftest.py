@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """The host's nginx, for the routing tests: skipped with a printed reason only when missing."""
 
 from __future__ import annotations

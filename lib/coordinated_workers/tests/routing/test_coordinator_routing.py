@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """A Loki-shaped coordinator on the library: its servers reach nginx.conf and the mesh.
 
 The charm declares Loki's routing table (``tests/support/products.py``) as `servers`, with no

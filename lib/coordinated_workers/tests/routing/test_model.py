@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """The routing model: what it refuses when built, how it renders, and the mesh policies."""
 
 from __future__ import annotations

@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """Tempo, Loki and Mimir's routing, expressed with the library and run in a live nginx.
 
 The tables are in ``tests/support/products.py``. Each is rendered, checked with the real

@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """The shared decoding and writing helpers behind every telemetry relation."""
 
 from __future__ import annotations

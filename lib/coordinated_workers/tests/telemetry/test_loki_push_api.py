@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """loki_push_api requirer: reading Loki push URLs, and the Pebble log forwarding layer."""
 
 from __future__ import annotations

@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """prometheus_scrape provider: the jobs we build and the databags we write."""
 
 from __future__ import annotations

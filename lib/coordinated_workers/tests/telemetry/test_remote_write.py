@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """prometheus_remote_write requirer: the URLs we read from provider units."""
 
 from __future__ import annotations

@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """tracing v2 requirer: protocol requests we write and receivers we read."""
 
 from __future__ import annotations

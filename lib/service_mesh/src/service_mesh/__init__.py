@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """Service mesh integration for Juju charms.
 
 Protect an application and join the mesh (the consumer side of ``service_mesh``)::

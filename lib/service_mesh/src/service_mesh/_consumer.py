@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """The application side of the ``service_mesh`` relation: request policies, learn how to join."""
 
 from __future__ import annotations

@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """Observing only the hook Juju is running: each hook is a fresh process with one event."""
 
 from __future__ import annotations

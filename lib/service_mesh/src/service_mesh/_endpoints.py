@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """Checks that the endpoints a mesh object relies on are declared in the charm's metadata."""
 
 from __future__ import annotations

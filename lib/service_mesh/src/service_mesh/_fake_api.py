@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """Pure helpers behind :class:`service_mesh.testing.FakeKubernetes`.
 
 Everything here is a small, faithful-enough model of one Kubernetes API server rule: how a

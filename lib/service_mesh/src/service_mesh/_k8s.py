@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """Turning lightkube and httpx2 failures into the library's named errors.
 
 lightkube 1.0 raises ``lightkube.ApiError`` (an ``httpx2.HTTPStatusError``) for answers with a

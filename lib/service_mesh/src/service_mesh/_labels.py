@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """Put labels on a charm's pods (via its StatefulSet) and Service, and take them off again.
 
 Which labels we set is recorded in a ConfigMap (data key ``labels``, a JSON object), so a label

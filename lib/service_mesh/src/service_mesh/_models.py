@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """Policy and relation-data models, wire-compatible with the upstream service-mesh library.
 
 Field names, field order and defaults are part of the wire format: the consumer's databag is a

@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """Turn a charm's policies and its relations into MeshPolicies, and read cross-model identities.
 
 Both functions are pure apart from reading relation data, so charms that manage policies

@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """Something that keeps a unit from being fully active, as a value a charm turns into a status.
 
 Both libraries report what is wrong with :class:`Problem` values and never set a status

@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """The mesh side of the ``service_mesh`` relation: publish join labels, collect policies."""
 
 from __future__ import annotations

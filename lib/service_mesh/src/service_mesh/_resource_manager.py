@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """Own a set of Istio AuthorizationPolicies directly in Kubernetes (no mesh charm involved).
 
 :class:`PolicyResourceManager` keeps the AuthorizationPolicies carrying its ownership labels

@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """Text that came from another application, made safe to log and to show in a status.
 
 Under Juju a log record and a status message are arguments of a hook tool (``juju-log``,

@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """Databag helpers both libraries share: change-only writes, one JSON form, one-line errors.
 
 Public so that ``coordinated_workers`` (and a charm library built the same way) uses these

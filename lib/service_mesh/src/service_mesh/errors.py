@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """Named errors raised by the service_mesh library.
 
 The library never lets a lightkube or httpx2 exception escape: a charm catches

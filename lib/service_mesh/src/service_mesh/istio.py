@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """Turn :class:`~service_mesh.MeshPolicy` objects into Istio AuthorizationPolicy manifests.
 
 The output is plain JSON-ready data, so this module needs no Kubernetes client and can be used

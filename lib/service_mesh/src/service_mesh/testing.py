@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """A fake Kubernetes API for testing charms and libraries that use lightkube.
 
 :class:`FakeKubernetes` keeps objects in memory and answers the Kubernetes REST API, so the code

@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """The cluster observes itself: alert rules and dashboards for COS, rendered only on change.
 
 The coordinator's leader publishes:

@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """Telemetry relations of a coordinated-workers cluster, implemented without Charmhub libraries.
 
 Each module implements one relation interface's wire format and documents it:

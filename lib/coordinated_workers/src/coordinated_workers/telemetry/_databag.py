@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """Tolerant decoding of databags written by remote apps, and change-only writes to our own.
 
 Remote databags may be missing, malformed or hostile. Readers decode one value at a time with

@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """Alert rules the coordinator publishes for itself and for each worker application.
 
 Rule files are read from a folder (top level only; ``.rule``, ``.rules``, ``.yml`` and

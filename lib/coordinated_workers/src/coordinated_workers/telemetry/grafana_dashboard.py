@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """``grafana_dashboard`` v0, provider side: the dashboards the coordinator gives Grafana.
 
 Wire format (as Grafana's ``GrafanaDashboardProvider`` v0.44 writes it; see

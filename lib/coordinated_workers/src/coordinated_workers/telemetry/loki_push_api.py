@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """``loki_push_api`` v1, requirer side, and the Pebble log forwarding that uses it.
 
 Wire format (as the Loki charm's ``LokiPushApiProvider`` writes it): each Loki unit puts

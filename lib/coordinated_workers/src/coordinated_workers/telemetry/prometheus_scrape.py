@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """``prometheus_scrape`` v0, provider side: how the coordinator asks Prometheus to scrape.
 
 Wire format (charm-relation-interfaces ``interfaces/prometheus_scrape/v0``), every value a

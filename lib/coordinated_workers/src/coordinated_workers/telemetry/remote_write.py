@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """``prometheus_remote_write`` v0, requirer side: where workers may push metrics.
 
 Wire format (charm-relation-interfaces ``interfaces/prometheus_remote_write/v0``): each

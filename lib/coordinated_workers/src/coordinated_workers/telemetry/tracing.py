@@ -1,3 +1,5 @@
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """``tracing`` v2, requirer side: ask a tracing backend for receivers and read their URLs.
 
 Wire format (charm-relation-interfaces ``interfaces/tracing/v2``), application databags only:

@@ -1,4 +1,6 @@
 #!/usr/bin/env python3
+# Copyright 2026 The coordinated-mesh authors
+# SPDX-License-Identifier: Apache-2.0
 """Test-only charm: an application related (or not) to the coordinator's `api` endpoint.
 
 It runs no workload. The integration tests make HTTP requests from its charm container with

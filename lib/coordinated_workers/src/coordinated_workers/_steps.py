@@ -25,7 +25,6 @@ from service_mesh.errors import KubernetesError
 
 from . import _charm_tracing
 from . import _mesh as mesh
-from ._catalogue import CatalogueRequirer
 from ._nginx import (
     ExporterWorkload,
     NginxConfigRejectedError,
@@ -276,6 +275,8 @@ def publish_catalogue(
 ) -> StepResult:
     """Write the plan's catalogue entry, where the charm has one and declares the endpoint."""
     if plan.catalogue is not None and endpoint is not None and endpoint in charm.meta.relations:
+        from ._catalogue import CatalogueRequirer  # only charms that publish an entry
+
         CatalogueRequirer(charm, endpoint).publish(plan.catalogue)
     return StepResult()
 

@@ -32,8 +32,6 @@ from typing import TYPE_CHECKING, TypeGuard
 
 import ops
 
-from ..telemetry import alert_rules
-from ..telemetry import grafana_dashboard as dashboards
 from ..telemetry.loki_push_api import LokiPushApiRequirer
 from ..telemetry.prometheus_scrape import MetricsEndpointProvider
 
@@ -41,6 +39,11 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from .._cluster import WorkerApp
+    from ..telemetry import alert_rules
+    from ..telemetry import grafana_dashboard as dashboards
+
+# The rule and dashboard modules are imported where they are used: every hook builds this
+# object, but only a hook whose inputs changed renders (they cost every coordinator hook ~3 ms).
 
 logger = logging.getLogger(__name__)
 
@@ -160,6 +163,9 @@ class SelfObservability(ops.Object):
 
     def render(self, workers: Sequence[alert_rules.Topology]) -> Rendered:
         """Read every source and build the three payloads (no databag is touched)."""
+        from ..telemetry import alert_rules
+        from ..telemetry import grafana_dashboard as dashboards
+
         problems: list[str] = []
         coordinator = self._topology(self._charm.app.name, self._charm.meta.name)
         worker_files = self._rule_files(self.config.worker_prometheus_rules, problems)
@@ -188,6 +194,8 @@ class SelfObservability(ops.Object):
         return Rendered(prometheus, loki, templates, tuple(problems))
 
     def _publish(self, rendered: Rendered) -> None:
+        from ..telemetry import grafana_dashboard as dashboards
+
         if self._metrics and rendered.prometheus is not None:
             MetricsEndpointProvider(self._charm, self._metrics).publish_alert_rules(
                 rendered.prometheus
@@ -200,11 +208,15 @@ class SelfObservability(ops.Object):
             )
 
     def _topology(self, application: str, charm_name: str) -> alert_rules.Topology:
+        from ..telemetry import alert_rules
+
         return alert_rules.Topology(self.model.name, self.model.uuid, application, charm_name)
 
     def _rule_files(
         self, folder: str | Path | None, problems: list[str]
     ) -> list[alert_rules.RuleFile]:
+        from ..telemetry import alert_rules
+
         if folder is None:
             return []
         path, shown_as = self._resolve(folder)
@@ -214,6 +226,8 @@ class SelfObservability(ops.Object):
         return files
 
     def _dashboard_files(self) -> list[dashboards.DashboardFile]:
+        from ..telemetry import grafana_dashboard as dashboards
+
         files: list[dashboards.DashboardFile] = []
         if self.config.library_dashboards is not None:
             files += dashboards.dashboard_files(self.config.library_dashboards, _LIBRARY_PATH)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import typing
 
 import ops
@@ -24,11 +23,6 @@ POLICIES_KEY = "policies"
 
 MAX_POLICIES_PER_RELATION = 500
 """Most policies read from one consumer; a real charm asks for a handful per relation."""
-
-# The names Juju accepts: a source must be a real application in a real model, since both
-# become part of an Istio principal (``cluster.local/ns/<model>/sa/<app>``).
-_JUJU_APP_NAME = re.compile(r"[a-z][a-z0-9]*(-[a-z0-9]*[a-z][a-z0-9]*)*")
-_JUJU_MODEL_NAME = re.compile(r"[a-z0-9][a-z0-9-]*")
 
 
 class ServiceMeshProvider(ops.Object):
@@ -205,13 +199,7 @@ def _foreign_target(policy: MeshPolicy, consumer: str, namespace: str | None) ->
         return f"target_namespace must be the consumer's namespace {namespace!r}"
     if policy.target_service not in (None, consumer):
         return f"target_service must be the consumer's own Service {consumer!r}"
-    if not _JUJU_APP_NAME.fullmatch(policy.source_app_name):
-        return "source_app_name is not a Juju application name"
-    if len(policy.source_namespace) > 63 or not _JUJU_MODEL_NAME.fullmatch(
-        policy.source_namespace
-    ):
-        return "source_namespace is not a Juju model name"
-    return None
+    return None  # source names: MeshPolicy's own validation holds them to Juju's rules
 
 
 def _validate(item: object) -> MeshPolicy | str:

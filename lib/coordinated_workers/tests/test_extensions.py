@@ -13,13 +13,13 @@ import ops
 import pytest
 from ops import testing
 
-from coordinated_workers import ClusterRolesConfig, WorkerApp
+from coordinated_workers import WorkerApp
 from coordinated_workers._cluster_data import ClusterProviderAppData
-from coordinated_workers._coordinator import Coordinator, CoordinatorConfig, CoordinatorEndpoints
-from coordinated_workers._nginx import RoleRoute
+from coordinated_workers._coordinator import Coordinator
 from coordinated_workers._worker import Worker, WorkerConfig, WorkerContext
 from coordinated_workers.testing import coordinator_relation, worker_relation
 from service_mesh.testing import FakeKubernetes
+from tests.support.coordinators import minimal_coordinator_config
 
 # --- worker ----------------------------------------------------------------------------------
 
@@ -145,25 +145,7 @@ class CoherentCoordinator(ops.CharmBase):
         super().__init__(framework)
         self.coordinator = Coordinator(
             self,
-            CoordinatorConfig(
-                roles=ClusterRolesConfig(
-                    roles={"work"}, meta_roles={}, minimal_deployment={"work"}
-                ),
-                workload_config=lambda _context: "x: 1\n",
-                routes=[RoleRoute("/work", "work", 9000)],
-                worker_metrics_port=9000,
-                endpoints=CoordinatorEndpoints(
-                    metrics=None,
-                    logging=None,
-                    charm_tracing=None,
-                    workload_tracing=None,
-                    remote_write=None,
-                    service_mesh=None,
-                    require_cmr_mesh=None,
-                    provide_cmr_mesh=None,
-                ),
-                coherence=_two_apps_at_least,
-            ),
+            minimal_coordinator_config(coherence=_two_apps_at_least),
         )
         framework.observe(self.on.collect_unit_status, self._on_collect_status)
 

@@ -16,12 +16,12 @@ import ops
 import pytest
 from ops import testing
 
-from coordinated_workers import ClusterRolesConfig
-from coordinated_workers._coordinator import Coordinator, CoordinatorConfig, CoordinatorEndpoints
+from coordinated_workers._coordinator import Coordinator
 from coordinated_workers._ipv6 import IF_INET6, pod_has_ipv6
 from coordinated_workers._nginx import NginxInputs, RoleRoute, render_config
 from coordinated_workers.testing import worker_relation
 from service_mesh.testing import FakeKubernetes
+from tests.support.coordinators import minimal_coordinator_config
 
 if TYPE_CHECKING:
     import pathlib
@@ -111,25 +111,7 @@ def _coordinator_charm(ipv6: bool) -> type[ops.CharmBase]:
             super().__init__(framework)
             self.coordinator = Coordinator(
                 self,
-                CoordinatorConfig(
-                    roles=ClusterRolesConfig(
-                        roles={"work"}, meta_roles={}, minimal_deployment={"work"}
-                    ),
-                    workload_config=lambda _context: "",
-                    routes=[RoleRoute("/work", "work", 9000)],
-                    worker_metrics_port=9000,
-                    endpoints=CoordinatorEndpoints(
-                        service_mesh=None,
-                        require_cmr_mesh=None,
-                        provide_cmr_mesh=None,
-                        logging=None,
-                        metrics=None,
-                        charm_tracing=None,
-                        workload_tracing=None,
-                        remote_write=None,
-                    ),
-                    ipv6=ipv6,
-                ),
+                minimal_coordinator_config(workload_config="", ipv6=ipv6),
             )
 
     return MiniCoordinator

@@ -18,14 +18,10 @@ import ops
 import pytest
 from ops import testing
 
-from coordinated_workers import ClusterRolesConfig
 from coordinated_workers._coordinator import (
     Coordinator,
-    CoordinatorConfig,
-    CoordinatorEndpoints,
     WorkloadConfigContext,
 )
-from coordinated_workers._nginx import RoleRoute
 from coordinated_workers._s3 import (
     S3ConnectionInfo,
     S3DataError,
@@ -36,6 +32,7 @@ from coordinated_workers._s3 import (
 from coordinated_workers._s3_share import SECRET_LABEL
 from coordinated_workers.testing import read_provider_data, worker_relation
 from service_mesh.testing import FakeKubernetes
+from tests.support.coordinators import minimal_coordinator_config
 
 VECTORS = pathlib.Path(__file__).parents[3] / "tests" / "vectors" / "cos"
 S3_VECTOR = json.loads((VECTORS / "s3.json").read_text())
@@ -69,25 +66,7 @@ class StorageCoordinator(ops.CharmBase):
         super().__init__(framework)
         self.coordinator = Coordinator(
             self,
-            CoordinatorConfig(
-                roles=ClusterRolesConfig(
-                    roles={"work"}, meta_roles={}, minimal_deployment={"work"}
-                ),
-                workload_config=_worker_config,
-                routes=[RoleRoute("/work", "work", 9000)],
-                worker_metrics_port=9000,
-                endpoints=CoordinatorEndpoints(
-                    metrics=None,
-                    logging=None,
-                    charm_tracing=None,
-                    workload_tracing=None,
-                    remote_write=None,
-                    service_mesh=None,
-                    require_cmr_mesh=None,
-                    provide_cmr_mesh=None,
-                ),
-                s3_required=True,
-            ),
+            minimal_coordinator_config(workload_config=_worker_config, s3_required=True),
         )
         framework.observe(self.on.collect_unit_status, self._on_collect_status)
 

@@ -23,14 +23,13 @@ import pytest
 import yaml
 from ops import testing
 
-from coordinated_workers import ClusterRolesConfig
-from coordinated_workers._coordinator import Coordinator, CoordinatorConfig, CoordinatorEndpoints
-from coordinated_workers._nginx import RoleRoute
+from coordinated_workers._coordinator import Coordinator
 from coordinated_workers.observability import ObservabilityConfig
 from coordinated_workers.telemetry import alert_rules
 from coordinated_workers.telemetry.grafana_dashboard import MAX_DASHBOARD_BYTES, decode_content
 from coordinated_workers.testing import worker_relation
 from service_mesh.testing import FakeKubernetes
+from tests.support.coordinators import minimal_coordinator_config
 
 MODEL = "obs"
 UUID = "3b1f6a2e-7c4d-4e8a-9f10-2a5b6c7d8e9f"
@@ -56,21 +55,10 @@ def _charm_type(nginx_rules: pathlib.Path | None) -> type[ops.CharmBase]:
             super().__init__(framework)
             self.coordinator = Coordinator(
                 self,
-                CoordinatorConfig(
-                    roles=ClusterRolesConfig(
-                        roles={"all"}, meta_roles={}, minimal_deployment={"all"}
-                    ),
-                    workload_config=lambda _context: "x: 1\n",
-                    routes=[RoleRoute("/all", "all", 8080)],
-                    worker_metrics_port=8080,
-                    endpoints=CoordinatorEndpoints(
-                        charm_tracing=None,
-                        workload_tracing=None,
-                        remote_write=None,
-                        service_mesh=None,
-                        require_cmr_mesh=None,
-                        provide_cmr_mesh=None,
-                    ),
+                minimal_coordinator_config(
+                    role="all",
+                    port=8080,
+                    keep=("metrics", "logging"),
                     observability=ObservabilityConfig(
                         coordinator_prometheus_rules=nginx_rules, library_dashboards=None
                     ),
@@ -283,22 +271,7 @@ def _default_charm() -> type[ops.CharmBase]:
             super().__init__(framework)
             self.coordinator = Coordinator(
                 self,
-                CoordinatorConfig(
-                    roles=ClusterRolesConfig(
-                        roles={"all"}, meta_roles={}, minimal_deployment={"all"}
-                    ),
-                    workload_config=lambda _context: "x: 1\n",
-                    routes=[RoleRoute("/all", "all", 8080)],
-                    worker_metrics_port=8080,
-                    endpoints=CoordinatorEndpoints(
-                        charm_tracing=None,
-                        workload_tracing=None,
-                        remote_write=None,
-                        service_mesh=None,
-                        require_cmr_mesh=None,
-                        provide_cmr_mesh=None,
-                    ),
-                ),
+                minimal_coordinator_config(role="all", port=8080, keep=("metrics", "logging")),
             )
 
     return Default

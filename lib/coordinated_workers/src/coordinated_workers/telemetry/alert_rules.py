@@ -209,10 +209,11 @@ def prometheus_rules(
     for worker in workers:
         topology = _juju_topology(cosl, worker)
         groups += _labelled(cosl, "promql", topology, worker_files, prefix=topology.identifier)
-    groups += _labelled(cosl, "promql", own, coordinator_files, own.identifier)
+    own_prefix = own.identifier
+    groups += _labelled(cosl, "promql", own, coordinator_files, own_prefix)
     generic = cosl.rules.generic_alert_groups.application_rules
     host_health = [RuleFile("", cast("RuleDoc", generic))]
-    groups += _labelled(cosl, "promql", own, host_health, own.identifier)
+    groups += _labelled(cosl, "promql", own, host_health, own_prefix)
     return {"groups": _unique(groups)}
 
 
@@ -226,17 +227,18 @@ def loki_rules(
     """
     cosl = _cosl()
     own = _juju_topology(cosl, coordinator)
+    own_prefix = own.identifier
     groups: list[dict[str, object]] = []
     for worker in workers:
         topology = _juju_topology(cosl, worker)
         for group in _labelled(cosl, "logql", topology, files, prefix=topology.identifier):
-            group["name"] = f"{own.identifier}_{group['name']}_alerts"
+            group["name"] = f"{own_prefix}_{group['name']}_alerts"
             groups.append(group)
     for rule_file in files:
         originals = _group_names(rule_file)
         labelled = _labelled(cosl, "logql", own, [rule_file], prefix=None)
         for name, group in zip(originals, labelled, strict=True):
-            group["name"] = f"{own.identifier}_{name}_alerts"
+            group["name"] = f"{own_prefix}_{name}_alerts"
             groups.append(group)
     return {"groups": _unique(groups)}
 

@@ -276,3 +276,57 @@ def test_while_the_mesh_data_is_malformed_policies_are_not_compared(ctx, kube):
     assert "differences" not in results
     assert results["in-sync"] == "unknown"
     assert "policies not compared: the mesh's data is malformed" in results["report"]
+
+
+def test_a_wrong_label_value_and_a_policy_without_our_labels_are_named(ctx, kube):
+    rels = relations()
+    converge(ctx, kube, rels)
+    add_pod(
+        kube, "worker-read-1", {**cluster_labels("worker-read"), "app.kubernetes.io/part-of": "x"}
+    )
+    add_pod(kube, "bare-pod", {"run": "debug"})  # no Juju app label: neither checked nor matched
+    members = next(p for p in policies(kube) if "selector" in p["spec"])
+    members["metadata"]["labels"] = {}
+    kube.add(members)  # the same policy, but no longer ours by its labels
+
+    results = show_mesh(ctx, rels)
+
+    assert results["differences"] == {
+        "pod-unlabelled": (f"worker-read-1: has app.kubernetes.io/part-of=x instead of {APP}"),
+        "policy-changed": f"{members['metadata']['name']}: its ownership labels are missing",
+    }
+    assert "bare-pod" not in results["report"]
+
+
+def test_a_missing_member_policy_says_which_pods_it_selected(ctx, kube):
+    rels = relations()
+    converge(ctx, kube, rels)
+    [gone] = [
+        p for p in policies(kube) if "selector" in p["spec"] and "/sa/worker-read" in json.dumps(p)
+    ]
+    resource = create_namespaced_resource(istio.GROUP, istio.VERSION, istio.KIND, istio.PLURAL)
+    with kube.client(namespace=MODEL) as client:
+        client.delete(resource, gone["metadata"]["name"], namespace=MODEL)
+
+    results = show_mesh(ctx, rels)
+
+    assert results["differences"] == {
+        "policy-missing": (
+            f"{gone['metadata']['name']}: lets worker-read reach pods labelled "
+            f"app.kubernetes.io/part-of={APP}"
+        )
+    }
+    # worker-read now reaches the coordinator through its Service only
+    assert "  worker-read -> " + APP + " via service" in results["report"]
+    assert f"  worker-read -> {APP}, worker-read" not in results["report"]
+
+
+def test_a_worker_app_no_policy_can_name_is_not_expected_to_have_one(ctx, kube):
+    long_name = "worker-" + "x" * 60  # Juju's pattern, but no Kubernetes Service can have it
+    rels = relations(worker_relation(long_name, ["write"], units=0, model=MODEL))
+    converge(ctx, kube, rels)
+
+    results = show_mesh(ctx, rels)
+
+    assert results["in-sync"] == "true"
+    assert results["policies"] == "5"

@@ -30,7 +30,10 @@ What is measured, and how:
    through a Juju secret) and resource limits configured (a StatefulSet patch): first and
    steady wall time, function calls and Kubernetes requests, like for like with an upstream
    coordinator that has them.
-8. Design figures the library's code relies on: the calls a steady ``config-changed`` would
+8. The coordinator's ``show-mesh`` action on the converged cluster of 2. (its Pods seeded as a
+   roll-out would label them): its Kubernetes requests (reads only), calls and wall time, and
+   whether any hook measured before it loaded the action's modules (none should).
+9. Design figures the library's code relies on: the calls a steady ``config-changed`` would
    make if the coordinator observed every event rather than the dispatched one
    (``_events.observe_reconcile_events``), and the cold import of crossplane, which nginx.conf
    rendering avoids (``_nginx_text.build``).
@@ -1034,6 +1037,55 @@ def bench_coordinator_production(charm: Any) -> None:
     )
 
 
+SHOW_MESH_MODULES = ("coordinated_workers._show_mesh", "service_mesh.allow_matrix")
+
+
+def bench_show_mesh(charm: Any) -> None:
+    print("\nshow-mesh action on the coordinator of 2., converged, its pods labelled:")
+    loaded = [name for name in SHOW_MESH_MODULES if name in sys.modules]
+    check(
+        "its modules, loaded by the hooks above", ", ".join(loaded) or "none", "none", not loaded
+    )
+    times: list[float] = []
+    requests: list[WireRequest] = []
+    calls = 0
+    for run in range(EVENT_RUNS):
+        with Cluster(COORDINATOR) as cluster:
+            ctx = testing.Context(charm.CoordinatorCharm, app_name=COORDINATOR)
+            state = coordinator_state(cluster, [*worker_apps(2), mesh_relation()])
+            out = ctx.run(ctx.on.config_changed(), state)
+            template = cluster.fake.get("statefulsets", MODEL, COORDINATOR)
+            assert template is not None
+            labels = template["spec"]["template"]["metadata"]["labels"]
+            for app, units in ((COORDINATOR, 1), ("worker-read", 2), ("worker-write", 1)):
+                for unit in range(units):
+                    pod_labels = {**labels, "app.kubernetes.io/name": app}
+                    cluster.fake.add(
+                        {
+                            "apiVersion": "v1",
+                            "kind": "Pod",
+                            "metadata": {
+                                "name": f"{app}-{unit}",
+                                "namespace": MODEL,
+                                "labels": pod_labels,
+                            },
+                            "spec": {"containers": [{"name": "charm"}]},
+                        }
+                    )
+            cluster.take_requests()
+            if run == 0:
+                calls, _ = profiled_calls(ctx.run, ctx.on.action("show-mesh"), out)
+            else:
+                ms, _ = timed(ctx.run, ctx.on.action("show-mesh"), out)
+                times.append(ms)
+            requests = cluster.take_requests()
+            assert ctx.action_results is not None and ctx.action_results["in-sync"] == "true"
+    reads_only = not writes(requests) and len(requests) == 3
+    check("Kubernetes requests", f"{len(requests)} ({describe(requests)})", "3 reads", reads_only)
+    check("function calls (lightkube included)", f"{calls:,}", "", None)
+    check("wall time (median)", f"{statistics.median(times):.1f} ms", "", None)
+
+
 def main() -> int:
     precompile()
     print(LEGEND)
@@ -1059,6 +1111,7 @@ def main() -> int:
     bench_worker(worker)
     bench_self_observability(coordinator)
     bench_design(coordinator)
+    bench_show_mesh(coordinator)
 
     failed = [what for what, _, _, ok in _results if ok is False]
     print(f"\n{len(failed)} target(s) failed" + (": " + "; ".join(failed) if failed else ""))

@@ -5,7 +5,7 @@
 Both charms run on a fake cluster: the coordinator applies its cluster-internal policies and
 publishes its external ones to the beacon, the workers label their pods from the cluster
 relation. The beacon's policies are built from the published bag with the same builder the
-beacon uses. :func:`tools.plan.allow_matrix.allow_matrix` then reads every (source app, target
+beacon uses. :func:`service_mesh.allow_matrix.allow_matrix` then reads every (source app, target
 app, port, method, path) the policies allow, given the pod labels and Services in the cluster,
 and the test compares that with the matrix the topology should have.
 """
@@ -30,8 +30,8 @@ from reliability_charms import (
 from coordinated_workers import ClusterProviderAppData
 from coordinated_workers.testing import coordinator_relation
 from service_mesh import MeshPolicy, istio
+from service_mesh.allow_matrix import Service, Workload, allow_matrix
 from service_mesh.testing import FakeKubernetes
-from tools.plan.allow_matrix import Service, Workload, allow_matrix
 
 ALL = ()
 CLIENT, PROMETHEUS = "client", "prometheus"

@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING
 from . import render
 
 if TYPE_CHECKING:
-    from .allow_matrix import Allow
+    from service_mesh.allow_matrix import Allow
+
     from .footprint import Footprint, Manifest
 
 

@@ -22,9 +22,9 @@ from coordinated_workers._nginx import NGINX_CONFIG_PATH
 from coordinated_workers.telemetry import alert_rules
 from coordinated_workers.telemetry.grafana_dashboard import decode_content
 from service_mesh import MeshPolicy, istio
+from service_mesh.allow_matrix import Allow, Rule, Service, Workload, allow_rules
 
 from . import charms
-from .allow_matrix import Allow, Rule, Service, Workload, allow_rules
 from .simulate import scratch_directory, simulate
 
 if TYPE_CHECKING:

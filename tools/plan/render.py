@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING
 
 import yaml
 
-from .allow_matrix import ANY, Allow, unprotected
+from service_mesh.allow_matrix import ANY, Allow, unprotected
+
 from .footprint import RESOLVER_PLACEHOLDER
 
 if TYPE_CHECKING:
@@ -19,8 +20,8 @@ if TYPE_CHECKING:
 
     from coordinated_workers import ClusterProviderAppData
     from service_mesh import Endpoint, MeshPolicy
+    from service_mesh.allow_matrix import Rule
 
-    from .allow_matrix import Rule
     from .footprint import Footprint, Manifest
 
 CLUSTER_FILE = "cluster-internal-authorizationpolicies.yaml"

@@ -155,6 +155,21 @@ def test_non_leader_writes_nothing_and_raises_nothing(
         assert relation.local_app_data == consumer_vector["non_leader_databag"]
 
 
+@pytest.mark.parametrize("leader", [True, False])
+def test_published_policies_are_what_the_leader_publishes_on_any_unit(
+    consumer_vector: dict[str, Any], leader: bool
+):
+    relations = _vector_relations()
+    ctx = _context()
+
+    with ctx(ctx.on.update_status(), _state(*relations, leader=leader)) as manager:
+        published = manager.charm.mesh.published_policies()
+        manager.run()
+
+    wire = json.loads(consumer_vector["databag"]["policies"])
+    assert [p.model_dump(mode="json") for p in published] == wire
+
+
 def test_update_service_mesh_on_non_leader_is_a_no_op(bag_writes: list[dict[str, str]]):
     ctx = _context()
 

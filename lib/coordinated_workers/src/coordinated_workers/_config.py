@@ -110,6 +110,9 @@ class CoordinatorConfig:
     """Size nginx (or ``resources.container``) from charm config; None leaves it alone."""
     catalogue: Callable[[str], CatalogueItem] | None = None
     """Given the coordinator's Service FQDN, the catalogue entry to publish."""
+    show_mesh_action: str | None = "show-mesh"
+    """The action that prints the live allow matrix and where the namespace differs from what
+    the coordinator intends; ignored when the charm does not declare it in charmcraft.yaml."""
     coherence: Callable[[Sequence[WorkerApp]], str | None] | None = None
     """A check beyond the roles (e.g. a replication factor the workers can meet): given the
     worker apps, why the cluster is not coherent, or None. Blocked with ``[consistency]``."""

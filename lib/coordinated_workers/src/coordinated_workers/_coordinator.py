@@ -134,7 +134,8 @@ class Coordinator(ops.Object):
             if config.resources is not None
             else None
         )
-        observe_reconcile_events(charm, self._on_reconcile_event)
+        if observe_reconcile_events(charm, self._on_reconcile_event) is None:
+            self._observe_actions()  # a hook Juju names never needs them
         # nginx's version in `juju status`, asked only when the container (re)starts.
         self.version = VersionReporter(charm, config.nginx_container, nginx_version)
         # No cleanup on `remove`: planned_units() == 0 holds both when the app is scaled to
@@ -230,6 +231,19 @@ class Coordinator(ops.Object):
         if reachable is None:
             reachable = self._charm.unit.get_container(container).can_connect()
         return reachable
+
+    # --- actions -----------------------------------------------------------------------------
+
+    def _observe_actions(self) -> None:
+        action = self.config.show_mesh_action
+        if action is not None and action in self._charm.meta.actions:
+            self.framework.observe(self._charm.on[action].action, self._on_show_mesh)
+
+    def _on_show_mesh(self, event: ops.ActionEvent) -> None:
+        """Print the live allow matrix and how the namespace differs from what we intend."""
+        from . import _show_mesh  # only this action uses it (and the allow matrix)
+
+        _show_mesh.run(self, event)
 
     # --- reconcile: gather, plan, apply ----------------------------------------------------
 

@@ -32,7 +32,7 @@ _EXCLUDED: tuple[type[ops.EventBase], ...] = (
 
 def observe_reconcile_events(
     charm: ops.CharmBase, handler: Callable[[ops.EventBase], None]
-) -> None:
+) -> str | None:
     """Observe, with `handler`, the hook events of `charm` that can change desired state.
 
     Each hook is a fresh process that handles one Juju event, and a reconcile computes
@@ -41,6 +41,10 @@ def observe_reconcile_events(
     observed: ``framework.observe`` inspects the handler's signature on every call, so
     observing every event would cost each hook work in proportion to the charm's events.
     Without a dispatch path (an old Juju, a test harness) every eligible event is observed.
+
+    Returns:
+        The hook Juju named, or None for an action or without a dispatch path: then the
+        caller observes its actions too (a hook never needs them).
     """
     dispatched = dispatched_event_name()
     named = getattr(charm.on, dispatched, None) if dispatched else None
@@ -50,3 +54,4 @@ def observe_reconcile_events(
         event_type = bound.event_type
         if issubclass(event_type, ops.HookEvent) and not issubclass(event_type, _EXCLUDED):
             charm.framework.observe(bound, handler)
+    return dispatched

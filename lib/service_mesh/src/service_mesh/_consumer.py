@@ -226,6 +226,15 @@ class ServiceMeshConsumer(ops.Object):
         ):
             logger.debug("published %d mesh policies", len(policies))
 
+    def published_policies(self) -> list[MeshPolicy]:
+        """The policies :meth:`update_service_mesh` publishes for the current relations.
+
+        Built from the relations, so any unit can ask (a non-leader cannot read the bag the
+        leader published); a policy that cannot be built is left out, as when publishing, and
+        :attr:`problem` names it.
+        """
+        return self._build_policies()[0]
+
     @property
     def lightkube_client(self) -> lightkube.Client:
         """A client for this app's namespace, created on first use so plain hooks don't pay.

@@ -57,11 +57,6 @@ class Topology:
     application: str
     charm_name: str
 
-    @property
-    def identifier(self) -> str:
-        """``<model>_<uuid[:8]>_<app>``: the prefix of every group name of this app."""
-        return f"{self.model}_{self.model_uuid[:8]}_{self.application}"
-
 
 @dataclasses.dataclass(frozen=True)
 class RuleFileProblem:
@@ -209,13 +204,16 @@ def prometheus_rules(
         worker_files: rules every worker app gets, labelled with that app's topology.
     """
     cosl = _cosl()
+    own = _juju_topology(cosl, coordinator)
     groups: list[dict[str, object]] = []
     for worker in workers:
-        groups += _labelled(cosl, "promql", worker, worker_files, prefix=worker.identifier)
-    groups += _labelled(cosl, "promql", coordinator, coordinator_files, coordinator.identifier)
+        topology = _juju_topology(cosl, worker)
+        groups += _labelled(cosl, "promql", topology, worker_files, prefix=topology.identifier)
+    own_prefix = own.identifier
+    groups += _labelled(cosl, "promql", own, coordinator_files, own_prefix)
     generic = cosl.rules.generic_alert_groups.application_rules
     host_health = [RuleFile("", cast("RuleDoc", generic))]
-    groups += _labelled(cosl, "promql", coordinator, host_health, coordinator.identifier)
+    groups += _labelled(cosl, "promql", own, host_health, own_prefix)
     return {"groups": _unique(groups)}
 
 
@@ -228,16 +226,19 @@ def loki_rules(
     logs are forwarded too).
     """
     cosl = _cosl()
+    own = _juju_topology(cosl, coordinator)
+    own_prefix = own.identifier
     groups: list[dict[str, object]] = []
     for worker in workers:
-        for group in _labelled(cosl, "logql", worker, files, prefix=worker.identifier):
-            group["name"] = f"{coordinator.identifier}_{group['name']}_alerts"
+        topology = _juju_topology(cosl, worker)
+        for group in _labelled(cosl, "logql", topology, files, prefix=topology.identifier):
+            group["name"] = f"{own_prefix}_{group['name']}_alerts"
             groups.append(group)
     for rule_file in files:
         originals = _group_names(rule_file)
-        labelled = _labelled(cosl, "logql", coordinator, [rule_file], prefix=None)
+        labelled = _labelled(cosl, "logql", own, [rule_file], prefix=None)
         for name, group in zip(originals, labelled, strict=True):
-            group["name"] = f"{coordinator.identifier}_{name}_alerts"
+            group["name"] = f"{own_prefix}_{name}_alerts"
             groups.append(group)
     return {"groups": _unique(groups)}
 
@@ -254,20 +255,16 @@ def _group_names(rule_file: RuleFile) -> list[str]:
     return [rule_file.stem]
 
 
-def _labelled(
-    cosl: Any,
-    query_type: Literal["promql", "logql"],
-    topology: Topology,
-    files: Iterable[RuleFile],
-    prefix: str | None,
-) -> list[dict[str, object]]:
-    """Group names and topology labels by ``cosl``; each file's groups in file order.
+def _juju_topology(cosl: Any, topology: Topology) -> cosl.JujuTopology:
+    """``cosl``'s topology of an app, whose labels and ``identifier`` the COS libraries use.
+
+    The identifier, ``<model>_<uuid[:8]>_<app>``, prefixes every group name of the app.
 
     Raises:
         TopologyError: ``cosl`` refused the model UUID.
     """
     try:
-        juju_topology = cosl.JujuTopology(
+        return cosl.JujuTopology(
             model=topology.model,
             model_uuid=topology.model_uuid,
             application=topology.application,
@@ -277,6 +274,16 @@ def _labelled(
         raise TopologyError(
             f"model UUID {topology.model_uuid!r} is not a version-4 UUID, which cosl requires"
         ) from e
+
+
+def _labelled(
+    cosl: Any,
+    query_type: Literal["promql", "logql"],
+    juju_topology: cosl.JujuTopology,
+    files: Iterable[RuleFile],
+    prefix: str | None,
+) -> list[dict[str, object]]:
+    """Group names and topology labels by ``cosl``; each file's groups in file order."""
     rules = cosl.rules.Rules(query_type, juju_topology)
     rules.tool = _without_cos_tool(cosl)(default_query_type=query_type)
     for rule_file in files:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from tools.plan.allow_matrix import (
+from service_mesh.allow_matrix import (
     ANY,
     Allow,
     Service,

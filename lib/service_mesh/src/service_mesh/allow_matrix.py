@@ -18,7 +18,9 @@ Only ALLOW policies are understood; anything this module cannot read faithfully 
 action, a source matched by something other than principals) raises :class:`UnsupportedPolicyError`
 instead of being silently misreported. Nothing here touches Kubernetes: callers pass the
 policies, the pod labels per application and the Services, so the same analysis runs on a fake
-cluster, a real one, or hand-written test data.
+cluster, a real one, or hand-written test data: the ``plan`` tool evaluates a simulated
+deployment with it, and a coordinated-workers coordinator's ``show-mesh`` action the live one.
+Importing it loads nothing beyond the standard library.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ from ops import testing
 
 from coordinated_workers import WorkerApp
 from coordinated_workers._cluster_data import ClusterProviderAppData
-from coordinated_workers._worker import Worker, WorkerConfig, WorkerContext
+from coordinated_workers._worker import WorkerConfig, WorkerContext
 from coordinated_workers.testing import coordinator_relation, worker_relation
 from service_mesh.testing import FakeKubernetes
 from tests.support.coordinators import (
@@ -25,6 +25,7 @@ from tests.support.coordinators import (
     kubernetes_with,
     minimal_coordinator_config,
 )
+from tests.support.workers import worker_charm
 
 # --- worker ----------------------------------------------------------------------------------
 
@@ -58,25 +59,15 @@ def _per_unit(text: str) -> str:
     return text + "instance_id: w-0\n"
 
 
-class ExtendedWorker(ops.CharmBase):
-    def __init__(self, framework: ops.Framework):
-        super().__init__(framework)
-        self.worker = Worker(
-            self,
-            WorkerConfig(
-                container="workload",
-                layer=lambda _c: {"services": {"app": {"override": "replace", "command": "a"}}},
-                readiness_url=_ready,
-                config_transform=_per_unit,
-                workload_version=_version,
-            ),
-        )
-        framework.observe(self.on.collect_unit_status, self._on_collect_status)
-
-    def _on_collect_status(self, event: ops.CollectStatusEvent) -> None:
-        for problem in self.worker.problems:
-            event.add_status(problem.status())
-        event.add_status(ops.ActiveStatus())
+ExtendedWorker = worker_charm(
+    WorkerConfig(
+        container="workload",
+        layer=lambda _c: {"services": {"app": {"override": "replace", "command": "a"}}},
+        readiness_url=_ready,
+        config_transform=_per_unit,
+        workload_version=_version,
+    )
+)
 
 
 def _worker_run(

@@ -50,8 +50,8 @@ from tests.support.live_nginx import (
     FakeDns,
     assert_nginx_accepts,
     free_port,
-    running,
     runtime_dir,
+    serving,
     write_config,
 )
 
@@ -547,7 +547,8 @@ def test_real_nginx_routes_roles_telemetry_and_worker_metrics(
         worker_apps=["reader"],
         worker_metrics_port=backend_port,
     )
-    with running(nginx_binary, _write(inputs, tmp_path), [api]):
+    text = render_config(dataclasses.replace(inputs, runtime_dir=runtime_dir(tmp_path)))
+    with serving(nginx_binary, tmp_path, text, [api]):
         assert _get(f"http://127.0.0.1:{api}/") == (200, b"OK\n")
         assert _get(f"http://[::1]:{api}/") == (200, b"OK\n")
         assert _get(f"http://127.0.0.1:{api}/write/x") == (
@@ -574,6 +575,25 @@ def test_real_nginx_routes_roles_telemetry_and_worker_metrics(
         "reader-endpoints.test.svc.cluster.local",
         "reader-3.reader-endpoints.test.svc.cluster.local",
     ]
+
+
+def test_the_live_runner_serves_a_config_with_its_files(nginx_binary: str, tmp_path: pathlib.Path):
+    """`serving` writes the extra files where the config's relative paths find them."""
+    port = free_port()
+    runtime = runtime_dir(tmp_path)
+    temp_paths = "".join(
+        f"{kind}_temp_path {runtime}/{kind};" for kind in ("client_body", "proxy", "fastcgi")
+    )
+    text = (
+        f"pid {runtime}/nginx.pid; error_log stderr; events {{}}\n"
+        f"http {{ access_log off; {temp_paths} uwsgi_temp_path {runtime}/uwsgi; "
+        f"scgi_temp_path {runtime}/scgi;\n"
+        f"  server {{ listen 127.0.0.1:{port}; include extra/hello.conf; }}\n}}\n"
+    )
+    files = {"extra/hello.conf": "location = /hello { return 200 'hi'; }\n"}
+    with serving(nginx_binary, tmp_path, text, [port], files) as [url]:
+        assert url == f"http://127.0.0.1:{port}"
+        assert _get(f"{url}/hello") == (200, b"hi")
 
 
 # --- the workload reconcilers through ops.testing --------------------------------------------

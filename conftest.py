@@ -21,6 +21,7 @@ if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
 from tests.support.istio_crd import AuthorizationPolicyValidator  # noqa: E402
+from tests.support.live_nginx import nginx_or_skip  # noqa: E402
 
 VECTORS_DIR = REPO_ROOT / "tests" / "vectors"
 
@@ -46,3 +47,12 @@ def authorization_policy_validator(
 ) -> AuthorizationPolicyValidator:
     """Check a manifest against the Istio AuthorizationPolicy CRD; returns a list of errors."""
     return AuthorizationPolicyValidator(vectors_dir / "istio-authorizationpolicy-crd.yaml")
+
+
+@pytest.fixture(scope="session")
+def nginx_binary() -> str:
+    """The host's nginx, which ``tests/support/live_nginx.py`` checks configs with and runs.
+
+    Skips the test with a printed reason when nginx is missing, unless REQUIRE_NGINX=1.
+    """
+    return nginx_or_skip()

@@ -16,26 +16,12 @@ from charmlibs.interfaces import service_mesh as upstream
 from ops import testing
 
 import service_mesh as ours
+from tests.support.mesh_charms import BEACON_META, TEMPO_META
 
 pytestmark = pytest.mark.contract
 
-CONSUMER_META: dict[str, Any] = {
-    "name": "tempo",
-    "requires": {
-        "service-mesh": {"interface": "service_mesh", "limit": 1},
-        "require-cmr-mesh": {"interface": "cross_model_mesh"},
-    },
-    "provides": {
-        "provide-cmr-mesh": {"interface": "cross_model_mesh"},
-        "tempo-api": {"interface": "tempo_http"},
-        "grafana-source": {"interface": "grafana_datasource"},
-        "metrics-endpoint": {"interface": "prometheus_scrape"},
-    },
-}
-PROVIDER_META: dict[str, Any] = {
-    "name": "istio-beacon-k8s",
-    "provides": {"service-mesh": {"interface": "service_mesh"}},
-}
+CONSUMER_META = TEMPO_META
+PROVIDER_META = BEACON_META
 LABELS = {
     "istio.io/dataplane-mode": "ambient",
     "istio.io/use-waypoint": "cos-istio-beacon-k8s-waypoint",

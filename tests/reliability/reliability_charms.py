@@ -22,6 +22,7 @@ from coordinated_workers import ClusterProviderAppData
 from coordinated_workers.testing import coordinator_relation, worker_relation
 from service_mesh import testing as service_mesh_testing
 from service_mesh.testing import FakeKubernetes
+from tests.support import coordinators
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
 MODEL = "rel"
@@ -72,24 +73,10 @@ def new_kubernetes() -> FakeKubernetes:
 # ----- coordinator states -------------------------------------------------------------------
 
 
-def coordinator_containers() -> list[testing.Container]:
-    return [
-        testing.Container(
-            "nginx",
-            can_connect=True,
-            execs={testing.Exec(["nginx", "-t"]), testing.Exec(["nginx", "-s", "reload"])},
-        ),
-        testing.Container("nginx-prometheus-exporter", can_connect=True),
-    ]
-
-
 def coordinator_state(
     *relations: testing.RelationBase, leader: bool = True, **kwargs: Any
 ) -> testing.State:
-    kwargs.setdefault("containers", coordinator_containers())
-    return testing.State(
-        leader=leader, model=testing.Model(name=MODEL), relations=list(relations), **kwargs
-    )
+    return coordinators.coordinator_state(*relations, model=MODEL, leader=leader, **kwargs)
 
 
 def workers_relations(apps: tuple[str, ...] = WORKERS, units: int = 1) -> list[testing.Relation]:

@@ -28,8 +28,6 @@ import hashlib
 import json
 import os
 import pathlib
-import shutil
-import subprocess
 import tempfile
 from typing import Any, cast
 
@@ -78,6 +76,7 @@ from service_mesh._policies import get_data_from_cmr_relation_with_problems
 from service_mesh._provider import decode_policies
 from tests.support import hostile_data as hostile
 from tests.support import mesh_strategies
+from tests.support.live_nginx import find_nginx, nginx_t, write_config
 
 LONG = os.environ.get("HYPOTHESIS_PROFILE") == "long"
 PARSER_CASES = 10_000 if LONG else 300
@@ -322,10 +321,7 @@ class _NginxT:
     """
 
     def __init__(self) -> None:
-        self.binary = shutil.which("nginx") or next(
-            (p for p in ("/usr/sbin/nginx", "/usr/local/sbin/nginx") if os.access(p, os.X_OK)),
-            None,
-        )
+        self.binary = find_nginx()
         self.seen: dict[str, set[str]] = {}
 
     def check(self, endpoint: str, config: str) -> None:
@@ -344,16 +340,7 @@ class _NginxT:
         seen.add(digest)
         counts.checked += 1
         with tempfile.TemporaryDirectory() as prefix:
-            path = os.path.join(prefix, "nginx.conf")
-            with open(path, "w", encoding="utf-8") as file:
-                file.write(config)
-            result = subprocess.run(
-                [self.binary, "-t", "-q", "-e", "stderr", "-p", prefix, "-c", path],
-                capture_output=True,
-                text=True,
-                timeout=60,
-                check=False,
-            )
+            result = nginx_t(self.binary, write_config(pathlib.Path(prefix), config))
         assert result.returncode == 0, f"nginx -t refused a rendered config: {result.stderr}"
         counts.accepted += 1
 

@@ -17,6 +17,7 @@ from charmlibs.interfaces import service_mesh as upstream
 from ops import testing
 
 from service_mesh.testing import FakeKubernetes
+from tests.support.mesh_charms import BEACON_META, TEMPO_META
 
 from ._upstream_common import (
     COORDINATOR,
@@ -30,23 +31,8 @@ from ._upstream_common import (
 
 # ----- service_mesh relation bags (ops.testing) -----
 
-CONSUMER_META: dict[str, Any] = {
-    "name": "tempo",
-    "requires": {
-        "service-mesh": {"interface": "service_mesh", "limit": 1},
-        "require-cmr-mesh": {"interface": "cross_model_mesh"},
-    },
-    "provides": {
-        "provide-cmr-mesh": {"interface": "cross_model_mesh"},
-        "tempo-api": {"interface": "tempo_http"},
-        "grafana-source": {"interface": "grafana_datasource"},
-        "metrics-endpoint": {"interface": "prometheus_scrape"},
-    },
-}
-PROVIDER_META: dict[str, Any] = {
-    "name": "istio-beacon-k8s",
-    "provides": {"service-mesh": {"interface": "service_mesh"}},
-}
+CONSUMER_META = TEMPO_META
+PROVIDER_META = BEACON_META
 
 
 def _consumer_policies() -> list[upstream.Policy | upstream.AppPolicy | upstream.UnitPolicy]:

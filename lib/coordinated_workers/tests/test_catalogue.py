@@ -9,16 +9,19 @@ import pathlib
 from collections.abc import Iterator
 from typing import Any
 
-import ops
 import pytest
 from ops import testing
 
-from coordinated_workers import ClusterRolesConfig
 from coordinated_workers._catalogue import CatalogueItem, catalogue_bag
-from coordinated_workers._coordinator import Coordinator, CoordinatorConfig, CoordinatorEndpoints
-from coordinated_workers._nginx import RoleRoute
 from coordinated_workers.testing import worker_relation
 from service_mesh.testing import FakeKubernetes
+from tests.support.coordinators import (
+    COORDINATOR_CONTAINERS,
+    coordinator_charm,
+    coordinator_state,
+    kubernetes_with,
+    minimal_coordinator_config,
+)
 
 VECTOR = json.loads(
     (pathlib.Path(__file__).parents[3] / "tests/vectors/cos/catalogue-consumer.json").read_text()
@@ -43,41 +46,23 @@ def test_the_bag_is_the_librarys(variant: str):
     assert written == _expected(variant)
 
 
-class CatalogueCoordinator(ops.CharmBase):
-    ITEM = _item("tempo_like_no_url")
-
-    def __init__(self, framework: ops.Framework):
-        super().__init__(framework)
-        self.coordinator = Coordinator(
-            self,
-            CoordinatorConfig(
-                roles=ClusterRolesConfig(roles={"a"}, meta_roles={}, minimal_deployment={"a"}),
-                workload_config=lambda _context: "",
-                routes=[RoleRoute("/a", "a", 9000)],
-                worker_metrics_port=9000,
-                endpoints=CoordinatorEndpoints(
-                    metrics=None,
-                    logging=None,
-                    charm_tracing=None,
-                    workload_tracing=None,
-                    remote_write=None,
-                    service_mesh=None,
-                    require_cmr_mesh=None,
-                    provide_cmr_mesh=None,
-                ),
-                # The charm builds its URLs on the host it is given: the Service FQDN.
-                catalogue=lambda host: (
-                    self.ITEM
-                    if host == "coordinator.obs.svc.cluster.local"
-                    else CatalogueItem(name="wrong host", icon="x")
-                ),
-            ),
-        )
-
+ITEM = _item("tempo_like_no_url")
+CatalogueCoordinator = coordinator_charm(
+    minimal_coordinator_config(
+        role="a",
+        workload_config="",
+        # The charm builds its URLs on the host it is given: the Service FQDN.
+        catalogue=lambda host: (
+            ITEM
+            if host == "coordinator.obs.svc.cluster.local"
+            else CatalogueItem(name="wrong host", icon="x")
+        ),
+    )
+)
 
 META = {
     "name": "coordinator",
-    "containers": {"nginx": {}, "nginx-prometheus-exporter": {}},
+    "containers": COORDINATOR_CONTAINERS,
     "provides": {"cluster": {"interface": "cluster"}},
     "requires": {"catalogue": {"interface": "catalogue"}},
 }
@@ -85,25 +70,15 @@ META = {
 
 @pytest.fixture
 def kube() -> Iterator[FakeKubernetes]:
-    fake = FakeKubernetes()
-    fake.add_juju_app("coordinator", namespace="obs")
-    with fake.serve_to_environment(namespace="obs"):
+    with kubernetes_with("coordinator", "obs") as fake:
         yield fake
 
 
 def _run(leader: bool) -> testing.Relation:
     ctx = testing.Context(CatalogueCoordinator, meta=META, app_name="coordinator")
     catalogue = testing.Relation("catalogue", interface="catalogue", remote_app_name="catalogue")
-    nginx = testing.Container(
-        "nginx",
-        can_connect=True,
-        execs={testing.Exec(["nginx", "-t"]), testing.Exec(["nginx", "-s", "reload"])},
-    )
-    state = testing.State(
-        leader=leader,
-        model=testing.Model(name="obs"),
-        relations=[catalogue, worker_relation("w", ["a"], model="obs")],
-        containers=[nginx, testing.Container("nginx-prometheus-exporter", can_connect=True)],
+    state = coordinator_state(
+        catalogue, worker_relation("w", ["a"], model="obs"), model="obs", leader=leader
     )
     out = ctx.run(ctx.on.relation_joined(catalogue), state)
     relation = out.get_relation(catalogue.id)

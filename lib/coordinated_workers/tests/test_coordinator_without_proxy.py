@@ -12,15 +12,20 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 
-import ops
 import pytest
 from ops import testing
 
 from coordinated_workers import ClusterRolesConfig
-from coordinated_workers._coordinator import Coordinator, CoordinatorConfig, CoordinatorEndpoints
+from coordinated_workers._coordinator import CoordinatorConfig, CoordinatorEndpoints
 from coordinated_workers._nginx import RoleRoute
 from coordinated_workers.testing import read_provider_data, worker_relation
 from service_mesh.testing import FakeKubernetes
+from tests.support.coordinators import (
+    COORDINATOR_CONTAINERS,
+    coordinator_charm,
+    coordinator_state,
+    kubernetes_with,
+)
 
 MODEL = "plain"
 APP = "mini"
@@ -28,7 +33,7 @@ LOKI_URL = "http://loki-0.loki-endpoints.cos.svc.cluster.local:3100/loki/api/v1/
 
 META = {
     "name": APP,
-    "containers": {"nginx": {}, "nginx-prometheus-exporter": {}},
+    "containers": COORDINATOR_CONTAINERS,
     "provides": {
         "cluster": {"interface": "cluster"},
         "metrics-endpoint": {"interface": "prometheus_scrape"},
@@ -42,52 +47,31 @@ META = {
 }
 
 
-class MiniCoordinator(ops.CharmBase):
-    def __init__(self, framework: ops.Framework):
-        super().__init__(framework)
-        self.coordinator = Coordinator(
-            self,
-            CoordinatorConfig(
-                roles=ClusterRolesConfig(
-                    roles={"work"}, meta_roles={}, minimal_deployment={"work"}
-                ),
-                workload_config=lambda _context: "plain: true\n",
-                routes=[RoleRoute("/work", "work", 9000)],
-                worker_metrics_port=9000,
-                # `peers` keeps its default though META declares no peer endpoint: a charm
-                # without the optional endpoint must still work.
-                endpoints=CoordinatorEndpoints(
-                    charm_tracing=None, workload_tracing=None, remote_write=None
-                ),
-            ),
-        )
+# `peers` keeps its default though META declares no peer endpoint: a charm without the optional
+# endpoint must still work.
+MiniCoordinator = coordinator_charm(
+    CoordinatorConfig(
+        roles=ClusterRolesConfig(roles={"work"}, meta_roles={}, minimal_deployment={"work"}),
+        workload_config=lambda _context: "plain: true\n",
+        routes=[RoleRoute("/work", "work", 9000)],
+        worker_metrics_port=9000,
+        endpoints=CoordinatorEndpoints(
+            charm_tracing=None, workload_tracing=None, remote_write=None
+        ),
+    )
+)
 
 
 @pytest.fixture
 def kube() -> Iterator[FakeKubernetes]:
-    fake = FakeKubernetes()
-    fake.add_juju_app(APP, namespace=MODEL)
-    with fake.serve_to_environment(namespace=MODEL):
+    with kubernetes_with(APP, MODEL) as fake:
         yield fake
 
 
 def _run(*relations: testing.RelationBase) -> tuple[testing.State, str]:
     """Run config-changed; return the output state and the nginx.conf the charm wrote."""
     ctx = testing.Context(MiniCoordinator, meta=META, app_name=APP)
-    state = testing.State(
-        leader=True,
-        model=testing.Model(name=MODEL),
-        containers=[
-            testing.Container(
-                "nginx",
-                can_connect=True,
-                execs={testing.Exec(["nginx", "-t"]), testing.Exec(["nginx", "-s", "reload"])},
-            ),
-            testing.Container("nginx-prometheus-exporter", can_connect=True),
-        ],
-        relations=list(relations),
-    )
-    out = ctx.run(ctx.on.config_changed(), state)
+    out = ctx.run(ctx.on.config_changed(), coordinator_state(*relations, model=MODEL))
     conf = (out.get_container("nginx").get_filesystem(ctx) / "etc/nginx/nginx.conf").read_text()
     return out, conf
 

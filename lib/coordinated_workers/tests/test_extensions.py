@@ -15,11 +15,17 @@ from ops import testing
 
 from coordinated_workers import WorkerApp
 from coordinated_workers._cluster_data import ClusterProviderAppData
-from coordinated_workers._coordinator import Coordinator
-from coordinated_workers._worker import Worker, WorkerConfig, WorkerContext
+from coordinated_workers._worker import WorkerConfig, WorkerContext
 from coordinated_workers.testing import coordinator_relation, worker_relation
 from service_mesh.testing import FakeKubernetes
-from tests.support.coordinators import minimal_coordinator_config
+from tests.support.coordinators import (
+    COORDINATOR_CONTAINERS,
+    coordinator_charm,
+    coordinator_state,
+    kubernetes_with,
+    minimal_coordinator_config,
+)
+from tests.support.workers import worker_charm
 
 # --- worker ----------------------------------------------------------------------------------
 
@@ -53,25 +59,15 @@ def _per_unit(text: str) -> str:
     return text + "instance_id: w-0\n"
 
 
-class ExtendedWorker(ops.CharmBase):
-    def __init__(self, framework: ops.Framework):
-        super().__init__(framework)
-        self.worker = Worker(
-            self,
-            WorkerConfig(
-                container="workload",
-                layer=lambda _c: {"services": {"app": {"override": "replace", "command": "a"}}},
-                readiness_url=_ready,
-                config_transform=_per_unit,
-                workload_version=_version,
-            ),
-        )
-        framework.observe(self.on.collect_unit_status, self._on_collect_status)
-
-    def _on_collect_status(self, event: ops.CollectStatusEvent) -> None:
-        for problem in self.worker.problems:
-            event.add_status(problem.status())
-        event.add_status(ops.ActiveStatus())
+ExtendedWorker = worker_charm(
+    WorkerConfig(
+        container="workload",
+        layer=lambda _c: {"services": {"app": {"override": "replace", "command": "a"}}},
+        readiness_url=_ready,
+        config_transform=_per_unit,
+        workload_version=_version,
+    )
+)
 
 
 def _worker_run(
@@ -131,7 +127,7 @@ def test_a_transform_that_refuses_keeps_the_last_good_state():
 
 COORDINATOR_META = {
     "name": "c",
-    "containers": {"nginx": {}, "nginx-prometheus-exporter": {}},
+    "containers": COORDINATOR_CONTAINERS,
     "provides": {"cluster": {"interface": "cluster"}},
 }
 
@@ -140,44 +136,18 @@ def _two_apps_at_least(workers: Sequence[WorkerApp]) -> str | None:
     return None if len(workers) >= 2 else "replication needs two worker apps"
 
 
-class CoherentCoordinator(ops.CharmBase):
-    def __init__(self, framework: ops.Framework):
-        super().__init__(framework)
-        self.coordinator = Coordinator(
-            self,
-            minimal_coordinator_config(coherence=_two_apps_at_least),
-        )
-        framework.observe(self.on.collect_unit_status, self._on_collect_status)
-
-    def _on_collect_status(self, event: ops.CollectStatusEvent) -> None:
-        for problem in self.coordinator.problems:
-            event.add_status(problem.status())
-        event.add_status(ops.ActiveStatus())
+CoherentCoordinator = coordinator_charm(minimal_coordinator_config(coherence=_two_apps_at_least))
 
 
 @pytest.fixture
 def kube() -> Iterator[FakeKubernetes]:
-    fake = FakeKubernetes()
-    fake.add_juju_app("c", namespace="test")
-    with fake.serve_to_environment(namespace="test"):
+    with kubernetes_with("c", "test") as fake:
         yield fake
 
 
 def _coordinator(*relations: testing.Relation) -> testing.State:
     ctx = testing.Context(CoherentCoordinator, meta=COORDINATOR_META, app_name="c")
-    nginx = testing.Container(
-        "nginx",
-        can_connect=True,
-        execs={testing.Exec(["nginx", "-t"]), testing.Exec(["nginx", "-s", "reload"])},
-    )
-    exporter = testing.Container("nginx-prometheus-exporter", can_connect=True)
-    state = testing.State(
-        leader=True,
-        model=testing.Model(name="test"),
-        relations=list(relations),
-        containers=[nginx, exporter],
-    )
-    return ctx.run(ctx.on.config_changed(), state)
+    return ctx.run(ctx.on.config_changed(), coordinator_state(*relations, model="test"))
 
 
 def test_a_coherence_check_beyond_roles_blocks(kube):

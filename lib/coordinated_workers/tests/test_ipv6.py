@@ -12,16 +12,20 @@ import socket
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-import ops
 import pytest
 from ops import testing
 
-from coordinated_workers._coordinator import Coordinator
 from coordinated_workers._ipv6 import IF_INET6, pod_has_ipv6
 from coordinated_workers._nginx import NginxInputs, RoleRoute, render_config
 from coordinated_workers.testing import worker_relation
 from service_mesh.testing import FakeKubernetes
-from tests.support.coordinators import minimal_coordinator_config
+from tests.support.coordinators import (
+    COORDINATOR_CONTAINERS,
+    coordinator_charm,
+    coordinator_state,
+    kubernetes_with,
+    minimal_coordinator_config,
+)
 
 if TYPE_CHECKING:
     import pathlib
@@ -100,47 +104,22 @@ MODEL = "v6"
 APP = "mini"
 META = {
     "name": APP,
-    "containers": {"nginx": {}, "nginx-prometheus-exporter": {}},
+    "containers": COORDINATOR_CONTAINERS,
     "provides": {"cluster": {"interface": "cluster"}},
 }
 
 
-def _coordinator_charm(ipv6: bool) -> type[ops.CharmBase]:
-    class MiniCoordinator(ops.CharmBase):
-        def __init__(self, framework: ops.Framework):
-            super().__init__(framework)
-            self.coordinator = Coordinator(
-                self,
-                minimal_coordinator_config(workload_config="", ipv6=ipv6),
-            )
-
-    return MiniCoordinator
-
-
 @pytest.fixture
 def kube() -> Iterator[FakeKubernetes]:
-    fake = FakeKubernetes()
-    fake.add_juju_app(APP, namespace=MODEL)
-    with fake.serve_to_environment(namespace=MODEL):
+    with kubernetes_with(APP, MODEL) as fake:
         yield fake
 
 
 @pytest.mark.parametrize("configured", [True, False])
 def test_coordinator_listens_on_ipv6_only_where_the_pod_has_it(kube, configured: bool):
-    ctx = testing.Context(_coordinator_charm(configured), meta=META, app_name=APP)
-    state = testing.State(
-        leader=True,
-        model=testing.Model(name=MODEL),
-        containers=[
-            testing.Container(
-                "nginx",
-                can_connect=True,
-                execs={testing.Exec(["nginx", "-t"]), testing.Exec(["nginx", "-s", "reload"])},
-            ),
-            testing.Container("nginx-prometheus-exporter", can_connect=True),
-        ],
-        relations=[worker_relation("w", ["work"], model=MODEL)],
-    )
+    charm = coordinator_charm(minimal_coordinator_config(workload_config="", ipv6=configured))
+    ctx = testing.Context(charm, meta=META, app_name=APP)
+    state = coordinator_state(worker_relation("w", ["work"], model=MODEL), model=MODEL)
     out = ctx.run(ctx.on.config_changed(), state)
     conf = (out.get_container("nginx").get_filesystem(ctx) / "etc/nginx/nginx.conf").read_text()
     assert ("listen [::]:8080;" in conf) is (configured and pod_has_ipv6())

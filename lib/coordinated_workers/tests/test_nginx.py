@@ -4,15 +4,10 @@
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import http.server
 import os
-import shutil
-import socket
-import subprocess
 import threading
-import time
 import urllib.error
 import urllib.request
 from typing import TYPE_CHECKING, Any, ClassVar, cast
@@ -51,10 +46,18 @@ from coordinated_workers._telemetry_proxy import (
     plan_proxy,
     worker_metrics_path,
 )
+from tests.support.live_nginx import (
+    FakeDns,
+    assert_nginx_accepts,
+    free_port,
+    runtime_dir,
+    serving,
+    write_config,
+)
 
 if TYPE_CHECKING:
     import pathlib
-    from collections.abc import Callable, Generator, Iterator
+    from collections.abc import Callable, Iterator
 
 ROUTES = (RoleRoute("/read", "read", 8080), RoleRoute("/write", "write", 8080))
 TARGETS = TelemetryTargets(
@@ -140,39 +143,10 @@ CASES = {
 # --- running the real nginx -----------------------------------------------------------------
 
 
-@pytest.fixture(scope="session")
-def nginx_binary() -> str:
-    """Path to nginx; skip (with the reason printed by -ra) unless REQUIRE_NGINX=1."""
-    binary = shutil.which("nginx") or next(
-        (p for p in ("/usr/sbin/nginx", "/usr/local/sbin/nginx") if os.access(p, os.X_OK)), None
-    )
-    if binary is None:
-        reason = "nginx is not installed, so rendered configs cannot be checked with nginx -t"
-        if os.environ.get("REQUIRE_NGINX") == "1":
-            pytest.fail(reason + " (REQUIRE_NGINX=1)")
-        print(reason)
-        pytest.skip(reason)
-    return binary
-
-
 def _write(inputs: NginxInputs, directory: pathlib.Path) -> pathlib.Path:
     """Render into `directory`, with pid and temp paths there too so runs never collide."""
-    runtime = directory / "run"
-    runtime.mkdir(exist_ok=True)
-    path = directory / "nginx.conf"
-    path.write_text(render_config(dataclasses.replace(inputs, runtime_dir=str(runtime))))
-    return path
-
-
-def _nginx_test(binary: str, config: pathlib.Path) -> None:
-    result = subprocess.run(
-        [binary, "-t", "-q", "-e", "stderr", "-p", str(config.parent), "-c", str(config)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr + "\n" + config.read_text()
+    runtime = runtime_dir(directory)
+    return write_config(directory, render_config(dataclasses.replace(inputs, runtime_dir=runtime)))
 
 
 def _parse(config: pathlib.Path) -> list[dict[str, Any]]:
@@ -228,7 +202,7 @@ def _locations(parsed: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
 
 @pytest.mark.parametrize("case", CASES)
 def test_rendered_config_passes_nginx_t(case: str, nginx_binary: str, tmp_path: pathlib.Path):
-    _nginx_test(nginx_binary, _write(CASES[case], tmp_path))
+    assert_nginx_accepts(nginx_binary, _write(CASES[case], tmp_path))
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -517,56 +491,6 @@ class _RecordingUpstream(http.server.BaseHTTPRequestHandler):
         pass
 
 
-class _LoopbackDns:
-    """Answers every A query with 127.0.0.1 (and AAAA with nothing), recording the names.
-
-    Stands in for the cluster DNS so the test sees which Service names nginx resolves.
-    """
-
-    def __init__(self) -> None:
-        self.socket = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.socket.bind(("127.0.0.1", 0))
-        self.socket.settimeout(0.1)
-        self.port: int = self.socket.getsockname()[1]
-        self.names: list[str] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self._thread.start()
-
-    def _serve(self) -> None:
-        while not self._stop.is_set():
-            try:
-                query, client = self.socket.recvfrom(512)
-            except TimeoutError:
-                continue
-            labels: list[str] = []
-            end = 12
-            while query[end]:
-                labels.append(query[end + 1 : end + 1 + query[end]].decode())
-                end += 1 + query[end]
-            question = query[12 : end + 5]
-            is_a = query[end + 1 : end + 3] == b"\x00\x01"
-            answer = b"\xc0\x0c\x00\x01\x00\x01\x00\x00\x00\x05\x00\x04\x7f\x00\x00\x01"
-            if is_a:
-                self.names.append(".".join(labels))
-            header = query[:2] + b"\x81\x80\x00\x01" + (b"\x00\x01" if is_a else b"\x00\x00")
-            self.socket.sendto(
-                header + b"\x00\x00\x00\x00" + question + (answer if is_a else b""), client
-            )
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
-        self.socket.close()
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET6) as s:
-        s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-        s.bind(("::", 0))
-        return s.getsockname()[1]
-
-
 def _get(url: str, data: bytes | None = None) -> tuple[int, bytes]:
     try:
         with urllib.request.urlopen(url, data=data, timeout=10) as response:
@@ -589,58 +513,20 @@ def upstream() -> Iterator[tuple[int, Seen]]:
 
 
 @pytest.fixture
-def dns() -> Iterator[_LoopbackDns]:
-    server = _LoopbackDns()
-    try:
+def dns() -> Iterator[FakeDns]:
+    """Answers every A query with 127.0.0.1 (and AAAA with nothing), recording the names.
+
+    Stands in for the cluster DNS so the test sees which Service names nginx resolves.
+    """
+    with FakeDns(lambda _name: "127.0.0.1") as server:
         yield server
-    finally:
-        server.close()
-
-
-@contextlib.contextmanager
-def _running_nginx(binary: str, config: pathlib.Path, health_url: str) -> Generator[None]:
-    """Run nginx in the foreground until the block ends; wait (bounded) until it answers."""
-    with (config.parent / "nginx.log").open("w") as log:
-        process = subprocess.Popen(
-            [
-                binary,
-                "-e",
-                "stderr",
-                "-p",
-                str(config.parent),
-                "-c",
-                str(config),
-                "-g",
-                "daemon off;",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=log,
-        )
-        try:
-            deadline = time.monotonic() + 10
-            while True:
-                try:
-                    _get(health_url)
-                    break
-                except urllib.error.URLError:
-                    if time.monotonic() > deadline or process.poll() is not None:
-                        raise
-                    time.sleep(0.05)
-            yield
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
 
 
 def test_real_nginx_routes_roles_telemetry_and_worker_metrics(
-    nginx_binary: str, tmp_path: pathlib.Path, upstream: tuple[int, Seen], dns: _LoopbackDns
+    nginx_binary: str, tmp_path: pathlib.Path, upstream: tuple[int, Seen], dns: FakeDns
 ):
     backend_port, seen = upstream
-    api, proxy, status = _free_port(), _free_port(), _free_port()
+    api, proxy, status = free_port(), free_port(), free_port()
     origin = f"http://127.0.0.1:{backend_port}"
     plan = plan_proxy(
         TelemetryTargets(
@@ -661,7 +547,8 @@ def test_real_nginx_routes_roles_telemetry_and_worker_metrics(
         worker_apps=["reader"],
         worker_metrics_port=backend_port,
     )
-    with _running_nginx(nginx_binary, _write(inputs, tmp_path), f"http://127.0.0.1:{api}/"):
+    text = render_config(dataclasses.replace(inputs, runtime_dir=runtime_dir(tmp_path)))
+    with serving(nginx_binary, tmp_path, text, [api]):
         assert _get(f"http://127.0.0.1:{api}/") == (200, b"OK\n")
         assert _get(f"http://[::1]:{api}/") == (200, b"OK\n")
         assert _get(f"http://127.0.0.1:{api}/write/x") == (
@@ -688,6 +575,25 @@ def test_real_nginx_routes_roles_telemetry_and_worker_metrics(
         "reader-endpoints.test.svc.cluster.local",
         "reader-3.reader-endpoints.test.svc.cluster.local",
     ]
+
+
+def test_the_live_runner_serves_a_config_with_its_files(nginx_binary: str, tmp_path: pathlib.Path):
+    """`serving` writes the extra files where the config's relative paths find them."""
+    port = free_port()
+    runtime = runtime_dir(tmp_path)
+    temp_paths = "".join(
+        f"{kind}_temp_path {runtime}/{kind};" for kind in ("client_body", "proxy", "fastcgi")
+    )
+    text = (
+        f"pid {runtime}/nginx.pid; error_log stderr; events {{}}\n"
+        f"http {{ access_log off; {temp_paths} uwsgi_temp_path {runtime}/uwsgi; "
+        f"scgi_temp_path {runtime}/scgi;\n"
+        f"  server {{ listen 127.0.0.1:{port}; include extra/hello.conf; }}\n}}\n"
+    )
+    files = {"extra/hello.conf": "location = /hello { return 200 'hi'; }\n"}
+    with serving(nginx_binary, tmp_path, text, [port], files) as [url]:
+        assert url == f"http://127.0.0.1:{port}"
+        assert _get(f"{url}/hello") == (200, b"hi")
 
 
 # --- the workload reconcilers through ops.testing --------------------------------------------
@@ -1003,7 +909,7 @@ def test_a_telemetry_route_with_a_dollar_it_did_not_place_is_refused_alone(
     ]
     # Every other route is still served, and nginx accepts the file.
     assert "/proxy/loki/loki-0/push" in rendered.text
-    _nginx_test(nginx_binary, _write(inputs, tmp_path))
+    assert_nginx_accepts(nginx_binary, _write(inputs, tmp_path))
 
 
 def test_a_dollar_in_a_path_is_refused_even_when_it_names_a_known_variable():
@@ -1026,7 +932,7 @@ def test_a_duplicate_telemetry_location_is_refused_and_the_first_kept(
         (twin.location, "another location has the same path")
     ]
     assert "elsewhere" not in rendered.text
-    _nginx_test(nginx_binary, _write(inputs, tmp_path))
+    assert_nginx_accepts(nginx_binary, _write(inputs, tmp_path))
 
 
 def test_a_telemetry_location_may_not_take_a_role_route_s_place():

@@ -14,14 +14,10 @@ import json
 import pathlib
 from collections.abc import Iterator
 
-import ops
 import pytest
 from ops import testing
 
-from coordinated_workers._coordinator import (
-    Coordinator,
-    WorkloadConfigContext,
-)
+from coordinated_workers._coordinator import WorkloadConfigContext
 from coordinated_workers._s3 import (
     S3ConnectionInfo,
     S3DataError,
@@ -32,7 +28,13 @@ from coordinated_workers._s3 import (
 from coordinated_workers._s3_share import SECRET_LABEL
 from coordinated_workers.testing import read_provider_data, worker_relation
 from service_mesh.testing import FakeKubernetes
-from tests.support.coordinators import minimal_coordinator_config
+from tests.support.coordinators import (
+    COORDINATOR_CONTAINERS,
+    coordinator_charm,
+    coordinator_state,
+    kubernetes_with,
+    minimal_coordinator_config,
+)
 
 VECTORS = pathlib.Path(__file__).parents[3] / "tests" / "vectors" / "cos"
 S3_VECTOR = json.loads((VECTORS / "s3.json").read_text())
@@ -48,7 +50,7 @@ MODEL = "obs"
 APP = "coordinator"
 META = {
     "name": APP,
-    "containers": {"nginx": {}, "nginx-prometheus-exporter": {}},
+    "containers": COORDINATOR_CONTAINERS,
     "provides": {"cluster": {"interface": "cluster"}},
     "requires": {"s3": {"interface": "s3", "limit": 1}},
 }
@@ -61,26 +63,14 @@ def _worker_config(context: WorkloadConfigContext) -> str:
     return f"bucket: {bucket}\n"
 
 
-class StorageCoordinator(ops.CharmBase):
-    def __init__(self, framework: ops.Framework):
-        super().__init__(framework)
-        self.coordinator = Coordinator(
-            self,
-            minimal_coordinator_config(workload_config=_worker_config, s3_required=True),
-        )
-        framework.observe(self.on.collect_unit_status, self._on_collect_status)
-
-    def _on_collect_status(self, event: ops.CollectStatusEvent) -> None:
-        for problem in self.coordinator.problems:
-            event.add_status(problem.status())
-        event.add_status(ops.ActiveStatus())
+StorageCoordinator = coordinator_charm(
+    minimal_coordinator_config(workload_config=_worker_config, s3_required=True)
+)
 
 
 @pytest.fixture
 def kube() -> Iterator[FakeKubernetes]:
-    fake = FakeKubernetes()
-    fake.add_juju_app(APP, namespace=MODEL)
-    with fake.serve_to_environment(namespace=MODEL):
+    with kubernetes_with(APP, MODEL) as fake:
         yield fake
 
 
@@ -89,20 +79,7 @@ def _ctx() -> testing.Context:
 
 
 def _state(*relations: testing.RelationBase, **kwargs) -> testing.State:
-    kwargs.setdefault("leader", True)
-    return testing.State(
-        model=testing.Model(name=MODEL),
-        containers=[
-            testing.Container(
-                "nginx",
-                can_connect=True,
-                execs={testing.Exec(["nginx", "-t"]), testing.Exec(["nginx", "-s", "reload"])},
-            ),
-            testing.Container("nginx-prometheus-exporter", can_connect=True),
-        ],
-        relations=list(relations),
-        **kwargs,
-    )
+    return coordinator_state(*relations, model=MODEL, **kwargs)
 
 
 def _s3(bag: dict[str, str] | None = None, relation_id: int = 21) -> testing.Relation:

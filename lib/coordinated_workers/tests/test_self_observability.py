@@ -23,13 +23,18 @@ import pytest
 import yaml
 from ops import testing
 
-from coordinated_workers._coordinator import Coordinator
 from coordinated_workers.observability import ObservabilityConfig
 from coordinated_workers.telemetry import alert_rules
 from coordinated_workers.telemetry.grafana_dashboard import MAX_DASHBOARD_BYTES, decode_content
 from coordinated_workers.testing import worker_relation
 from service_mesh.testing import FakeKubernetes
-from tests.support.coordinators import minimal_coordinator_config
+from tests.support.coordinators import (
+    COORDINATOR_CONTAINERS,
+    coordinator_charm,
+    coordinator_state,
+    kubernetes_with,
+    minimal_coordinator_config,
+)
 
 MODEL = "obs"
 UUID = "3b1f6a2e-7c4d-4e8a-9f10-2a5b6c7d8e9f"
@@ -39,7 +44,7 @@ LOKI_URL = "http://loki-0.loki-endpoints.obs.svc.cluster.local:3100/loki/api/v1/
 
 META = {
     "name": CHARM,
-    "containers": {"nginx": {}, "nginx-prometheus-exporter": {}},
+    "containers": COORDINATOR_CONTAINERS,
     "provides": {
         "cluster": {"interface": "cluster"},
         "metrics-endpoint": {"interface": "prometheus_scrape"},
@@ -50,28 +55,16 @@ META = {
 
 
 def _charm_type(nginx_rules: pathlib.Path | None) -> type[ops.CharmBase]:
-    class Tester(ops.CharmBase):
-        def __init__(self, framework: ops.Framework):
-            super().__init__(framework)
-            self.coordinator = Coordinator(
-                self,
-                minimal_coordinator_config(
-                    role="all",
-                    port=8080,
-                    keep=("metrics", "logging"),
-                    observability=ObservabilityConfig(
-                        coordinator_prometheus_rules=nginx_rules, library_dashboards=None
-                    ),
-                ),
-            )
-            framework.observe(self.on.collect_unit_status, self._on_collect_status)
-
-        def _on_collect_status(self, event: ops.CollectStatusEvent) -> None:
-            for problem in self.coordinator.problems:
-                event.add_status(problem.status())
-            event.add_status(ops.ActiveStatus())
-
-    return Tester
+    return coordinator_charm(
+        minimal_coordinator_config(
+            role="all",
+            port=8080,
+            keep=("metrics", "logging"),
+            observability=ObservabilityConfig(
+                coordinator_prometheus_rules=nginx_rules, library_dashboards=None
+            ),
+        )
+    )
 
 
 # --- the tester's files, rebuilt from the vectors --------------------------------------------
@@ -153,9 +146,7 @@ def _write_tester_files(root: pathlib.Path, vectors_dir: pathlib.Path) -> pathli
 
 @pytest.fixture
 def kube() -> Iterator[FakeKubernetes]:
-    fake = FakeKubernetes()
-    fake.add_juju_app(APP, namespace=MODEL)
-    with fake.serve_to_environment(namespace=MODEL):
+    with kubernetes_with(APP, MODEL) as fake:
         yield fake
 
 
@@ -173,19 +164,7 @@ def _relations() -> list[testing.RelationBase]:
 
 
 def _state(relations: list[testing.RelationBase], leader: bool = True) -> testing.State:
-    return testing.State(
-        leader=leader,
-        model=testing.Model(name=MODEL, uuid=UUID),
-        containers=[
-            testing.Container(
-                "nginx",
-                can_connect=True,
-                execs={testing.Exec(["nginx", "-t"]), testing.Exec(["nginx", "-s", "reload"])},
-            ),
-            testing.Container("nginx-prometheus-exporter", can_connect=True),
-        ],
-        relations=relations,
-    )
+    return coordinator_state(*relations, model=testing.Model(name=MODEL, uuid=UUID), leader=leader)
 
 
 def _context(root: pathlib.Path, nginx_rules: pathlib.Path | None) -> testing.Context[Any]:
@@ -265,16 +244,9 @@ def test_the_library_ships_its_own_nginx_rules_and_dashboard(tmp_path, kube):
 
 def _default_charm() -> type[ops.CharmBase]:
     """The tester with the library's defaults (nginx rules and dashboard)."""
-
-    class Default(ops.CharmBase):
-        def __init__(self, framework: ops.Framework):
-            super().__init__(framework)
-            self.coordinator = Coordinator(
-                self,
-                minimal_coordinator_config(role="all", port=8080, keep=("metrics", "logging")),
-            )
-
-    return Default
+    return coordinator_charm(
+        minimal_coordinator_config(role="all", port=8080, keep=("metrics", "logging"))
+    )
 
 
 # --- cost: a steady hook renders nothing ---------------------------------------------------

@@ -12,9 +12,11 @@ import pytest
 from ops import testing
 
 from coordinated_workers import ClusterProviderAppData
-from coordinated_workers._worker import Worker, WorkerConfig
+from coordinated_workers._worker import WorkerConfig
 from coordinated_workers.testing import coordinator_relation
 from service_mesh.testing import FakeKubernetes
+from tests.support.coordinators import kubernetes_with
+from tests.support.workers import worker_charm
 
 MODEL = "logs"
 APP = "w"
@@ -27,27 +29,21 @@ META = {
 CONFIG = {"options": {"role-all": {"type": "boolean", "default": True}}}
 
 
-class SidecarWorker(ops.CharmBase):
-    def __init__(self, framework: ops.Framework):
-        super().__init__(framework)
-        self.worker = Worker(
-            self,
-            WorkerConfig(
-                container="workload",
-                layer=lambda _context: {
-                    "services": {
-                        "workload": {"override": "replace", "command": "run", "startup": "enabled"}
-                    }
-                },
-            ),
-        )
+SidecarWorker = worker_charm(
+    WorkerConfig(
+        container="workload",
+        layer=lambda _context: {
+            "services": {
+                "workload": {"override": "replace", "command": "run", "startup": "enabled"}
+            }
+        },
+    )
+)
 
 
 @pytest.fixture
 def kube() -> Iterator[FakeKubernetes]:
-    fake = FakeKubernetes()
-    fake.add_juju_app(APP, namespace=MODEL)
-    with fake.serve_to_environment(namespace=MODEL):
+    with kubernetes_with(APP, MODEL) as fake:
         yield fake
 
 

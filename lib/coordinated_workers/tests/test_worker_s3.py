@@ -18,8 +18,9 @@ from ops import testing
 
 from coordinated_workers._cluster_data import ClusterProviderAppData
 from coordinated_workers._s3 import from_provider_bag, secret_content
-from coordinated_workers._worker import Worker, WorkerConfig, WorkerContext
+from coordinated_workers._worker import WorkerConfig, WorkerContext
 from coordinated_workers.testing import coordinator_relation
+from tests.support.workers import worker_charm
 
 VECTOR = pathlib.Path(__file__).parents[3] / "tests" / "vectors" / "cos" / "s3.json"
 _S3 = json.loads(VECTOR.read_text())
@@ -45,16 +46,7 @@ def _layer(context: WorkerContext) -> ops.pebble.LayerDict:
     }
 
 
-class StorageWorker(ops.CharmBase):
-    def __init__(self, framework: ops.Framework):
-        super().__init__(framework)
-        self.worker = Worker(self, WorkerConfig(container="workload", layer=_layer))
-        framework.observe(self.on.collect_unit_status, self._on_collect_status)
-
-    def _on_collect_status(self, event: ops.CollectStatusEvent) -> None:
-        for problem in self.worker.problems:
-            event.add_status(problem.status())
-        event.add_status(ops.ActiveStatus())
+StorageWorker = worker_charm(WorkerConfig(container="workload", layer=_layer))
 
 
 def _ctx() -> testing.Context:

@@ -24,23 +24,12 @@ from service_mesh import (
     ServiceMeshConsumer,
     UnitPolicy,
 )
+from tests.support.mesh_charms import TEMPO_META
 
 if TYPE_CHECKING:
     pass
 
-META: dict[str, Any] = {
-    "name": "tempo",
-    "requires": {
-        "service-mesh": {"interface": "service_mesh", "limit": 1},
-        "require-cmr-mesh": {"interface": "cross_model_mesh"},
-    },
-    "provides": {
-        "provide-cmr-mesh": {"interface": "cross_model_mesh"},
-        "tempo-api": {"interface": "tempo_http"},
-        "grafana-source": {"interface": "grafana_datasource"},
-        "metrics-endpoint": {"interface": "prometheus_scrape"},
-    },
-}
+META = TEMPO_META
 POLICIES = [
     AppPolicy(relation="tempo-api", endpoints=[Endpoint(ports=[3200, 9096])]),
     AppPolicy(

@@ -18,14 +18,12 @@ from service_mesh import (
     ProblemLevel,
     ServiceMeshProvider,
 )
+from tests.support.mesh_charms import BEACON_META
 
 if TYPE_CHECKING:
     pass
 
-META: dict[str, Any] = {
-    "name": "istio-beacon-k8s",
-    "provides": {"service-mesh": {"interface": "service_mesh"}},
-}
+META = BEACON_META
 AMBIENT_LABELS = {
     "istio.io/dataplane-mode": "ambient",
     "istio.io/use-waypoint": "cos-istio-beacon-k8s-waypoint",

@@ -80,7 +80,9 @@ def encode(value: Any) -> str:
 
 
 class _Frozen(pydantic.BaseModel):
-    model_config = pydantic.ConfigDict(frozen=True, extra="ignore")
+    # Validators are built on first use (defer_build), so a hook pays only for the bags it
+    # reads or writes: a non-leader coordinator never builds ClusterProviderAppData's.
+    model_config = pydantic.ConfigDict(frozen=True, extra="ignore", defer_build=True)
 
 
 class _Databag(_Frozen):

@@ -30,6 +30,7 @@ text and their Pebble layers to containers, writing and reloading only on change
 from __future__ import annotations
 
 import dataclasses
+import functools
 import ipaddress
 import logging
 import re
@@ -184,7 +185,7 @@ class NginxInputs:
             raise ValueError(f"duplicate route prefixes in {sorted(prefixes)}")
         if self.proxy is not None and self.proxy_port is None:
             raise ValueError("a proxy plan needs a proxy_port")
-        servers = effective_servers(self)
+        servers = self.all_servers
         public = {self.proxy_port, *(server.port for server in servers)}
         if self.status_port in public:
             raise ValueError(f"status port {self.status_port} clashes with a public port")
@@ -199,6 +200,11 @@ class NginxInputs:
             )
             if known != location.role_names:
                 raise ValueError(f"roles {known} and {location.role_names} share a variable")
+
+    @functools.cached_property
+    def all_servers(self) -> tuple[Server, ...]:
+        """`effective_servers` of these inputs, worked out once for all who need it."""
+        return effective_servers(self)
 
 
 def effective_servers(inputs: NginxInputs) -> tuple[Server, ...]:
@@ -290,7 +296,7 @@ def config_tree(inputs: NginxInputs) -> list[_Directive]:
 
 
 def _variables(inputs: NginxInputs) -> frozenset[str]:
-    servers = effective_servers(inputs)
+    servers = inputs.all_servers
     pools = {
         _routes.pool_variable(location.role_names)[1:]
         for location in _routes.all_locations(servers)
@@ -299,7 +305,7 @@ def _variables(inputs: NginxInputs) -> frozenset[str]:
 
 
 def _tree(inputs: NginxInputs) -> tuple[list[_Directive], tuple[SkippedTarget, ...]]:
-    servers = effective_servers(inputs)
+    servers = inputs.all_servers
     pools = _routes.Pools(inputs.model, inputs.workers_by_role)
     http: list[_Directive] = [
         *_http_settings(inputs),

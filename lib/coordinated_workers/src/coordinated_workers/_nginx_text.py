@@ -44,9 +44,12 @@ def build(tree: list[Directive]) -> str:
 
 
 def _build_block(block: list[Directive], margin: str, lines: list[str]) -> None:
+    plain = _PLAIN_ARG.fullmatch  # most words are plain: one C call each, no Python call
     for stmt in block:
-        name = _quoted(stmt.get("directive", ""))
-        args = [_quoted(arg) for arg in stmt.get("args", [])]
+        name = stmt.get("directive", "")
+        if not plain(name):
+            name = _quoted(name)
+        args = [arg if plain(arg) else _quoted(arg) for arg in stmt.get("args", ())]
         head = f"if ({' '.join(args)})" if name == "if" else " ".join((name, *args))
         children = stmt.get("block")
         if children is None:
@@ -64,6 +67,7 @@ _PLAIN_ARG = re.compile(r"[^\s{};\"'\\]*[^\s{};\"'\\$]")
 # Units that may not start an unquoted argument, and that may not appear anywhere in one.
 _BAD_FIRST = frozenset(("{", "}", ";", '"', "'", "${"))
 _BAD_ANYWHERE = frozenset(("{", ";", '"', "'"))
+_WHITESPACE = re.compile(r"\s")
 
 
 def _quoted(arg: str) -> str:
@@ -82,6 +86,8 @@ def _needs_quotes(arg: str) -> bool:
     """
     if not arg:
         return True
+    if "\\" not in arg and _WHITESPACE.search(arg):
+        return True  # with no escapes, each whitespace character is a unit of its own
     units = _lexical_units(arg)
     first = units[0]
     if first.isspace() or first in _BAD_FIRST:

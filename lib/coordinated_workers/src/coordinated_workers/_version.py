@@ -52,7 +52,6 @@ class VersionReporter(ops.Object):
         probe: Callable[[ops.Container], str | None],
     ) -> None:
         super().__init__(charm, f"version-{container}")
-        self._reported.set_default(version="")
         self._charm = charm
         self._container = container
         self._probe = probe
@@ -83,6 +82,8 @@ class VersionReporter(ops.Object):
         if not version:
             return None
         version = safe_text(version.strip(), _MAX_VERSION)
+        # Stored state is loaded (and saved at commit) only in the hooks that probe.
+        self._reported.set_default(version="")
         if version != self._reported.version:
             self._charm.unit.set_workload_version(version)
             self._reported.version = version

@@ -12,17 +12,23 @@ from __future__ import annotations
 import dataclasses
 import pathlib
 from collections.abc import Iterator
+from typing import Any
 
-import ops
 import pytest
 from ops import testing
 
 from coordinated_workers import ClusterRolesConfig
-from coordinated_workers._coordinator import Coordinator, CoordinatorConfig, CoordinatorEndpoints
+from coordinated_workers._coordinator import CoordinatorConfig, CoordinatorEndpoints
 from coordinated_workers._telemetry_proxy import WorkerTelemetryProxyConfig
 from coordinated_workers.testing import worker_relation
 from service_mesh import AppPolicy, Endpoint, Method, UnitPolicy
 from service_mesh.testing import FakeKubernetes
+from tests.support.coordinators import (
+    COORDINATOR_CONTAINERS,
+    coordinator_charm,
+    coordinator_state,
+    kubernetes_with,
+)
 from tests.support.products import loki
 
 MODEL = "cos"
@@ -31,7 +37,7 @@ LOKI = loki()
 
 META = {
     "name": APP,
-    "containers": {"nginx": {}, "nginx-prometheus-exporter": {}},
+    "containers": COORDINATOR_CONTAINERS,
     "provides": {
         "cluster": {"interface": "cluster"},
         "metrics-endpoint": {"interface": "prometheus_scrape"},
@@ -46,67 +52,43 @@ META = {
 }
 
 
-class LokiLike(ops.CharmBase):
-    def __init__(self, framework: ops.Framework):
-        super().__init__(framework)
-        self.coordinator = Coordinator(
-            self,
-            CoordinatorConfig(
-                roles=ClusterRolesConfig(
-                    roles={"all", "read", "write", "backend"},
-                    meta_roles={"all": {"read", "write", "backend"}},
-                    minimal_deployment={"read", "write", "backend"},
-                ),
-                workload_config=lambda _context: "loki: true\n",
-                routes=(),
-                servers=LOKI.servers,
-                api_port=LOKI.api_port,
-                worker_metrics_port=3100,
-                telemetry_proxy=WorkerTelemetryProxyConfig(http_port=3100, https_port=3100),
-                endpoints=CoordinatorEndpoints(
-                    logging=None, charm_tracing=None, workload_tracing=None, remote_write=None
-                ),
-            ),
-        )
-        framework.observe(self.on.collect_unit_status, self._on_collect_status)
-
-    def _on_collect_status(self, event: ops.CollectStatusEvent) -> None:
-        for problem in self.coordinator.problems:
-            event.add_status(problem.status())
-        event.add_status(ops.ActiveStatus())
+LokiLike = coordinator_charm(
+    CoordinatorConfig(
+        roles=ClusterRolesConfig(
+            roles={"all", "read", "write", "backend"},
+            meta_roles={"all": {"read", "write", "backend"}},
+            minimal_deployment={"read", "write", "backend"},
+        ),
+        workload_config=lambda _context: "loki: true\n",
+        routes=(),
+        servers=LOKI.servers,
+        api_port=LOKI.api_port,
+        worker_metrics_port=3100,
+        telemetry_proxy=WorkerTelemetryProxyConfig(http_port=3100, https_port=3100),
+        endpoints=CoordinatorEndpoints(
+            logging=None, charm_tracing=None, workload_tracing=None, remote_write=None
+        ),
+    )
+)
 
 
 @pytest.fixture
 def kube() -> Iterator[FakeKubernetes]:
-    fake = FakeKubernetes()
-    fake.add_juju_app(APP, namespace=MODEL)
-    with fake.serve_to_environment(namespace=MODEL):
+    with kubernetes_with(APP, MODEL) as fake:
         yield fake
 
 
 def _state(etc_nginx: pathlib.Path, *relations: testing.RelationBase) -> testing.State:
     """nginx's /etc/nginx is `etc_nginx`, so the file survives from one hook to the next."""
-    return testing.State(
-        leader=True,
-        model=testing.Model(name=MODEL),
-        containers=[
-            testing.Container(
-                "nginx",
-                can_connect=True,
-                mounts={"etc": testing.Mount(location="/etc/nginx", source=etc_nginx)},
-                execs={testing.Exec(["nginx", "-t"]), testing.Exec(["nginx", "-s", "reload"])},
-            ),
-            testing.Container("nginx-prometheus-exporter", can_connect=True),
-        ],
-        relations=list(relations),
-    )
+    mount = testing.Mount(location="/etc/nginx", source=etc_nginx)
+    return coordinator_state(*relations, model=MODEL, nginx={"mounts": {"etc": mount}})
 
 
 def _conf(etc_nginx: pathlib.Path) -> str:
     return (etc_nginx / "nginx.conf").read_text()
 
 
-def _reloads(ctx: testing.Context[LokiLike]) -> int:
+def _reloads(ctx: testing.Context[Any]) -> int:
     return sum(e.command[1:] == ["-s", "reload"] for e in ctx.exec_history.get("nginx", []))
 
 

@@ -5,7 +5,6 @@
 from __future__ import annotations
 
 import dataclasses
-import subprocess
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -23,6 +22,7 @@ from coordinated_workers._routing import (
     mesh_policies,
 )
 from service_mesh import AppPolicy, Endpoint
+from tests.support.live_nginx import nginx_t, runtime_dir, write_config
 
 if TYPE_CHECKING:
     import pathlib
@@ -224,9 +224,6 @@ def test_kitchen_sink_passes_nginx_t(nginx_binary: str, tmp_path: pathlib.Path):
             protocol=Protocol.GRPC,
         ),
     ]
-    runtime = tmp_path / "run"
-    runtime.mkdir()
-    config = tmp_path / "nginx.conf"
     by_role = {"read": ["r1", "r2"], "write": ["w1"]}
     text = render(
         _inputs(
@@ -234,17 +231,10 @@ def test_kitchen_sink_passes_nginx_t(nginx_binary: str, tmp_path: pathlib.Path):
             routes=ROUTES,
             workers_by_role=by_role,
             proxy_port=3100,
-            runtime_dir=str(runtime),
+            runtime_dir=runtime_dir(tmp_path),
         )
     ).text
-    config.write_text(text)
-    result = subprocess.run(
-        [nginx_binary, "-t", "-q", "-e", "stderr", "-p", str(tmp_path), "-c", str(config)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = nginx_t(nginx_binary, write_config(tmp_path, text))
     assert result.returncode == 0, result.stderr + text
 
 

@@ -26,10 +26,7 @@ import http.server
 import json
 import os
 import pathlib
-import socket
-import subprocess
 import threading
-import time
 import urllib.error
 import urllib.request
 from concurrent import futures
@@ -40,6 +37,14 @@ import pytest
 
 from coordinated_workers._nginx import NginxInputs, render
 from coordinated_workers._telemetry_proxy import worker_metrics_path
+from tests.support.live_nginx import (
+    FakeDns,
+    free_port,
+    nginx_t,
+    running,
+    runtime_dir,
+    write_config,
+)
 from tests.support.products import PRODUCTS, Product, same
 
 if TYPE_CHECKING:
@@ -85,11 +90,8 @@ def test_rendered_product_matches_its_golden_file(name: str):
 
 
 def write(config: NginxInputs, directory: pathlib.Path) -> pathlib.Path:
-    runtime = directory / "run"
-    runtime.mkdir(exist_ok=True)
-    path = directory / "nginx.conf"
-    path.write_text(render(dataclasses.replace(config, runtime_dir=str(runtime))).text)
-    return path
+    runtime = runtime_dir(directory)
+    return write_config(directory, render(dataclasses.replace(config, runtime_dir=runtime)).text)
 
 
 @pytest.mark.parametrize("extra_apps", [0, 200])
@@ -98,13 +100,7 @@ def test_rendered_product_passes_nginx_t(
     name: str, extra_apps: int, nginx_binary: str, tmp_path: pathlib.Path
 ):
     config = write(inputs(PRODUCTS[name](), extra_apps=extra_apps), tmp_path)
-    result = subprocess.run(
-        [nginx_binary, "-t", "-q", "-e", "stderr", "-p", str(tmp_path), "-c", str(config)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = nginx_t(nginx_binary, config)
     assert result.returncode == 0, result.stderr
 
 
@@ -158,46 +154,6 @@ def test_rendering_needs_no_unit_and_is_stable(name: str):
 # --- the live run ------------------------------------------------------------------------------
 
 
-class _Dns:
-    """Answers A queries for known names with their address; anything else gets no answer."""
-
-    def __init__(self, addresses: dict[str, str]) -> None:
-        self.addresses = addresses
-        self.socket = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.socket.bind(("127.0.0.1", 0))
-        self.socket.settimeout(0.1)
-        self.port: int = self.socket.getsockname()[1]
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self._thread.start()
-
-    def _serve(self) -> None:
-        while not self._stop.is_set():
-            try:
-                query, client = self.socket.recvfrom(512)
-            except TimeoutError:
-                continue
-            labels: list[str] = []
-            end = 12
-            while query[end]:
-                labels.append(query[end + 1 : end + 1 + query[end]].decode())
-                end += 1 + query[end]
-            question = query[12 : end + 5]
-            address = self.addresses.get(".".join(labels))
-            is_a = query[end + 1 : end + 3] == b"\x00\x01" and address is not None
-            answer = b""
-            if is_a and address is not None:
-                answer = b"\xc0\x0c\x00\x01\x00\x01\x00\x00\x00\x05\x00\x04"
-                answer += socket.inet_aton(address)
-            header = query[:2] + b"\x81\x80\x00\x01" + (b"\x00\x01" if is_a else b"\x00\x00")
-            self.socket.sendto(header + b"\x00\x00\x00\x00" + question + answer, client)
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
-        self.socket.close()
-
-
 def _http_worker(app: str) -> type[http.server.BaseHTTPRequestHandler]:
     class Worker(http.server.BaseHTTPRequestHandler):
         """Answers with its app and the path and headers it received."""
@@ -242,13 +198,6 @@ class _GrpcWorker(grpc.GenericRpcHandler):
         return grpc.unary_unary_rpc_method_handler(answer)
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET6) as s:
-        s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-        s.bind(("::", 0))
-        return s.getsockname()[1]
-
-
 class _Ports:
     """Documented port -> a free one, the same each time it is asked.
 
@@ -262,9 +211,9 @@ class _Ports:
 
     def __call__(self, documented: int) -> int:
         if documented not in self.ports:
-            port = _free_port()
+            port = free_port()
             while port in self.taken:
-                port = _free_port()
+                port = free_port()
             self.taken.add(port)
             self.ports[documented] = port
         return self.ports[documented]
@@ -308,45 +257,6 @@ def _fake_workers(
             stop()
 
 
-@contextlib.contextmanager
-def _running_nginx(binary: str, config: pathlib.Path, wait_port: int) -> Iterator[None]:
-    """nginx in the foreground (not a daemon) until the block ends."""
-    with (config.parent / "nginx.log").open("w") as log:
-        process = subprocess.Popen(
-            [
-                binary,
-                "-e",
-                "stderr",
-                "-p",
-                str(config.parent),
-                "-c",
-                str(config),
-                "-g",
-                "daemon off;",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=log,
-        )
-        try:
-            deadline = time.monotonic() + 10
-            while True:
-                try:
-                    socket.create_connection(("127.0.0.1", wait_port), timeout=1).close()
-                    break
-                except OSError:
-                    if time.monotonic() > deadline or process.poll() is not None:
-                        raise
-                    time.sleep(0.05)
-            yield
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
-
-
 def _get(url: str, headers: dict[str, str] | None = None) -> tuple[int, bytes]:
     request = urllib.request.Request(url, headers=headers or {})
     try:
@@ -378,8 +288,7 @@ def _live(
         for app, address in addresses.items():
             service = f"{app}-endpoints.{MODEL}.svc.cluster.local"
             names |= {service: address, f"{app}-0.{service}": address}  # the Service, a pod
-        dns = _Dns(names)
-        try:
+        with FakeDns(names.get) as dns:
             config = inputs(
                 product,
                 resolver=f"127.0.0.1:{dns.port}",
@@ -387,10 +296,8 @@ def _live(
                 ipv6=False,
                 worker_metrics_port=worker(product.metrics_port),
             )
-            with _running_nginx(nginx_binary, write(config, tmp_path), product.api_port):
+            with running(nginx_binary, write(config, tmp_path), [product.api_port]):
                 yield _Cluster(product, listen, addresses)
-        finally:
-            dns.close()
 
 
 @pytest.mark.parametrize("name", PRODUCTS)

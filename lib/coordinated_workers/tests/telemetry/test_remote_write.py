@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import ops
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -16,6 +15,7 @@ from ops import testing
 from coordinated_workers.telemetry import DatabagError, Reading, RemoteWriteRequirer
 from coordinated_workers.telemetry.remote_write import remote_write_url
 from tests.support import hostile_data, interface_schemas
+from tests.support.charm_hook import run_in_hook
 
 MODEL = testing.Model(name="test", uuid="00000000-0000-4000-8000-000000000004")
 META: dict[str, Any] = {
@@ -46,20 +46,8 @@ def _relation(units: dict[int, dict[str, str]], app: str = "prometheus") -> test
 
 
 def _urls(*relations: testing.Relation) -> Reading[list[str]]:
-    class Charm(ops.CharmBase):
-        result: Reading[list[str]]
-
-        def __init__(self, framework: ops.Framework):
-            super().__init__(framework)
-            framework.observe(self.on.update_status, self._on_update_status)
-
-        def _on_update_status(self, _: ops.EventBase):
-            self.result = RemoteWriteRequirer(self).urls()
-
-    ctx = testing.Context(Charm, meta=META)
-    with ctx(ctx.on.update_status(), testing.State(relations=list(relations), model=MODEL)) as mgr:
-        mgr.run()
-        return mgr.charm.result
+    state = testing.State(relations=list(relations), model=MODEL)
+    return run_in_hook(META, state, lambda charm: RemoteWriteRequirer(charm).urls())[1]
 
 
 def test_urls_from_every_unit_of_every_relation_sorted():

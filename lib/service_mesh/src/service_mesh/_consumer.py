@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import ops
 import pydantic
 
-from ._dispatch import dispatched_event_name, observe_if_dispatched
+from ._dispatch import dispatched_event_name
 from ._endpoints import require_endpoints
 from ._k8s import kubernetes_client, new_client
 from ._labels import label_problem, reconcile_charm_labels, remove_charm_labels
@@ -132,19 +132,23 @@ class ServiceMeshConsumer(ops.Object):
             ],
         )
 
-        on = charm.on
+        dispatched = dispatched_event_name()
 
-        def observe(event: ops.BoundEvent, handler: Callable[[Any], None]) -> None:
-            observe_if_dispatched(self.framework, event, handler)
+        def observe(endpoint: str | None, kind: str, handler: Callable[[Any], None]) -> None:
+            # Only the hook Juju runs is observed, and the others' events are not even looked
+            # up: building a bound event is most of what observing one costs.
+            name = kind if endpoint is None else f"{endpoint.replace('-', '_')}_{kind}"
+            if dispatched is None or dispatched == name:
+                self.framework.observe(getattr(charm.on, name), handler)
 
-        observe(on[mesh_relation_name].relation_created, self._on_policy_input_changed)
-        observe(on[cross_model_mesh_provides_name].relation_changed, self._on_policy_input_changed)
+        observe(mesh_relation_name, "relation_created", self._on_policy_input_changed)
+        observe(cross_model_mesh_provides_name, "relation_changed", self._on_policy_input_changed)
         for name in policy_relations:
-            observe(on[name].relation_created, self._on_policy_input_changed)
-            observe(on[name].relation_broken, self._on_policy_input_changed)
-        observe(on[cross_model_mesh_requires_name].relation_created, self._on_cmr_requirer_created)
-        observe(on.upgrade_charm, self._on_refresh_everything)
-        observe(on.leader_elected, self._on_refresh_everything)
+            observe(name, "relation_created", self._on_policy_input_changed)
+            observe(name, "relation_broken", self._on_policy_input_changed)
+        observe(cross_model_mesh_requires_name, "relation_created", self._on_cmr_requirer_created)
+        observe(None, "upgrade_charm", self._on_refresh_everything)
+        observe(None, "leader_elected", self._on_refresh_everything)
         if auto_join:
             self._label_state.set_default(applied=_LEFT)
             self._observe_label_hooks()

@@ -38,6 +38,11 @@ Namespace = Annotated[str, pydantic.Field(pattern=_NAMESPACE, max_length=_MAX_NA
 ServiceName = Annotated[str, pydantic.Field(pattern=_SERVICE_NAME, max_length=_MAX_NAME)]
 Port = Annotated[int, pydantic.Field(ge=1, le=65535)]
 
+_ON_FIRST_USE = pydantic.ConfigDict(defer_build=True)
+"""Each model builds its validator when first used, not when the module is imported: a hook
+pays only for the models it reads or writes (a consumer with no cross-model relation never
+builds `CMRData`), and importing the package stays cheap."""
+
 
 class Method(str, enum.Enum):
     """HTTP methods an :class:`Endpoint` may allow."""
@@ -69,6 +74,8 @@ class PolicyTargetType(str, enum.Enum):
 class Endpoint(pydantic.BaseModel):
     """A set of ports, hosts, methods and paths a source may reach; ``None`` means any."""
 
+    model_config = _ON_FIRST_USE
+
     hosts: list[str] | None = None
     ports: list[Port] | None = None
     methods: list[Method] | None = None
@@ -82,6 +89,8 @@ class Endpoint(pydantic.BaseModel):
 
 class AppPolicy(pydantic.BaseModel):
     """Let applications related on ``relation`` reach this app's Service (enforced at L7)."""
+
+    model_config = _ON_FIRST_USE
 
     relation: str
     endpoints: list[Endpoint]
@@ -99,6 +108,8 @@ class Policy(AppPolicy):
 class UnitPolicy(pydantic.BaseModel):
     """Let applications related on ``relation`` reach this app's pods directly (L4, ports only)."""
 
+    model_config = _ON_FIRST_USE
+
     relation: str
     ports: list[Port] | None = None
 
@@ -113,6 +124,8 @@ class MeshPolicy(pydantic.BaseModel):
     the API server would refuse in a policy name or a principal is refused here, when a
     consumer's bag is decoded, rather than by the API server on every reconcile.
     """
+
+    model_config = _ON_FIRST_USE
 
     source_namespace: Namespace
     source_app_name: AppName
@@ -165,12 +178,16 @@ class CMRData(pydantic.BaseModel):
     account of a namespace, or beyond. Upstream accepts any string.
     """
 
+    model_config = _ON_FIRST_USE
+
     app_name: AppName
     juju_model_name: Namespace
 
 
 class ServiceMeshProviderAppData(pydantic.BaseModel):
     """The provider's application databag: labels to put on pods and the mesh implementation."""
+
+    model_config = _ON_FIRST_USE
 
     labels: dict[str, str]
     mesh_type: MeshType

@@ -244,6 +244,11 @@ def test_tls_added_writes_the_files_trusts_the_ca_and_restarts_once(tmp_path, is
     assert SEEN[-1].tls == WorkerTLS(
         "/etc/worker/ca.cert", "/etc/worker/server.cert", "/etc/worker/private.key"
     )
+    # The key is in the file only: not in what the unit publishes, nor in its stored state.
+    relation = _cluster(out)
+    published = [*relation.local_unit_data.values(), *relation.local_app_data.values()]
+    stored = [str(stored.content) for stored in out.stored_states]
+    assert not [text for text in published + stored if "PRIVATE KEY" in text or issued.key in text]
     plan = out.get_container("workload").plan
     assert plan.services["app"].command.endswith("--key=/etc/worker/private.key")
     assert plan.checks["ready"].http == {"url": f"https://{ADDRESS}:8080/ready"}
@@ -470,3 +475,24 @@ def test_update_ca_certificates_failing_is_blocked_and_retried(tmp_path, issued)
         out = unit.run(unit.ctx.on.config_changed(), out)
     assert unit.update_ca_runs() == 2, "retried by the next hook"
     assert (counts.secret_reads, counts.restarts) == (0, 0)
+
+
+def test_https_telemetry_urls_are_used_with_the_ca_in_the_trust_store(tmp_path, issued):
+    # The coordinator switches its proxy URLs to https with TLS; the worker validates them as
+    # any URL and uses them as they are: Pebble forwards logs with the container's trust
+    # store, where the CA now is.
+    proxy = f"https://coordinator.{MODEL}.svc.cluster.local:8081/proxy"
+    data = _data(
+        issued,
+        loki_endpoints={"loki/0": f"{proxy}/loki/loki-0/push"},
+        workload_tracing_receivers={"otlp_http": f"{proxy}/workload-tracing/otlp_http/"},
+    )
+    unit = Unit(tmp_path)
+    SEEN.clear()
+    out = unit.run(unit.ctx.on.config_changed(), unit.state(data, [_secret(issued.key)]))
+    assert out.unit_status == testing.ActiveStatus()
+    targets = out.get_container("workload").plan.log_targets
+    assert targets["loki-loki-0"].location == f"{proxy}/loki/loki-0/push"
+    assert SEEN[-1].workload_tracing == {"otlp_http": f"{proxy}/workload-tracing/otlp_http/"}
+    assert unit.file("/usr/local/share/ca-certificates/ca.crt") == issued.ca
+    assert unit.update_ca_runs() == 1

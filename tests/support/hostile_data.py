@@ -162,6 +162,8 @@ def pem_variants(valid: str) -> st.SearchStrategy[str]:
         st.just(valid.replace("CERTIFICATE", "PRIVATE KEY")),
         st.just(f"{valid}\n\n{valid}"),
         st.just(f"{valid}\n--config.file=/etc/passwd"),
+        # Unicode whitespace, which a str regex's \s accepts and OpenSSL's ASCII PEM does not
+        st.sampled_from(["\u3000", "\n\u2028", "\x85", "\u00a0"]).map(lambda ws: valid + ws),
         surrogate_text.map(lambda text: f"{header}\n{text}\n{footer}"),
         st.sampled_from([1 << 10, 1 << 20]).map(lambda n: f"{header}\n{'A' * n}\n{footer}"),
         st.text(max_size=40),

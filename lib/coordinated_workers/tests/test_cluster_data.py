@@ -93,6 +93,8 @@ def test_upstream_tls_keys_are_read():
         ("s3_secret_id", "secret:../../etc"),
         ("s3_secret_id", "cvh7kruupa1s46bqvuig"),
         ("ca_cert", "CA PEM"),
+        ("ca_cert", "-----BEGIN CERTIFICATE-----\nQQ==\n-----END CERTIFICATE-----\u3000"),
+        ("s3_tls_ca_chain", "-----BEGIN CERTIFICATE-----\nQQ==\n-----END CERTIFICATE-----\x85"),
         ("ca_cert", "-----BEGIN CERTIFICATE-----\nQQ==\n-----END CERTIFICATE-----\n--x"),
         ("server_cert", "-----BEGIN PRIVATE KEY-----\nQQ==\n-----END PRIVATE KEY-----"),
         ("privkey_secret_id", "secret:../../etc"),

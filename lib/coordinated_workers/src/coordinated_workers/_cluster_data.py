@@ -67,7 +67,7 @@ _URL_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]{0,99}")
 _PORT = re.compile(r"[0-9]{1,5}")
 _SECRET_ID = re.compile(r"secret:(//[0-9a-f-]{1,64}/)?[0-9a-z]{20}")
 _PEM_BLOCK = r"-----BEGIN CERTIFICATE-----\r?\n[A-Za-z0-9+/=\r\n]+-----END CERTIFICATE-----"
-_PEM_CHAIN = re.compile(rf"{_PEM_BLOCK}(\s*{_PEM_BLOCK})*\s*")
+_PEM_CHAIN = re.compile(rf"{_PEM_BLOCK}(\s*{_PEM_BLOCK})*\s*", re.ASCII)  # ASCII whitespace
 
 
 class ClusterDataError(CoordinatedWorkersError, ValueError):

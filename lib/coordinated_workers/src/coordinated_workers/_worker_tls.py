@@ -49,7 +49,8 @@ MAX_KEY_LENGTH = 1 << 16
 """Longest private key (characters) we accept; an 8192-bit RSA key is about 6,500."""
 _KEY_PEM = re.compile(
     r"-----BEGIN ((RSA|EC) )?PRIVATE KEY-----\r?\n[A-Za-z0-9+/=\r\n]+"
-    r"-----END ((RSA|EC) )?PRIVATE KEY-----\s*"
+    r"-----END ((RSA|EC) )?PRIVATE KEY-----\s*",
+    re.ASCII,  # only ASCII whitespace: OpenSSL takes the key as ASCII text
 )
 _ALL_PATHS = (CA_PATH, CERT_PATH, KEY_PATH, TRUSTED_CA_PATH)
 
@@ -308,6 +309,8 @@ def check_pems(ca: str, cert: str, key: str) -> None:
 def _check_certificates(name: str, pem: str) -> None:
     import ssl
 
+    if not pem.isascii():  # ssl takes PEM text as ASCII only (else a TypeError)
+        raise TLSDataError(f"{name} is not a usable certificate (not ASCII)")
     try:
         ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_verify_locations(cadata=pem)
     except (ssl.SSLError, ValueError) as e:

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import os
+import pathlib
 import stat
 from collections.abc import Iterator
 from typing import Any
@@ -27,6 +29,7 @@ from coordinated_workers._worker import Worker, WorkerConfig
 from coordinated_workers.testing import coordinator_relation
 from tests.support.pki import CA, Issued
 
+VECTORS = pathlib.Path(__file__).parents[3] / "tests" / "vectors" / "cos"
 MODEL = "tls"
 ADDRESS = f"w-0.w-endpoints.{MODEL}.svc.cluster.local"
 SECRET_ID = "secret:d5g1k2qr0000c0ord1na"
@@ -496,3 +499,29 @@ def test_https_telemetry_urls_are_used_with_the_ca_in_the_trust_store(tmp_path, 
     assert SEEN[-1].workload_tracing == {"otlp_http": f"{proxy}/workload-tracing/otlp_http/"}
     assert unit.file("/usr/local/share/ca-certificates/ca.crt") == issued.ca
     assert unit.update_ca_runs() == 1
+
+
+def test_upstreams_bag_with_tls_is_read_and_its_certificates_load(tmp_path, issued):
+    # Upstream's coordinator bag under TLS (coordinated-workers 4.1.4): the three keys parse
+    # as a worker reads them, both certificates load with OpenSSL, and a key that is not the
+    # certificate's (the vector holds no private key) is caught before anything is written.
+    vector = json.loads((VECTORS / "cluster-coordinator-worker-tls-s3-tracing.json").read_text())
+    bag = vector["coordinator_cluster_app_databag_with_tls"]
+    data = ClusterProviderAppData.load(bag)
+    assert data.privkey_secret_id == SECRET_ID
+    assert data.ca_cert and data.server_cert
+    unit = Unit(tmp_path)
+    relation = coordinator_relation(remote_app_data=bag)
+    state = testing.State(
+        leader=False,
+        model=testing.Model(name=MODEL),
+        relations=[relation],
+        containers=[unit.workload],
+        secrets=[_secret(issued.key)],
+    )
+    out = unit.run(unit.ctx.on.relation_changed(relation), state)
+    assert out.unit_status == testing.WaitingStatus(
+        "cluster: the TLS key does not match the server certificate (a renewal half "
+        "published?); keeping the last good files"
+    )
+    assert _tls_files(unit) == dict.fromkeys(_expected(issued)), "nothing written"

@@ -298,7 +298,9 @@ def check_pems(ca: str, cert: str, key: str) -> None:
         try:
             context.load_cert_chain(cert_file, key_file)
         except ssl.SSLError as e:
-            if "KEY_VALUES_MISMATCH" in str(e):
+            # Another key of the certificate's type, or a key of another type (which OpenSSL
+            # files apart from the certificate: "no certificate assigned" to it).
+            if e.reason in ("KEY_VALUES_MISMATCH", "NO_CERTIFICATE_ASSIGNED"):
                 raise TLSKeyMismatchError(
                     "the TLS key does not match the server certificate (a renewal half "
                     "published?); keeping the last good files"

@@ -12,10 +12,15 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import http.client
+import http.server
 import json
 import os
 import pathlib
+import socket
+import ssl
 import stat
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -525,3 +530,46 @@ def test_upstreams_bag_with_tls_is_read_and_its_certificates_load(tmp_path, issu
         "published?); keeping the last good files"
     )
     assert _tls_files(unit) == dict.fromkeys(_expected(issued)), "nothing written"
+
+
+def _https_get(server_ssl: ssl.SSLContext, client_ssl: ssl.SSLContext) -> int:
+    """Serve https on loopback with ``server_ssl``, GET / with ``client_ssl``; the status."""
+
+    class Ok(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (the base names it)
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Ok)
+    server.socket = server_ssl.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.handle_request, daemon=True)
+    thread.start()
+    try:
+        connection = http.client.HTTPSConnection(
+            ADDRESS, server.server_address[1], context=client_ssl, timeout=10
+        )
+        connection.sock = client_ssl.wrap_socket(
+            socket.create_connection(("127.0.0.1", server.server_address[1]), timeout=10),
+            server_hostname=ADDRESS,
+        )
+        connection.request("GET", "/")
+        return connection.getresponse().status
+    finally:
+        thread.join(timeout=10)
+        server.server_close()
+
+
+def test_the_files_serve_https_to_a_client_that_trusts_only_the_installed_ca(tmp_path, issued):
+    unit = Unit(tmp_path)
+    _started(unit, issued)
+    server_ssl = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    etc = tmp_path / "etc-worker"
+    server_ssl.load_cert_chain(etc / "server.cert", etc / "private.key")
+    trusting = ssl.create_default_context(cafile=tmp_path / "ca-certificates" / "ca.crt")
+    assert _https_get(server_ssl, trusting) == 200
+    stranger = ssl.create_default_context(cadata=CA("another-ca").pem)
+    with pytest.raises(ssl.SSLCertVerificationError):
+        _https_get(server_ssl, stranger)

@@ -573,3 +573,28 @@ def test_the_files_serve_https_to_a_client_that_trusts_only_the_installed_ca(tmp
     stranger = ssl.create_default_context(cadata=CA("another-ca").pem)
     with pytest.raises(ssl.SSLCertVerificationError):
         _https_get(server_ssl, stranger)
+
+
+def test_a_removal_that_pebble_interrupts_is_finished_by_the_next_hook(tmp_path, issued):
+    unit = Unit(tmp_path)
+    out = _started(unit, issued)
+    state = unit.state(_data(), [], out)
+    remove = _MockPebbleClient.remove_path
+    calls = []
+
+    def failing_second_removal(self: Any, path: str, *args: Any, **kwargs: Any) -> Any:
+        calls.append(path)
+        if len(calls) == 2:
+            raise ops.pebble.ConnectionError("Pebble went away")
+        return remove(self, path, *args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(_MockPebbleClient, "remove_path", failing_second_removal)
+        out = unit.run(unit.ctx.on.relation_changed(_cluster(state)), state)
+    assert unit.file("/etc/worker/ca.cert") is None
+    assert unit.file("/etc/worker/server.cert") is not None, "interrupted"
+    with counted() as counts:
+        unit.run(unit.ctx.on.config_changed(), out)
+    assert _tls_files(unit) == dict.fromkeys(_expected(issued))
+    assert unit.update_ca_runs() == 2
+    assert counts.restarts == 1, "the restart the interrupted hook owed"

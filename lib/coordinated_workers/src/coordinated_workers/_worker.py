@@ -368,7 +368,8 @@ class Worker(ops.Object):
     def _apply_tls(self, container: ops.Container, tls: TLSSync) -> None:
         """Write the planned TLS files; the record is kept only once they are written."""
         if tls.changes or tls.refresh_trust:
-            self._applied.tls = ""  # a failure half-way makes the next hook compare the files
+            if tls.pushes:  # a failure half-way makes the next hook compare the files; a
+                self._applied.tls = ""  # removal keeps the record, so the next one retries
             record, problem = apply_tls(container, tls)
             if problem is not None:
                 logger.error("tls: %s", problem)

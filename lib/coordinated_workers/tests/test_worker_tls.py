@@ -598,3 +598,29 @@ def test_a_removal_that_pebble_interrupts_is_finished_by_the_next_hook(tmp_path,
     assert _tls_files(unit) == dict.fromkeys(_expected(issued))
     assert unit.update_ca_runs() == 2
     assert counts.restarts == 1, "the restart the interrupted hook owed"
+
+
+def test_a_write_that_pebble_interrupts_is_finished_and_restarted_by_the_next_hook(
+    tmp_path, issued
+):
+    unit = Unit(tmp_path)
+    plain = unit.run(unit.ctx.on.config_changed(), unit.state(_data(), []))
+    state = unit.state(_data(issued), [_secret(issued.key)], plain)
+    push = _MockPebbleClient.push
+    calls = []
+
+    def failing_third_push(self: Any, path: str, *args: Any, **kwargs: Any) -> Any:
+        calls.append(path)
+        if len(calls) == 3:
+            raise ops.pebble.ConnectionError("Pebble went away")
+        return push(self, path, *args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(_MockPebbleClient, "push", failing_third_push)
+        out = unit.run(unit.ctx.on.relation_changed(_cluster(state)), state)
+    assert None in _tls_files(unit).values(), "interrupted"
+    with counted() as counts:
+        unit.run(unit.ctx.on.config_changed(), out)
+    assert _tls_files(unit) == _expected(issued)
+    assert unit.update_ca_runs() == 1
+    assert (counts.secret_reads, counts.restarts) == (1, 1)

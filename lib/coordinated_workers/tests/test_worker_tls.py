@@ -487,8 +487,7 @@ def test_update_ca_certificates_failing_is_blocked_and_retried(tmp_path, issued)
 
 def test_https_telemetry_urls_are_used_with_the_ca_in_the_trust_store(tmp_path, issued):
     # The coordinator switches its proxy URLs to https with TLS; the worker validates them as
-    # any URL and uses them as they are: Pebble forwards logs with the container's trust
-    # store, where the CA now is.
+    # any URL and uses them as they are, the CA in the container's trust store.
     proxy = f"https://coordinator.{MODEL}.svc.cluster.local:8081/proxy"
     data = _data(
         issued,

@@ -60,7 +60,7 @@ class WorkerTLS:
     """Where the workload finds its TLS files while the coordinator serves TLS.
 
     The CA is also in the container's trust store, so clients in the workload that use the
-    system's (Pebble's log forwarding, most HTTP libraries) trust the coordinator's https URLs.
+    system's (most HTTP libraries) trust the coordinator's https URLs.
     """
 
     ca_path: str = CA_PATH

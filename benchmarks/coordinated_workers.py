@@ -21,7 +21,11 @@ What is measured, and how:
 3. The same at 10, 50 and 200 worker apps: time, policy count, nginx.conf size.
 4. Unit scaling: a worker unit joining or leaving an existing app reloads nothing and writes
    no policy; a worker app joining does both (proof that the counters see changes).
-5. One worker ``pebble-ready`` through ``ops.testing``, first and steady state.
+5. One worker ``pebble-ready`` through ``ops.testing``, first and steady state; then a
+   non-leader worker with TLS off and on (issue 14): Pebble requests and ``secret-get`` calls
+   of the first config-changed, and function calls, Pebble requests and ``secret-get`` calls
+   of a steady config-changed (no verification), update-status and pebble-ready (both compare
+   the TLS files).
 6. Self-observability (issue 15): config-changed with ~10 kB of alert rules and a dashboard
    in the charm dir, Prometheus, Loki and Grafana related, against the same hook without the
    files; and the share of a steady hook spent on rules, dashboards and log forwarding.
@@ -768,6 +772,105 @@ def bench_worker(charm: Any) -> None:
     check("lazy imports, steady config-changed", ", ".join(steady_imports) or "none", "", None)
 
 
+# --- worker TLS (issue 14) --------------------------------------------------------------------
+
+TLS_SECRET_ID = "secret:d5g1k2qr0000c0ord1na"
+
+
+class SecretReads:
+    """``secret-get`` hook-tool calls: calls of ops.testing's model backend. Measurement only."""
+
+    def __init__(self) -> None:
+        from scenario.mocking import _MockModelBackend  # pyright: ignore[reportPrivateUsage]
+
+        self.count = 0
+        self._class = _MockModelBackend
+        self._method = _MockModelBackend.secret_get
+
+    def __enter__(self) -> SecretReads:
+        method = self._method
+
+        def counted(backend: Any, *args: Any, **kwargs: Any) -> Any:
+            self.count += 1
+            return method(backend, *args, **kwargs)
+
+        self._class.secret_get = counted  # type: ignore[method-assign]
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._class.secret_get = self._method
+
+    def take(self) -> int:
+        count, self.count = self.count, 0
+        return count
+
+
+def bench_worker_tls(charm: Any) -> None:
+    print("\nworker, TLS off vs on (CA, certificate and the key's secret in the cluster bag):")
+    sys.path.append(str(ROOT))
+    from tests.support.pki import CA
+
+    issued = CA("bench-ca").issue(f"{WORKER}-0.{WORKER}-endpoints.{MODEL}.svc.cluster.local")
+    tls = {"ca_cert": issued.ca, "server_cert": issued.cert, "privkey_secret_id": TLS_SECRET_ID}
+    secret = testing.Secret(
+        tracked_content={"private-key": issued.key}, id=TLS_SECRET_ID, owner=None
+    )
+
+    def state(cluster: Cluster, with_tls: bool) -> testing.State:
+        data = ClusterProviderAppData.model_validate(
+            {
+                "worker_config": "coordinator: coordinator-k8s.bench.svc.cluster.local\n",
+                "worker_labels": {"app.kubernetes.io/part-of": COORDINATOR},
+                "worker_ports": [8080],
+                **(tls if with_tls else {}),
+            }
+        )
+        workload = testing.Container(
+            "workload",
+            can_connect=True,
+            mounts={
+                "config": cluster.mount("/etc/worker"),
+                "trust": cluster.mount("/usr/local/share/ca-certificates"),
+            },
+            execs={testing.Exec(["update-ca-certificates", "--fresh"])},
+        )
+        return testing.State(
+            leader=False,  # no pod labels: the hook's own work, without Kubernetes
+            model=testing.Model(name=MODEL),
+            relations=[coordinator_relation(data)],
+            containers=[workload],
+            secrets=[secret],
+        )
+
+    steady_events: dict[str, Callable[[testing.Context[Any], testing.State], Any]] = {
+        "config-changed": lambda ctx, _state: ctx.on.config_changed(),
+        "update-status": lambda ctx, _state: ctx.on.update_status(),
+        "pebble-ready": lambda ctx, out: ctx.on.pebble_ready(out.get_container("workload")),
+    }
+    for with_tls in (False, True):
+        label = "on " if with_tls else "off"
+        with Cluster(WORKER) as cluster, PebbleCounter() as pebble, SecretReads() as reads:
+            ctx = testing.Context(charm.WorkerCharm, app_name=WORKER)
+            out = ctx.run(ctx.on.config_changed(), state(cluster, with_tls))
+            check(
+                f"TLS {label}, first config-changed: Pebble requests / secret-get calls",
+                f"{pebble.take()} / {reads.take()}",
+                "",
+                None,
+            )
+            for name, event in steady_events.items():
+                calls, _ = profiled_calls(ctx.run, event(ctx, out), out)
+                pebble.take()
+                reads.take()
+                ctx.run(event(ctx, out), out)
+                check(
+                    f"TLS {label}, steady {name}: calls / Pebble requests / secret-get calls",
+                    f"{calls:,} / {pebble.take()} / {reads.take()}",
+                    "",
+                    None,
+                )
+
+
 # --- self-observability (issue 15) -----------------------------------------------------------
 
 RULES_BYTES = 10_000
@@ -1109,6 +1212,7 @@ def main() -> int:
     bench_scale(coordinator)
     bench_unit_scaling(coordinator)
     bench_worker(worker)
+    bench_worker_tls(worker)
     bench_self_observability(coordinator)
     bench_design(coordinator)
     bench_show_mesh(coordinator)

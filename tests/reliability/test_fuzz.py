@@ -47,8 +47,10 @@ from reliability_charms import (
     mesh_relation,
     pod_labels,
     policy_specs,
+    provider_data,
     relation_by_endpoint,
     replace_relation,
+    with_fields,
     with_relations,
     worker_context,
     worker_state,
@@ -77,6 +79,7 @@ from service_mesh._provider import decode_policies
 from tests.support import hostile_data as hostile
 from tests.support import mesh_strategies
 from tests.support.live_nginx import find_nginx, nginx_t, write_config
+from tests.support.pki import CA
 
 LONG = os.environ.get("HYPOTHESIS_PROFILE") == "long"
 PARSER_CASES = 10_000 if LONG else 300
@@ -136,7 +139,16 @@ _remote_write_sets = st.lists(
     )
 )
 
+# Real TLS data, so near-valid bags reach the worker's certificate and key checks.
+_TLS = CA("fuzz-ca").issue(f"{WORKERS[0]}-0.{WORKERS[0]}-endpoints.{MODEL}.svc.cluster.local")
+_TLS_NEAR = {
+    "ca_cert": hostile.pem_variants(_TLS.ca),
+    "server_cert": hostile.pem_variants(_TLS.cert),
+    "privkey_secret_id": hostile.secret_id_like,
+}
+
 _NEAR = {
+    **_TLS_NEAR,
     "role": st.text(max_size=20)
     | st.just("read,write")
     | st.just("all")
@@ -600,7 +612,9 @@ _ROUND3_NEAR = {
     "remote_write_endpoints": st.lists(
         st.fixed_dictionaries({"url": hostile.injecting_urls | _urls}), max_size=2
     ),
-    "ca_cert": hostile.surrogate_text,
+    "ca_cert": hostile.surrogate_text | hostile.pem_variants(_TLS.ca),
+    "server_cert": hostile.surrogate_text | hostile.pem_variants(_TLS.cert),
+    "privkey_secret_id": hostile.secret_id_like,
 }
 
 
@@ -682,6 +696,109 @@ def test_charm_worker_cluster_hostile_text(kube, bag):
             assert pod_labels(kube, WORKERS[0]) == good_labels
             assert layers == good_layers
             tally.kept += 1
+
+
+# ----- issue 14: the worker's TLS keys and the key's secret -------------------------------
+
+_SECRET_ID = "secret:d5g1k2qr0000c0ord1na"
+_TLS_FILES = {
+    "etc": ("ca.cert", "server.cert", "private.key"),
+    "trust": ("ca.crt",),
+}
+
+
+def _tls_worker_state(root: pathlib.Path, bag: dict[str, str], key: dict[str, str]):
+    """A worker whose TLS files live under ``root``, the key's secret holding ``key``."""
+    mounts = {
+        name: testing.Mount(location=location, source=root / name)
+        for name, location in (
+            ("etc", "/etc/worker"),
+            ("trust", "/usr/local/share/ca-certificates"),
+        )
+    }
+    for mount in mounts.values():
+        pathlib.Path(mount.source).mkdir(exist_ok=True)
+    workload = testing.Container(
+        "workload",
+        can_connect=True,
+        mounts=mounts,
+        execs={testing.Exec(["update-ca-certificates", "--fresh"])},
+    )
+    relation = cluster_to_coordinator(relation_id=5, remote_app_data=bag)
+    secret = testing.Secret(tracked_content=key, id=_SECRET_ID, owner=None)
+    return worker_state(relation, containers=[workload], secrets=[secret])
+
+
+def _tls_files_in(root: pathlib.Path) -> dict[str, str | None]:
+    files = {}
+    for folder, names in _TLS_FILES.items():
+        for name in names:
+            path = root / folder / name
+            files[name] = path.read_text() if path.exists() else None
+    return files
+
+
+def _key_belongs_to_cert(root: pathlib.Path) -> bool:
+    import ssl
+
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    try:
+        context.load_cert_chain(root / "etc" / "server.cert", root / "etc" / "private.key")
+    except ssl.SSLError:
+        return False
+    return True
+
+
+@charm_settings
+@given(
+    tls=bags(*_TLS_NEAR),
+    key=hostile.key_secret_contents(_TLS.key)
+    | hostile.key_secret_contents(CA("k").issue("x").key),
+)
+def test_charm_worker_tls(kube, tls, key):
+    """TLS files are the last good set or exactly the new one, the key always the cert's."""
+    ctx = worker_context()
+    good_bag = provider_data(
+        ca_cert=_TLS.ca, server_cert=_TLS.cert, privkey_secret_id=_SECRET_ID
+    ).dump()
+    good = {
+        "ca.cert": _TLS.ca,
+        "server.cert": _TLS.cert,
+        "private.key": _TLS.key,
+        "ca.crt": _TLS.ca,
+    }
+    with tempfile.TemporaryDirectory() as directory:
+        root = pathlib.Path(directory)
+        start = _tls_worker_state(root, good_bag, {"private-key": _TLS.key})
+        healthy = ctx.run(ctx.on.config_changed(), start)
+        assert isinstance(healthy.unit_status, testing.ActiveStatus), healthy.unit_status
+        assert _tls_files_in(root) == good
+        bag = {**{k: v for k, v in good_bag.items() if k not in _TLS_NEAR}, **tls}
+        relation = cluster_to_coordinator(relation_id=5, remote_app_data=bag)
+        secret = testing.Secret(tracked_content=key, id=_SECRET_ID, owner=None)
+        state = with_fields(healthy, relations=[relation], secrets=[secret])
+        with FIGURES.case("cluster TLS (worker side)") as tally:
+            out = ctx.run(ctx.on.relation_changed(relation), state)
+            _assert_hook_tools_can_take_it(ctx, out)
+            files = _tls_files_in(root)
+            if files != good:
+                assert isinstance(out.unit_status, testing.ActiveStatus), out.unit_status
+                data = ClusterProviderAppData.load(bag)
+                if data.ca_cert is None:
+                    assert set(files.values()) == {None}, "TLS removed: every file goes"
+                else:
+                    assert files == {
+                        "ca.cert": data.ca_cert,
+                        "server.cert": data.server_cert,
+                        "private.key": key["private-key"],
+                        "ca.crt": data.ca_cert,
+                    }
+            else:
+                tally.kept += 1
+                services = out.get_container("workload").service_statuses
+                assert services.get("workload") == ops.pebble.ServiceStatus.ACTIVE
+            if files["private.key"] is not None:
+                assert _key_belongs_to_cert(root)
 
 
 _CONSUMER = "tempo"

@@ -140,3 +140,55 @@ record_labels_json = st.one_of(
     st.text(max_size=30),
 )
 """The ``labels`` value of a label record someone (or something) edited."""
+
+
+# ----- issue 14: the TLS keys of the cluster bag and the key's secret ---------------------------
+
+
+def pem_variants(valid: str) -> st.SearchStrategy[str]:
+    """A real PEM text, and the ways a coordinator (or an attacker) could get it wrong.
+
+    Truncated, with a line of junk, base64 that is no DER, another kind of PEM block, the
+    block twice, surrogates, sizes far beyond any certificate.
+    """
+    lines = valid.split("\n")
+    header, footer = lines[0], lines[-1]
+    return st.one_of(
+        st.just(valid),
+        st.integers(1, max(1, len(valid) - 1)).map(lambda n: valid[:n]),
+        st.just("\n".join([*lines[:2], "$(reboot)", *lines[2:]])),
+        st.just(f"{header}\nQUJD\n{footer}"),
+        st.just(f"{header}\n{'QUJD' * 16}\n{footer}"),
+        st.just(valid.replace("CERTIFICATE", "PRIVATE KEY")),
+        st.just(f"{valid}\n\n{valid}"),
+        st.just(f"{valid}\n--config.file=/etc/passwd"),
+        # Unicode whitespace, which a str regex's \s accepts and OpenSSL's ASCII PEM does not
+        st.sampled_from(["\u3000", "\n\u2028", "\x85", "\u00a0"]).map(lambda ws: valid + ws),
+        surrogate_text.map(lambda text: f"{header}\n{text}\n{footer}"),
+        st.sampled_from([1 << 10, 1 << 20]).map(lambda n: f"{header}\n{'A' * n}\n{footer}"),
+        st.text(max_size=40),
+    )
+
+
+secret_id_like = st.one_of(
+    st.just("secret:d5g1k2qr0000c0ord1na"),
+    st.just("secret://3b1f6a2e-7c4d-4e8a-9f10-2a5b6c7d8e9f/d5g1k2qr0000c0ord1na"),
+    st.sampled_from(["", "secret:", "secret:../../etc", "d5g1k2qr0000c0ord1na", "secret:X" * 3]),
+    st.from_regex(r"secret:[0-9a-z]{20}", fullmatch=True),
+    surrogate_text,
+)
+"""Juju secret ids, the same id in its long form, and things that are not one."""
+
+
+def key_secret_contents(valid_key: str) -> st.SearchStrategy[dict[str, str]]:
+    """Contents of the key's secret: the key, another one, none, or something else entirely."""
+    return st.one_of(
+        st.just({"private-key": valid_key}),
+        pem_variants(valid_key).map(lambda key: {"private-key": key}),
+        st.dictionaries(
+            st.sampled_from(["private-key", "key", "certificate"]),
+            st.text(max_size=30) | surrogate_text,
+            min_size=1,
+            max_size=2,
+        ),
+    )

@@ -92,9 +92,16 @@ def test_upstream_tls_keys_are_read():
         ("s3_tls_ca_chain", "-----BEGIN CERTIFICATE-----\nQQ==\n-----END CERTIFICATE-----\nrm"),
         ("s3_secret_id", "secret:../../etc"),
         ("s3_secret_id", "cvh7kruupa1s46bqvuig"),
+        ("ca_cert", "CA PEM"),
+        ("ca_cert", "-----BEGIN CERTIFICATE-----\nQQ==\n-----END CERTIFICATE-----\u3000"),
+        ("s3_tls_ca_chain", "-----BEGIN CERTIFICATE-----\nQQ==\n-----END CERTIFICATE-----\x85"),
+        ("ca_cert", "-----BEGIN CERTIFICATE-----\nQQ==\n-----END CERTIFICATE-----\n--x"),
+        ("server_cert", "-----BEGIN PRIVATE KEY-----\nQQ==\n-----END PRIVATE KEY-----"),
+        ("privkey_secret_id", "secret:../../etc"),
+        ("privkey_secret_id", ""),
     ],
 )
-def test_s3_keys_written_to_files_or_read_as_secrets_are_checked(key: str, value: str):
+def test_keys_written_to_files_or_read_as_secrets_are_checked(key: str, value: str):
     with pytest.raises(ClusterDataError, match=key):
         ClusterProviderAppData.load({key: json.dumps(value)})
 
@@ -330,9 +337,9 @@ _provider_data = st.builds(
     | st.lists(st.builds(RemoteWriteEndpoint, url=_urls), max_size=4),
     worker_ports=st.none() | st.lists(st.integers(1, 65535), max_size=6),
     worker_labels=st.none() | st.dictionaries(_text, _text, max_size=4),
-    ca_cert=st.none() | _text,
-    server_cert=st.none() | _text,
-    privkey_secret_id=st.none() | _text,
+    ca_cert=st.none() | _pem_chains,
+    server_cert=st.none() | _pem_chains,
+    privkey_secret_id=st.none() | st.from_regex(r"secret:[0-9a-v]{20}", fullmatch=True),
     s3_tls_ca_chain=st.none() | _pem_chains,
     s3_secret_id=st.none() | st.from_regex(r"secret:[0-9a-v]{20}", fullmatch=True),
 )

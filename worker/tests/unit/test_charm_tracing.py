@@ -18,6 +18,8 @@ from worker_scenario import state
 from coordinated_workers import ClusterProviderAppData
 from coordinated_workers.testing import coordinator_relation
 
+CA_PEM = "-----BEGIN CERTIFICATE-----\nQ0E=\n-----END CERTIFICATE-----"
+
 PROXY = "http://coordinator-k8s.test.svc.cluster.local:8081/proxy/charm-tracing/otlp_http/"
 TRACES = f"{PROXY}v1/traces"
 
@@ -55,9 +57,9 @@ def test_traces_go_to_the_coordinators_proxy(ctx, kube, destinations):
 
 def test_https_receiver_is_verified_with_the_clusters_ca(ctx, kube, destinations):
     https = PROXY.replace("http://", "https://")
-    data = published(charm_tracing_receivers={"otlp_http": https}, ca_cert="CA PEM")
+    data = published(charm_tracing_receivers={"otlp_http": https}, ca_cert=CA_PEM)
     ctx.run(ctx.on.config_changed(), state(coordinator_relation(data)))
-    assert destinations == [(f"{https}v1/traces", "CA PEM")]
+    assert destinations == [(f"{https}v1/traces", CA_PEM)]
 
 
 def test_other_protocols_are_not_used_for_charm_traces(ctx, kube, destinations):

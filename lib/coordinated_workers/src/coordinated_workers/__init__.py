@@ -57,6 +57,7 @@ if TYPE_CHECKING:
     from ._s3 import S3ConnectionInfo
     from ._telemetry_proxy import TelemetryTargets, WorkerTelemetryProxyConfig
     from ._worker import Worker, WorkerConfig, WorkerContext
+    from ._worker_tls import WorkerTLS
     from .observability import ObservabilityConfig
 
 # Loaded on first use (PEP 562): a worker charm, which imports this package on every hook,
@@ -82,6 +83,7 @@ _LAZY = {
     "Worker": "_worker",
     "WorkerConfig": "_worker",
     "WorkerContext": "_worker",
+    "WorkerTLS": "_worker_tls",
     "WorkerTelemetryProxyConfig": "_telemetry_proxy",
     "WorkloadConfigContext": "_config",
 }
@@ -133,6 +135,7 @@ __all__ = [  # grouped by use in the README
     "WorkerApp",
     "WorkerConfig",
     "WorkerContext",
+    "WorkerTLS",
     "WorkerTelemetryProxyConfig",
     "WorkerUnit",
     "WorkloadConfigContext",

@@ -67,7 +67,7 @@ _URL_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]{0,99}")
 _PORT = re.compile(r"[0-9]{1,5}")
 _SECRET_ID = re.compile(r"secret:(//[0-9a-f-]{1,64}/)?[0-9a-z]{20}")
 _PEM_BLOCK = r"-----BEGIN CERTIFICATE-----\r?\n[A-Za-z0-9+/=\r\n]+-----END CERTIFICATE-----"
-_PEM_CHAIN = re.compile(rf"{_PEM_BLOCK}(\s*{_PEM_BLOCK})*\s*")
+_PEM_CHAIN = re.compile(rf"{_PEM_BLOCK}(\s*{_PEM_BLOCK})*\s*", re.ASCII)  # ASCII whitespace
 
 
 class ClusterDataError(CoordinatedWorkersError, ValueError):
@@ -291,14 +291,14 @@ class ClusterProviderAppData(_Databag):
     s3_secret_id: str | None = None
     """The Juju secret holding the s3 connection (``coordinated_workers._s3``), granted to us."""
 
-    @pydantic.field_validator("s3_secret_id")
+    @pydantic.field_validator("s3_secret_id", "privkey_secret_id")
     @classmethod
     def _check_secret_id(cls, value: str | None, info: pydantic.ValidationInfo) -> str | None:
         if value is not None and _is_remote(info) and not _SECRET_ID.fullmatch(value):
             raise ValueError("not a Juju secret id")
         return value
 
-    @pydantic.field_validator("s3_tls_ca_chain")
+    @pydantic.field_validator("s3_tls_ca_chain", "ca_cert", "server_cert")
     @classmethod
     def _check_ca_chain(cls, value: str | None, info: pydantic.ValidationInfo) -> str | None:
         # Written to a file in the workload: PEM certificates and blank lines only.

@@ -33,6 +33,16 @@ from ._s3 import S3ConnectionInfo, S3DataError
 from ._s3_share import S3SecretUnreadableError, sync_file, worker_s3
 from ._status import Problem, kubernetes_problem, pebble_problem
 from ._version import VersionReporter
+from ._worker_tls import (
+    Applied,
+    TLSDataError,
+    TLSKeyMismatchError,
+    TLSSecretUnreadableError,
+    TLSSync,
+    WorkerTLS,
+    apply_tls,
+    plan_tls,
+)
 from .telemetry.loki_push_api import (
     enabled_log_targets,
     forward_container_logs,
@@ -63,6 +73,11 @@ class WorkerContext:
     """Protocol -> URL for the workload's own traces (the coordinator's proxy when it has one)."""
     s3: S3ConnectionInfo | None = None
     """The object storage the coordinator shares (read from its secret); None without one."""
+    tls: WorkerTLS | None = None
+    """Where the coordinator's CA, server certificate and key are, while it serves TLS."""
+    address: str = ""
+    """This unit's FQDN, which the coordinator puts in the server certificate: an https
+    readiness URL uses it rather than ``localhost``."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -101,7 +116,7 @@ class Worker(ops.Object):
 
     def __init__(self, charm: ops.CharmBase, config: WorkerConfig) -> None:
         super().__init__(charm, "worker")
-        self._applied.set_default(labels="", restart_pending=False, s3_ca=False)
+        self._applied.set_default(labels="", restart_pending=False, s3_ca=False, tls="")
         self._charm = charm
         self.config = config
         self.cluster = ClusterRequirer(charm, config.cluster_endpoint)
@@ -109,6 +124,11 @@ class Worker(ops.Object):
         self._pebble_reachable: bool | None = None  # as this hook's reconcile found Pebble
         self._s3: S3ConnectionInfo | None = None
         self._ready_url: str | None = None  # the readiness URL this reconcile put in the layer
+        self._tls: WorkerTLS | None = None  # the TLS files this reconcile put in place
+        # What the dispatched event says about the TLS files and the key's secret.
+        self._container_restarted = False
+        self._secret_changed = False
+        self._verify_tls_files = True
         self.resources = (
             ResourcePatch(charm, config.resources, config.container) if config.resources else None
         )
@@ -169,6 +189,9 @@ class Worker(ops.Object):
         return problems
 
     def _on_reconcile_event(self, event: ops.EventBase) -> None:
+        # A restarted container has lost the files we wrote; a secret-changed may be a new key.
+        self._container_restarted = isinstance(event, ops.PebbleReadyEvent)
+        self._secret_changed = isinstance(event, ops.SecretChangedEvent)
         # A refresh may have Juju rewrite the StatefulSet, dropping our pod-template labels
         # while our record still lists them: only re-patching finds out.
         self.reconcile(
@@ -190,6 +213,7 @@ class Worker(ops.Object):
         """
         self._problems.clear()
         self._pebble_reachable = None
+        self._verify_tls_files = verify or self._container_restarted
         roles = self.roles
         keep_last_good = bool(self.cluster.problems)
         if self._charm.unit.is_leader():
@@ -276,9 +300,10 @@ class Worker(ops.Object):
         if not roles or workload_config is None:
             _stop_all(container)
             return
-        workload_config = self._unit_config(workload_config)
-        if workload_config is None:
-            return  # the workload keeps its last good config
+        inputs = self._usable_inputs(container, workload_config)
+        if inputs is None:
+            return  # the workload keeps its last good config and files
+        workload_config, tls = inputs
         self._charm.unit.set_ports(*self.cluster.worker_ports)
         restart_pending = self._applied.restart_pending
         try:
@@ -287,6 +312,8 @@ class Worker(ops.Object):
                 # file as wanted: only this record (kept below, whatever happens) restarts it.
                 restart_pending = True
                 container.push(self.config.config_path, workload_config, make_dirs=True)
+            restart_pending |= tls.changes  # the same: set before the files are written
+            self._apply_tls(container, tls)
             restart_pending |= self._sync_s3_ca(container)
             plan = container.get_plan()
             layer_changed = self._apply_layer(container, roles, plan)
@@ -309,6 +336,50 @@ class Worker(ops.Object):
                 self._applied.restart_pending = restart_pending
         self._check_readiness(container)
 
+    def _usable_inputs(self, container: ops.Container, text: str) -> tuple[str, TLSSync] | None:
+        """This unit's config and the TLS plan; None (and a problem) if either is unusable."""
+        workload_config = self._unit_config(text)
+        if workload_config is None:
+            return None
+        tls = self._plan_tls(container)
+        return None if tls is None else (workload_config, tls)
+
+    def _plan_tls(self, container: ops.Container) -> TLSSync | None:
+        """What to do with the TLS files; None (and a problem) when the data is unusable."""
+        try:
+            return plan_tls(
+                container,
+                self.model,
+                self.cluster.provider_data(),
+                Applied.load(self._applied.tls),
+                verify=self._verify_tls_files,
+                reread_key=self._secret_changed,
+            )
+        except TLSDataError as e:
+            message = f"cluster: {safe_text(str(e), 300)}"
+            logger.warning("tls: %s", message)
+            # Not granted yet, or a renewal half published: both clear by themselves.
+            if isinstance(e, (TLSSecretUnreadableError, TLSKeyMismatchError)):
+                self._problems.append(Problem.waiting(message))
+            else:
+                self._problems.append(Problem.blocked(message))
+            return None
+
+    def _apply_tls(self, container: ops.Container, tls: TLSSync) -> None:
+        """Write the planned TLS files; the record is kept only once they are written."""
+        if tls.changes or tls.refresh_trust:
+            if tls.pushes:  # a failure half-way makes the next hook compare the files; a
+                self._applied.tls = ""  # removal keeps the record, so the next one retries
+            record, problem = apply_tls(container, tls)
+            if problem is not None:
+                logger.error("tls: %s", problem)
+                self._problems.append(Problem.blocked(f"{self.config.container}: {problem}"))
+        else:
+            record = tls.record
+        if record.dump() != self._applied.tls:  # stored state written on a change only
+            self._applied.tls = record.dump()
+        self._tls = tls.tls
+
     def _sync_s3_ca(self, container: ops.Container) -> bool:
         """Write (or remove) the s3 endpoint's CA chain; whether the file changed."""
         data = self.cluster.provider_data()
@@ -327,6 +398,8 @@ class Worker(ops.Object):
             config_path=self.config.config_path,
             workload_tracing=self.cluster.workload_tracing_receivers,
             s3=self._s3,
+            tls=self._tls,
+            address=self._fqdn(),
         )
         layer = with_proxy_environment(self.config.layer(context), proxy_environment())
         ready = self.config.readiness_url

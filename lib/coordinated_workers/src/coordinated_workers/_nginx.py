@@ -54,7 +54,7 @@ from ._nginx_pebble import (
 from ._nginx_text import Directive as _Directive
 from ._nginx_text import build as _build
 from ._nginx_text import directive as _d
-from ._nginx_tls import CERT_PATH, KEY_PATH
+from ._nginx_tls import CERT_FILE, CERTS_DIR, KEY_FILE
 from ._routing import (
     Location,
     Protocol,
@@ -179,7 +179,9 @@ class NginxInputs:
     servers: Sequence[Server] = ()
     """More servers (`coordinated_workers._routing`); `routes` join the one on `api_port`."""
     tls: TlsSettings | None = None
-    """Serve every public server over TLS (the certificate at ``CERT_PATH``); None: plain."""
+    """Serve every public server over TLS (the certificate in `certs_dir`); None: plain."""
+    certs_dir: str = CERTS_DIR
+    """Where the certificate and key are (``_nginx_tls`` writes them there)."""
     proxy_http_port: int | None = None
     """With TLS, the proxy's plain-HTTP port, answered with redirects to `proxy_port` (if it
     differs from it and `TlsSettings.redirect_http`)."""
@@ -341,7 +343,7 @@ def _tree(inputs: NginxInputs) -> tuple[list[_Directive], tuple[SkippedTarget, .
             listen.append(_d("error_page", "497", "=308", _HTTPS_SAME_URL))
         http.append(_server(listen, locations))
     if tls is not None:
-        http[:0] = _tls_settings(tls)
+        http[:0] = _tls_settings(tls, inputs.certs_dir)
         redirect = inputs.redirect_port
         if redirect is not None and inputs.proxy_port is not None:
             target = f"https://$host:{inputs.proxy_port}$request_uri"
@@ -364,11 +366,11 @@ _HTTPS_SAME_URL = "https://$host:$server_port$request_uri"
 """Where nginx's 497 (plain HTTP sent to a TLS port) redirects: the same URL over https."""
 
 
-def _tls_settings(tls: TlsSettings) -> list[_Directive]:
+def _tls_settings(tls: TlsSettings, certs_dir: str) -> list[_Directive]:
     """The certificate and the TLS settings, once for every server of the http block."""
     return [
-        _d("ssl_certificate", CERT_PATH),
-        _d("ssl_certificate_key", KEY_PATH),
+        _d("ssl_certificate", f"{certs_dir}/{CERT_FILE}"),
+        _d("ssl_certificate_key", f"{certs_dir}/{KEY_FILE}"),
         _d("ssl_protocols", *tls.protocols),
         _d("ssl_ciphers", tls.ciphers),
         _d("ssl_prefer_server_ciphers", "on"),

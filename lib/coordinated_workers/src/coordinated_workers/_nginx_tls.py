@@ -21,10 +21,12 @@ if TYPE_CHECKING:
     from ._tls import ServerCertificate
 
 CERTS_DIR = "/etc/nginx/certs"
-CERT_PATH = f"{CERTS_DIR}/server.cert"
+CERT_FILE = "server.cert"
+KEY_FILE = "server.key"
+CERT_PATH = f"{CERTS_DIR}/{CERT_FILE}"
 """The certificate nginx serves (``ssl_certificate``): the server certificate, then the
 chain's intermediates."""
-KEY_PATH = f"{CERTS_DIR}/server.key"
+KEY_PATH = f"{CERTS_DIR}/{KEY_FILE}"
 """Its private key (``ssl_certificate_key``), readable by the owner only."""
 
 

@@ -142,7 +142,11 @@ def test_tls_switches_the_proxied_jobs_to_https_with_the_ca_and_leaves_the_expor
     exporters = [job for job in jobs if str(job["job_name"]).startswith("nginx-exporter-")]
     assert workers and exporters
     assert {job.get("scheme") for job in workers} == {"https"}
-    assert all(job["tls_config"] == {"ca_file": "-----BEGIN CERTIFICATE-----\nCA\n-----END CERTIFICATE-----"} for job in workers)
+    assert all(
+        job["tls_config"]
+        == {"ca_file": "-----BEGIN CERTIFICATE-----\nCA\n-----END CERTIFICATE-----"}
+        for job in workers
+    )
     # The exporter serves plain HTTP on each pod whatever nginx does.
     assert all("scheme" not in job and "tls_config" not in job for job in exporters)
 

@@ -127,6 +127,9 @@ def test_input_order_does_not_change_the_jobs():
     assert json.dumps(again) == json.dumps(_jobs())
 
 
+CA = "-----BEGIN CERTIFICATE-----\nCA\n-----END CERTIFICATE-----"
+
+
 def test_tls_switches_the_proxied_jobs_to_https_with_the_ca_and_leaves_the_exporter_http():
     jobs = scrape_jobs(
         WORKERS,
@@ -136,7 +139,7 @@ def test_tls_switches_the_proxied_jobs_to_https_with_the_ca_and_leaves_the_expor
         worker_metrics_port=8080,
         proxy_target=PROXY,
         tls=True,
-        ca="-----BEGIN CERTIFICATE-----\nCA\n-----END CERTIFICATE-----",
+        ca=CA,
     )
     workers = [job for job in jobs if str(job["job_name"]).startswith("worker-")]
     exporters = [job for job in jobs if str(job["job_name"]).startswith("nginx-exporter-")]

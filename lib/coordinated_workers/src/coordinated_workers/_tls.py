@@ -25,7 +25,7 @@ import hashlib
 import ipaddress
 import json
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import ops
 
@@ -34,7 +34,7 @@ from service_mesh import dispatched_event_name, safe_text
 from ._status import Problem
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable, Mapping, Sequence
 
 logger = logging.getLogger(__name__)
 
@@ -86,7 +86,15 @@ class CoordinatorTls(ops.Object):
         self._key: str | None = None
         self._problems: list[Problem] = []
         if self._endpoint is not None and self._library_event(self._endpoint):
-            self._library()
+            # The library's own handlers parse the provider's PEMs and raise on bad ones, which
+            # would fail the hook: they run only on data that parses (else reconcile says why).
+            relation = self._relation()
+            try:
+                _check_provider(relation.data[relation.app] if relation and relation.app else {})
+            except ValueError:
+                pass
+            else:
+                self._library()
 
     @property
     def related(self) -> bool:
@@ -111,10 +119,10 @@ class CoordinatorTls(ops.Object):
             return None
         sans = "\n".join(sorted(set(self._sans())))
         try:
+            self._adopt()
             if sans != self._applied.sans:
                 self._library().sync()
                 self._applied.sans = sans
-            self._adopt()
         except Exception as e:  # the library parses remote PEMs and raises what it meets
             message = f"certificates: cannot use the provider's data ({type(e).__name__}: {e})"
             self._problems.append(Problem.blocked(safe_text(message, 300)))
@@ -190,11 +198,10 @@ class CoordinatorTls(ops.Object):
         bags = self._bags(relation)
         if bags == self._applied.bags:
             return
+        _check_provider(relation.data[relation.app] if relation.app else {})
         requirer = self._library()
-        ours = {
-            str(r.certificate_signing_request)
-            for r in requirer.get_csrs_from_requirer_relation_data()
-        }
+        requests = requirer.get_csrs_from_requirer_relation_data()
+        ours = {str(request.certificate_signing_request) for request in requests}
         found = [
             c
             for c in requirer.get_provider_certificates()
@@ -221,6 +228,40 @@ class CoordinatorTls(ops.Object):
             return None
         fields = json.loads(self._applied.certificate)
         return ServerCertificate(fields["certificate"], fields["ca"], tuple(fields["chain"]))
+
+
+def _check_provider(bag: Mapping[str, str]) -> None:
+    """Refuse provider data the library would choke on (raise) or only log and skip.
+
+    Raises:
+        ValueError: ``certificates`` is not a JSON list of entries whose PEMs all parse.
+    """
+    raw = bag.get(CERTIFICATES_KEY)
+    if raw is None:
+        return
+    try:
+        entries: object = json.loads(raw)
+        raw.encode()
+    except ValueError:  # UnicodeEncodeError too: a lone surrogate
+        raise ValueError(f"{CERTIFICATES_KEY!r} is not valid JSON") from None
+    if not isinstance(entries, list):
+        raise ValueError(f"{CERTIFICATES_KEY!r} is not a JSON list")
+    from cryptography import x509
+
+    for n, entry in enumerate(cast("list[object]", entries)):
+        if not isinstance(entry, dict):
+            raise ValueError(f"certificate {n} is not an object")
+        fields = cast("dict[str, object]", entry)
+        chain: object = fields.get("chain") or []
+        pems = [fields.get("ca"), fields.get("certificate"), *cast("list[object]", chain)]
+        if not isinstance(chain, list) or not all(isinstance(pem, str) for pem in pems):
+            raise ValueError(f"certificate {n}: 'ca', 'certificate' and 'chain' must be PEMs")
+        try:
+            x509.load_pem_x509_csr(str(fields.get("certificate_signing_request", "")).encode())
+            for pem in pems:
+                x509.load_pem_x509_certificate(str(pem).encode())
+        except ValueError:
+            raise ValueError(f"certificate {n} holds a PEM that does not parse") from None
 
 
 def _is_ip(name: str) -> bool:

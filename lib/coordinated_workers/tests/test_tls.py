@@ -333,6 +333,9 @@ def _hostile(ca: TestCA, requested: testing.State) -> list[dict[str, str]]:
         {"certificates": json.dumps([{**entry, "ca": "\ud800"}])},
         {"certificates": json.dumps([{**entry, "certificate": stranger}])},  # not our key
         {"certificates": json.dumps([{**entry, "chain": [1, 2]}])},
+        {"certificates": json.dumps([{**entry, "chain": 7}])},
+        {"certificates": json.dumps([{**entry, "certificate_signing_request": None}])},
+        {"certificates": json.dumps([entry, "x"])},
         TLS_VECTOR["provider_app_databag_ca"],  # a real bag, for someone else's CSR
     ]
 

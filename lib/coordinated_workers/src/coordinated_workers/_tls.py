@@ -253,8 +253,10 @@ def _check_provider(bag: Mapping[str, str]) -> None:
             raise ValueError(f"certificate {n} is not an object")
         fields = cast("dict[str, object]", entry)
         chain: object = fields.get("chain") or []
+        if not isinstance(chain, list):
+            raise ValueError(f"certificate {n}: 'chain' is not a list")
         pems = [fields.get("ca"), fields.get("certificate"), *cast("list[object]", chain)]
-        if not isinstance(chain, list) or not all(isinstance(pem, str) for pem in pems):
+        if not all(isinstance(pem, str) for pem in pems):
             raise ValueError(f"certificate {n}: 'ca', 'certificate' and 'chain' must be PEMs")
         try:
             x509.load_pem_x509_csr(str(fields.get("certificate_signing_request", "")).encode())

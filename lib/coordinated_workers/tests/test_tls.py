@@ -362,3 +362,35 @@ def test_hostile_provider_data_is_a_status_and_the_last_good_certificate_stays(k
         else:
             assert isinstance(status, testing.BlockedStatus), bag
             assert status.message.startswith("certificates: "), bag
+
+
+def test_a_new_leader_shares_its_own_key_even_after_leading_before(kube, tmp_path):
+    ctx = _ctx()
+    ca = TestCA()
+    out = _with_tls(ctx, tmp_path, ca, _worker())
+    mine = _key_secret(out)
+    assert mine is not None
+    # Another unit led in between: the bag and the secret now hold its certificate and key.
+    other_ca = TestCA("other")
+    other_cert, other_key = other_ca.server_certificate(["elsewhere"])
+    cluster = _relation(out, 11)
+    bag = dict(cluster.local_app_data)
+    bag["server_cert"] = json.dumps(other_cert)
+    taken = dataclasses.replace(
+        mine, tracked_content={KEY_FIELD: other_key}, latest_content={KEY_FIELD: other_key}
+    )
+    state = dataclasses.replace(
+        out,
+        relations=[
+            *(r for r in out.relations if r.id != 11),
+            dataclasses.replace(cluster, local_app_data=bag),
+        ],
+        secrets=[*(s for s in out.secrets if s.label != SECRET_LABEL), taken],
+    )
+    back = ctx.run(ctx.on.leader_elected(), state)
+    served = (tmp_path / "certs" / "server.key").read_text()
+    secret = _key_secret(back)
+    assert secret is not None and secret.latest_content[KEY_FIELD] == served
+    assert read_provider_data(_relation(back, 11)).server_cert == (
+        (tmp_path / "certs" / "server.cert").read_text().strip()
+    )

@@ -415,7 +415,14 @@ class Coordinator(ops.Object):
     def _shared_tls_key(self, tls: ServerCertificate | None) -> str | None:
         """The secret with our key, granted to every worker app (leader only)."""
         relations = self.model.relations[self.config.endpoints.cluster]
-        return self.tls_key.reconcile(tls, self.tls.private_key, relations)
+        published = None
+        if relations:  # the leader's own bag: what the last leader shared
+            try:
+                data = ClusterProviderAppData.load(relations[0].data[self._charm.app])
+                published = data.server_cert
+            except (ClusterDataError, ops.ModelError):
+                published = None
+        return self.tls_key.reconcile(tls, self.tls.private_key, relations, published=published)
 
     def _certificate_sans(self) -> list[str]:
         """The names our certificate must hold: the Service, each of our pods, each worker.

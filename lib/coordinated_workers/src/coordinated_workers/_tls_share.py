@@ -56,8 +56,14 @@ class TlsKeyShare(ops.Object):
         certificate: ServerCertificate | None,
         key: Callable[[], str],
         relations: Sequence[ops.Relation],
+        *,
+        published: str | None = None,
     ) -> str | None:
         """Share ``key`` with ``relations`` (or remove the secret without a certificate).
+
+        ``published`` is the ``server_cert`` the cluster bags carry now: another certificate
+        there (another unit led in between, and put its key in the secret) makes this unit
+        write its key again, whatever its own fingerprint says.
 
         Returns:
             The secret's id while it is shared, else None. Never raises: a refusal of the
@@ -70,7 +76,8 @@ class TlsKeyShare(ops.Object):
             if certificate is None
             else canonical_json({"certificate": certificate.fingerprint, "granted": granted})
         )
-        if desired == self._applied.fingerprint:
+        current = certificate is None or published in (None, certificate.certificate)
+        if desired == self._applied.fingerprint and current:
             return self._applied.secret_id or None
         try:
             self._applied.fingerprint = _UNKNOWN  # until every call below has succeeded

@@ -416,7 +416,7 @@ class Coordinator(ops.Object):
         """The secret with our key, granted to every worker app (leader only)."""
         relations = self.model.relations[self.config.endpoints.cluster]
         published = None
-        if relations:  # the leader's own bag: what the last leader shared
+        if relations and tls is not None:  # the leader's own bag: what the last leader shared
             try:
                 data = ClusterProviderAppData.load(relations[0].data[self._charm.app])
                 published = data.server_cert

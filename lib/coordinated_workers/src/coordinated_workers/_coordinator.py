@@ -35,7 +35,7 @@ import ops
 
 from service_mesh import AppPolicy, ServiceMeshConsumer, UnitPolicy, safe_text
 
-from . import _charm_tracing, _steps, _sync
+from . import _charm_tracing, _steps, _sync, _tls, _tls_share
 from . import _mesh as mesh
 from ._cluster import ClusterProvider, pod_host
 from ._cluster_data import ClusterDataError, ClusterProviderAppData
@@ -104,15 +104,22 @@ class Coordinator(ops.Object):
     def __init__(self, charm: ops.CharmBase, config: CoordinatorConfig) -> None:
         super().__init__(charm, "coordinator")
         self._applied.set_default(
-            kubernetes="", nginx_reload_pending=False, ports="", nginx_certificate=""
+            kubernetes="",
+            nginx_reload_pending=False,
+            ports="",
+            nginx_certificate="",
+            **_tls.STORED_DEFAULTS,
+            **_tls_share.STORED_DEFAULTS,
         )
         self._charm = charm
         self.config = config
         endpoints = config.endpoints
         self.cluster = ClusterProvider(charm, endpoints.cluster, roles_config=config.roles)
         # Before the mesh consumer: the proxy port its policies name depends on TLS.
-        self.tls = CoordinatorTls(charm, endpoints.certificates, self._certificate_sans)
-        self.tls_key = TlsKeyShare(charm, endpoints.cluster)
+        self.tls = CoordinatorTls(
+            charm, endpoints.certificates, self._certificate_sans, self._applied
+        )
+        self.tls_key = TlsKeyShare(charm, endpoints.cluster, self._applied)
         self.mesh: ServiceMeshConsumer | None = None
         if endpoints.service_mesh and endpoints.require_cmr_mesh and endpoints.provide_cmr_mesh:
             self.mesh = ServiceMeshConsumer(

@@ -69,16 +69,26 @@ class ServerCertificate:
         return "\n".join((self.certificate, *intermediates)) + "\n"
 
 
-class CoordinatorTls(ops.Object):
-    """One unit's certificate request and the certificate it was given."""
+STORED_DEFAULTS = {"tls_sans": "", "tls_bags": "", "tls_certificate": ""}
+"""The keys this module keeps in its owner's stored state, and their defaults."""
 
-    _applied = ops.StoredState()
+
+class CoordinatorTls(ops.Object):
+    """One unit's certificate request and the certificate it was given.
+
+    Its record lives in the owner's stored state (`STORED_DEFAULTS`), which every hook loads
+    anyway: a StoredState of its own would be loaded by every hook, TLS or not.
+    """
 
     def __init__(
-        self, charm: ops.CharmBase, endpoint: str | None, sans: Callable[[], Sequence[str]]
+        self,
+        charm: ops.CharmBase,
+        endpoint: str | None,
+        sans: Callable[[], Sequence[str]],
+        applied: ops.framework.BoundStoredState,
     ) -> None:
         super().__init__(charm, "tls")
-        self._applied.set_default(sans="", bags="", certificate="")
+        self._applied = applied
         self._charm = charm
         self._endpoint = endpoint if endpoint and endpoint in charm.meta.relations else None
         self._sans = sans
@@ -114,15 +124,17 @@ class CoordinatorTls(ops.Object):
         """
         self._problems = []
         if self._relation() is None:
-            if self._applied.certificate:
-                self._applied.certificate = self._applied.bags = self._applied.sans = ""
+            if self._applied.tls_certificate:
+                self._applied.tls_certificate = self._applied.tls_bags = self._applied.tls_sans = (
+                    ""
+                )
             return None
         sans = "\n".join(sorted(set(self._sans())))
         try:
             self._adopt()
-            if sans != self._applied.sans:
+            if sans != self._applied.tls_sans:
                 self._library().sync()
-                self._applied.sans = sans
+                self._applied.tls_sans = sans
         except Exception as e:  # the library parses remote PEMs and raises what it meets
             message = f"certificates: cannot use the provider's data ({type(e).__name__}: {e})"
             self._problems.append(Problem.blocked(safe_text(message, 300)))
@@ -196,7 +208,7 @@ class CoordinatorTls(ops.Object):
         if relation is None:
             return
         bags = self._bags(relation)
-        if bags == self._applied.bags:
+        if bags == self._applied.tls_bags:
             return
         _check_provider(relation.data[relation.app] if relation.app else {})
         requirer = self._library()
@@ -208,7 +220,7 @@ class CoordinatorTls(ops.Object):
             if str(c.certificate_signing_request) in ours and not c.revoked
         ]
         if not found:  # not issued yet (or withdrawn): nothing to adopt, keep what we serve
-            self._applied.bags = bags
+            self._applied.tls_bags = bags
             return
         issued = found[-1]
         key = requirer.private_key
@@ -220,13 +232,13 @@ class CoordinatorTls(ops.Object):
             chain=tuple(_canonical_pem(str(pem)) for pem in issued.chain),
         )
         self._key = str(key).strip() + "\n"
-        self._applied.certificate = json.dumps(dataclasses.asdict(adopted))
-        self._applied.bags = bags
+        self._applied.tls_certificate = json.dumps(dataclasses.asdict(adopted))
+        self._applied.tls_bags = bags
 
     def _adopted(self) -> ServerCertificate | None:
-        if not self._applied.certificate:
+        if not self._applied.tls_certificate:
             return None
-        fields = json.loads(self._applied.certificate)
+        fields = json.loads(self._applied.tls_certificate)
         return ServerCertificate(fields["certificate"], fields["ca"], tuple(fields["chain"]))
 
 

@@ -39,14 +39,21 @@ KEY_FIELD = "private-key"
 """The content key upstream's workers read the private key from."""
 
 
+STORED_DEFAULTS = {"tls_key_fingerprint": "", "tls_key_secret_id": "", "tls_key_granted": "[]"}
+"""The keys this module keeps in its owner's stored state (loaded by every hook anyway)."""
+
+
 class TlsKeyShare(ops.Object):
     """The leader's side: one app secret with the key, granted to every cluster relation."""
 
-    _applied = ops.StoredState()
-
-    def __init__(self, charm: ops.CharmBase, cluster_endpoint: str) -> None:
+    def __init__(
+        self,
+        charm: ops.CharmBase,
+        cluster_endpoint: str,
+        applied: ops.framework.BoundStoredState,
+    ) -> None:
         super().__init__(charm, "tls-key-share")
-        self._applied.set_default(fingerprint="", secret_id="", granted="[]")
+        self._applied = applied  # the owner's: see STORED_DEFAULTS
         self._charm = charm
         self._endpoint = cluster_endpoint
         self.problems: list[Problem] = []
@@ -77,19 +84,19 @@ class TlsKeyShare(ops.Object):
             else canonical_json({"certificate": certificate.fingerprint, "granted": granted})
         )
         current = certificate is None or published in (None, certificate.certificate)
-        if desired == self._applied.fingerprint and current:
-            return self._applied.secret_id or None
+        if desired == self._applied.tls_key_fingerprint and current:
+            return self._applied.tls_key_secret_id or None
         try:
-            self._applied.fingerprint = _UNKNOWN  # until every call below has succeeded
-            self._applied.secret_id = self._apply(certificate, key, relations)
-            self._applied.granted = json.dumps(granted if certificate is not None else [])
-            self._applied.fingerprint = desired
+            self._applied.tls_key_fingerprint = _UNKNOWN  # until every call below has succeeded
+            self._applied.tls_key_secret_id = self._apply(certificate, key, relations)
+            self._applied.tls_key_granted = json.dumps(granted if certificate is not None else [])
+            self._applied.tls_key_fingerprint = desired
         except (ops.ModelError, ValueError) as e:
             message = safe_text(f"certificates: cannot share the key with workers ({e})", 200)
             logger.error("%s", message)
             self.problems.append(Problem.waiting(message))
             return None
-        return self._applied.secret_id or None
+        return self._applied.tls_key_secret_id or None
 
     def _apply(
         self,
@@ -113,7 +120,7 @@ class TlsKeyShare(ops.Object):
         elif secret.peek_content() != content:
             secret.set_content(content)
         current = {relation.id for relation in relations}
-        for relation_id in json.loads(self._applied.granted):
+        for relation_id in json.loads(self._applied.tls_key_granted):
             if relation_id not in current:
                 self._revoke(secret, relation_id)
         for relation in relations:

@@ -20,6 +20,7 @@ import pytest
 from cryptography import x509
 from ops import testing
 
+from coordinated_workers._catalogue import CatalogueItem
 from coordinated_workers._coordinator import Coordinator
 from coordinated_workers._telemetry_proxy import WorkerTelemetryProxyConfig
 from coordinated_workers._tls_share import KEY_FIELD, SECRET_LABEL
@@ -394,3 +395,69 @@ def test_a_new_leader_shares_its_own_key_even_after_leading_before(kube, tmp_pat
     assert read_provider_data(_relation(back, 11)).server_cert == (
         (tmp_path / "certs" / "server.cert").read_text().strip()
     )
+
+
+# --- what follows the scheme, and failures on our side -----------------------------------------
+
+
+class CatalogueTlsCoordinator(TlsCoordinator):
+    def __init__(self, framework: ops.Framework):
+        ops.CharmBase.__init__(self, framework)
+        self.coordinator = Coordinator(
+            self,
+            minimal_coordinator_config(
+                keep=("metrics",),
+                catalogue=lambda host: CatalogueItem(
+                    name="Cluster",
+                    icon="server",
+                    url=f"http://{host}:8080/ui",
+                    api_docs="https://docs.example.com/api",
+                    api_endpoints={"Query": f"http://{host}:8080/query", "Ext": "http://x/y"},
+                ),
+            ),
+        )
+        framework.observe(self.on.collect_unit_status, self._on_collect_status)
+
+
+def test_the_catalogue_entry_follows_the_scheme(kube, tmp_path):
+    meta = {**META, "requires": {**META["requires"], "catalogue": {"interface": "catalogue"}}}
+    ctx = testing.Context(CatalogueTlsCoordinator, meta=meta, app_name=APP)
+    catalogue = testing.Relation("catalogue", id=51, remote_app_name="catalogue")
+    certs = _certificates()
+    requested = ctx.run(
+        ctx.on.relation_created(certs), _state(tmp_path, _worker(), catalogue, certs)
+    )
+    host = f"{APP}.{MODEL}.svc.cluster.local"
+    plain = _relation(requested, 51).local_app_data
+    assert f"http://{host}:8080/ui" in plain["url"]
+    state, answered = _answered(requested, TestCA())
+    out = ctx.run(ctx.on.relation_changed(answered), state)
+    bag = _relation(out, 51).local_app_data
+    assert f"https://{host}:8080/ui" in bag["url"]
+    assert f"https://{host}:8080/query" in bag["api_endpoints"]
+    # Only URLs on our host change scheme.
+    assert "http://x/y" in bag["api_endpoints"]
+    assert "https://docs.example.com/api" in bag["api_docs"]
+
+
+def test_nginx_unreachable_is_waiting_and_the_certificate_is_written_later(kube, tmp_path):
+    ctx = _ctx()
+    ca = TestCA()
+    out = _with_tls(ctx, tmp_path, ca, _worker())
+    # A new certificate arrives while nginx's Pebble is down: nothing crashes, the status
+    # waits for the container, and the next hook writes the files.
+    renewed_state, renewed = _answered(out, ca)
+    down = dataclasses.replace(
+        renewed_state,
+        containers=[
+            dataclasses.replace(c, can_connect=False) if c.name == "nginx" else c
+            for c in renewed_state.containers
+        ],
+    )
+    before = (tmp_path / "certs" / "server.cert").read_text()
+    waiting = ctx.run(ctx.on.relation_changed(renewed), down)
+    assert waiting.unit_status == testing.WaitingStatus("waiting for the nginx container")
+    assert (tmp_path / "certs" / "server.cert").read_text() == before
+    up = dataclasses.replace(waiting, containers=renewed_state.containers)
+    ctx.run(ctx.on.pebble_ready(up.get_container("nginx")), up)
+    assert (tmp_path / "certs" / "server.cert").read_text() != before

@@ -461,3 +461,14 @@ def test_nginx_unreachable_is_waiting_and_the_certificate_is_written_later(kube,
     up = dataclasses.replace(waiting, containers=renewed_state.containers)
     ctx.run(ctx.on.pebble_ready(up.get_container("nginx")), up)
     assert (tmp_path / "certs" / "server.cert").read_text() != before
+
+
+def test_every_coordinator_unit_is_in_the_request(kube, tmp_path):
+    meta = {**META, "peers": {"peers": {"interface": "coordinator_peers"}}}
+    ctx = testing.Context(TlsCoordinator, meta=meta, app_name=APP)
+    certs = _certificates()
+    peers = testing.PeerRelation("peers", peers_data={1: {}, 2: {}})
+    out = ctx.run(ctx.on.relation_created(certs), _state(tmp_path, _worker(), certs, peers))
+    sans = csr_names(_relation(out, CERTS).local_unit_data)[1]
+    assert {f"{APP}-{n}.{APP}-endpoints.{MODEL}.svc.cluster.local" for n in (0, 1, 2)} <= sans
+    assert f"{APP}.{MODEL}.svc.cluster.local" in sans

@@ -472,3 +472,31 @@ def test_every_coordinator_unit_is_in_the_request(kube, tmp_path):
     sans = csr_names(_relation(out, CERTS).local_unit_data)[1]
     assert {f"{APP}-{n}.{APP}-endpoints.{MODEL}.svc.cluster.local" for n in (0, 1, 2)} <= sans
     assert f"{APP}.{MODEL}.svc.cluster.local" in sans
+
+
+def test_update_status_puts_back_files_the_container_lost(kube, tmp_path):
+    ctx = _ctx()
+    out = _with_tls(ctx, tmp_path, TestCA(), _worker())
+    served = (tmp_path / "certs" / "server.cert").read_text()
+    (tmp_path / "certs" / "server.cert").unlink()
+    (tmp_path / "certs" / "server.key").unlink()
+    # A steady hook trusts its record; update-status reads the certificate back.
+    ctx.run(ctx.on.config_changed(), out)
+    assert not (tmp_path / "certs" / "server.cert").exists()
+    repaired = ctx.run(ctx.on.update_status(), out)
+    assert (tmp_path / "certs" / "server.cert").read_text() == served
+    assert (tmp_path / "certs" / "server.key").exists()
+    assert repaired.unit_status == testing.ActiveStatus()
+
+
+def test_an_unreadable_key_is_waiting_and_nothing_is_written(kube, tmp_path):
+    ctx = _ctx()
+    out = _with_tls(ctx, tmp_path, TestCA(), _worker())
+    (tmp_path / "certs" / "server.cert").unlink()
+    keyless = dataclasses.replace(out, secrets=[])  # the library's key secret is gone
+    after = ctx.run(ctx.on.update_status(), keyless)
+    assert isinstance(after.unit_status, testing.WaitingStatus)
+    assert after.unit_status.message.startswith(
+        "certificates: cannot read this unit's private key"
+    )
+    assert not (tmp_path / "certs" / "server.cert").exists()

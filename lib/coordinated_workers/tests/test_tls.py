@@ -337,6 +337,7 @@ def _hostile(ca: TestCA, requested: testing.State) -> list[dict[str, str]]:
         {"certificates": json.dumps([{**entry, "chain": 7}])},
         {"certificates": json.dumps([{**entry, "certificate_signing_request": None}])},
         {"certificates": json.dumps([entry, "x"])},
+        {"certificates": "[" * 5000 + "]" * 5000},  # deeper than Python's recursion limit
         TLS_VECTOR["provider_app_databag_ca"],  # a real bag, for someone else's CSR
     ]
 

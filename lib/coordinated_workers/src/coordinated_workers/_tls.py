@@ -254,7 +254,7 @@ def _check_provider(bag: Mapping[str, str]) -> None:
     try:
         entries: object = json.loads(raw)
         raw.encode()
-    except ValueError:  # UnicodeEncodeError too: a lone surrogate
+    except (ValueError, RecursionError):  # a lone surrogate, nesting deeper than Python goes
         raise ValueError(f"{CERTIFICATES_KEY!r} is not valid JSON") from None
     if not isinstance(entries, list):
         raise ValueError(f"{CERTIFICATES_KEY!r} is not a JSON list")

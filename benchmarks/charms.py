@@ -30,7 +30,10 @@ ROOT = Path(__file__).resolve().parents[1]
 RUNS = 15
 TARGET_RATIO = 1.2
 UPSTREAM_RATIO = 1.8  # upstream coordinated_workers._coordinator chain vs ops (see README)
-WATCHED = ("pydantic", "lightkube", "httpx2", "yaml", "crossplane", "scenario", "ops.testing")
+WATCHED = (
+    *("pydantic", "lightkube", "httpx2", "yaml", "crossplane", "scenario", "ops.testing"),
+    *("charmlibs.interfaces.tls_certificates", "cryptography"),
+)
 
 
 def _env() -> dict[str, str]:

@@ -37,7 +37,12 @@ What is measured, and how:
 8. The coordinator's ``show-mesh`` action on the converged cluster of 2. (its Pods seeded as a
    roll-out would label them): its Kubernetes requests (reads only), calls and wall time, and
    whether any hook measured before it loaded the action's modules (none should).
-9. Design figures the library's code relies on: the calls a steady ``config-changed`` would
+9. TLS (issue 14): the steady coordinator ``config-changed`` of 2. with the certificates
+   relation off and on (a certificate issued by a test CA): wall time, function calls,
+   Kubernetes and Pebble requests, secret hook tools run (``secret-get``, ``secret-info-get``,
+   counted on ops.testing's backend), and whether the hook imported the tls-certificates
+   library or cryptography; and the hook that adopts a renewed certificate (one reload).
+10. Design figures the library's code relies on: the calls a steady ``config-changed`` would
    make if the coordinator observed every event rather than the dispatched one
    (``_events.observe_reconcile_events``), and the cold import of crossplane, which nginx.conf
    rendering avoids (``_nginx_text.build``).
@@ -545,15 +550,19 @@ def bench_coordinator(charm: Any) -> None:
 LAZY_PACKAGES = ("lightkube", "httpx2", "httpcore2", "h11", "crossplane", "cosl", "diskcache")
 
 
-def packages_imported(run: Callable[..., testing.State], *args: Any) -> list[str]:
-    """Which LAZY_PACKAGES ``run(*args)`` imports, as a fresh hook process would have to.
+def packages_imported(
+    run: Callable[..., testing.State], *args: Any, packages: tuple[str, ...] = ()
+) -> list[str]:
+    """Which LAZY_PACKAGES (or `packages`) ``run(*args)`` imports, as a fresh hook would.
 
     The packages are taken out of ``sys.modules`` for the run (and put back after), so an
     ``import`` inside the charm loads them anew and shows up.
     """
 
+    watched = packages or LAZY_PACKAGES
+
     def loaded() -> list[str]:
-        return [m for m in sys.modules if m.split(".")[0] in LAZY_PACKAGES]
+        return [m for m in sys.modules if m.split(".")[0] in watched]
 
     saved = {name: sys.modules.pop(name) for name in loaded()}
     try:
@@ -1189,6 +1198,135 @@ def bench_show_mesh(charm: Any) -> None:
     check("wall time (median)", f"{statistics.median(times):.1f} ms", "", None)
 
 
+class SecretMeter:
+    """Secret hook tools a hook runs (``secret-get``, ``secret-info-get``): measurement only."""
+
+    NAMES = ("secret_get", "secret_info_get")
+
+    def __init__(self) -> None:
+        from scenario.mocking import _MockModelBackend  # pyright: ignore[reportPrivateUsage]
+
+        self._class = _MockModelBackend
+        self._saved: dict[str, Any] = {}
+        self.count = 0
+
+    def __enter__(self) -> SecretMeter:
+        for name in self.NAMES:
+            original = getattr(self._class, name)
+            self._saved[name] = original
+
+            def counted(*args: Any, _original: Any = original, **kwargs: Any) -> Any:
+                self.count += 1
+                return _original(*args, **kwargs)
+
+            setattr(self._class, name, counted)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for name, original in self._saved.items():
+            setattr(self._class, name, original)
+
+    def take(self) -> int:
+        count, self.count = self.count, 0
+        return count
+
+
+TLS_PACKAGES = ("charmlibs", "cryptography")
+
+
+def certificates_answered(
+    ctx: testing.Context[Any], state: testing.State, ca: Any
+) -> tuple[testing.State, testing.Relation]:
+    """`state` with the test CA's answer to the coordinator's CSR in the provider's bag."""
+    relation = next(r for r in state.relations if r.endpoint == "certificates")
+    assert isinstance(relation, testing.Relation)
+    answered = dataclasses.replace(
+        relation, remote_app_data=ca.provider_bag(relation.local_unit_data)
+    )
+    others = [r for r in state.relations if r.id != relation.id]
+    return dataclasses.replace(state, relations=[*others, answered]), answered
+
+
+def bench_coordinator_tls(charm: Any) -> None:
+    print("\ncoordinator config-changed as 2., steady, TLS off / on (a certificate issued):")
+    sys.path.insert(0, str(ROOT))  # tests.support.certificates: a real CA (cryptography)
+    from tests.support.certificates import TestCA
+
+    figures: dict[bool, dict[str, Any]] = {}
+    adopt: dict[str, int] = {}
+    for tls in (False, True):
+        with Cluster(COORDINATOR) as cluster:
+            ctx = testing.Context(charm.CoordinatorCharm, app_name=COORDINATOR)
+            relations = [*worker_apps(2), mesh_relation()]
+            if tls:
+                relations.append(
+                    testing.Relation("certificates", remote_app_name="self-signed-certificates")
+                )
+            state = coordinator_state(cluster, relations)
+            if tls:
+                certs = next(r for r in relations if r.endpoint == "certificates")
+                state = ctx.run(ctx.on.relation_created(certs), state)
+                ca = TestCA()
+                state, answered = certificates_answered(ctx, state, ca)
+                state = ctx.run(ctx.on.relation_changed(answered, remote_unit=0), state)
+                # A renewal: a new certificate for the same request.
+                renewed_state, renewed = certificates_answered(ctx, state, ca)
+                reloads = nginx_reloads(ctx)
+                with SecretMeter() as secrets:
+                    state = ctx.run(ctx.on.relation_changed(renewed, remote_unit=0), renewed_state)
+                adopt = {"reloads": nginx_reloads(ctx) - reloads, "secrets": secrets.take()}
+            out = ctx.run(ctx.on.config_changed(), state)
+            cluster.take_requests()
+            times = [timed(ctx.run, ctx.on.config_changed(), out)[0] for _ in range(EVENT_RUNS)]
+            cluster.take_requests()
+            with PebbleCounter() as pebble, SecretMeter() as secrets:
+                calls, _ = profiled_calls(
+                    ctx.run, ctx.on.config_changed(), out, without_lightkube=True
+                )
+                figures[tls] = {
+                    "ms": statistics.median(times),
+                    "calls": calls,
+                    "kubernetes": len(cluster.take_requests()),
+                    "pebble": pebble.take(),
+                    "secrets": secrets.take(),
+                }
+            figures[tls]["imports"] = packages_imported(
+                ctx.run, ctx.on.config_changed(), out, packages=TLS_PACKAGES
+            )
+    off, on = figures[False], figures[True]
+    check("wall time, off / on", f"{off['ms']:.1f} / {on['ms']:.1f} ms", "", None)
+    check("function calls, off / on", f"{off['calls']:,} / {on['calls']:,}", "", None)
+    check(
+        "Kubernetes requests, off / on",
+        f"{off['kubernetes']} / {on['kubernetes']}",
+        "0 / 0",
+        off["kubernetes"] == on["kubernetes"] == 0,
+    )
+    check(
+        "Pebble requests, off / on",
+        f"{off['pebble']} / {on['pebble']}",
+        "equal",
+        off["pebble"] == on["pebble"],
+    )
+    check(
+        "secret reads, off / on",
+        f"{off['secrets']} / {on['secrets']}",
+        "0 / 0",
+        off["secrets"] == on["secrets"] == 0,
+    )
+    imported = ", ".join(on["imports"]) or "none"
+    check("TLS packages imported, steady with TLS", imported, "none", not on["imports"])
+    check(
+        "nginx reloads, a renewed certificate", str(adopt["reloads"]), "1", adopt["reloads"] == 1
+    )
+    check(
+        "secret reads, a renewed certificate",
+        str(adopt["secrets"]),
+        "(the library's own, and our key)",
+        None,
+    )
+
+
 def main() -> int:
     precompile()
     print(LEGEND)
@@ -1214,6 +1352,7 @@ def main() -> int:
     bench_worker(worker)
     bench_worker_tls(worker)
     bench_self_observability(coordinator)
+    bench_coordinator_tls(coordinator)
     bench_design(coordinator)
     bench_show_mesh(coordinator)
 

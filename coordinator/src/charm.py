@@ -26,6 +26,8 @@ from coordinated_workers import (
 
 API_PORT = 8080
 PROXY_PORT = 8081
+PROXY_TLS_PORT = 8443
+"""The telemetry proxy's port once a certificate is related (8081 then redirects to it)."""
 EXPORTER_PORT = 9113
 WORKER_PORT = 8080
 
@@ -71,7 +73,9 @@ class CoordinatorCharm(ops.CharmBase):
                 api_port=API_PORT,
                 exporter_port=EXPORTER_PORT,
                 worker_ports=lambda _roles: [WORKER_PORT],
-                telemetry_proxy=WorkerTelemetryProxyConfig(http_port=PROXY_PORT),
+                telemetry_proxy=WorkerTelemetryProxyConfig(
+                    http_port=PROXY_PORT, https_port=PROXY_TLS_PORT
+                ),
                 resources=ComputeResources(),  # cpu_limit, memory_limit, cpu/memory_request
             ),
         )

@@ -183,7 +183,10 @@ def test_the_charms_declare_the_designed_endpoints():
         "workload-tracing",
         "send-remote-write",
         "s3",
+        "certificates",
     }
+    assert coordinator["requires"]["certificates"]["interface"] == "tls-certificates"
+    assert coordinator["requires"]["certificates"]["limit"] == 1
     assert set(coordinator["containers"]) == {"nginx", "nginx-prometheus-exporter"}
     worker = _charmcraft("worker")
     assert set(worker["requires"]) == {"cluster"}

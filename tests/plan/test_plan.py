@@ -194,3 +194,26 @@ def test_each_backend_is_listed_with_the_rule_groups_and_dashboards_it_receives(
     ]
     report = render.text(planned, "cos.yaml", ["observability"])
     assert "### metrics-endpoint:prometheus\n\n- " in report
+
+
+def test_tls_switch_makes_every_served_and_published_url_https(write_topology, default_data):
+    plain = plan(write_topology("plain.yaml", default_data))
+    tls = plan(write_topology("tls.yaml", {**default_data, "tls": True}))
+    assert tls.steady and not tls.problems
+    assert {s.unit: s.name for s in tls.statuses}["self-signed-certificates/0"] == "active"
+    served = {url for what, url in tls.urls if what == "nginx serves"}
+    host = "coordinator.demo.svc.cluster.local"
+    # The API in place, the proxy on its https port, its plain port left to redirect.
+    assert served == {f"https://{host}:8080", f"https://{host}:8443", f"http://{host}:8081"}
+    published = [url for what, url in tls.urls if what != "nginx serves"]
+    exporter = [url for url in published if ":9113/" in url]
+    assert exporter and all(url.startswith("http://") for url in exporter)
+    others = [url for url in published if url not in exporter]
+    assert others and all(url.startswith(f"https://{host}:8443/") for url in others)
+    assert all(url.startswith("http://") for _, url in plain.urls)
+    for data in tls.worker_data.values():
+        assert not isinstance(data, str)
+        assert data.ca_cert and data.server_cert and data.privkey_secret_id
+    text = render.text(tls, "tls", ["workers", "urls"])
+    assert "tls: ca_cert, server_cert, privkey_secret_id" in text
+    assert f"https://{host}:8443/proxy/worker/worker-read-0/metrics" in text

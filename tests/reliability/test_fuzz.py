@@ -1048,3 +1048,46 @@ def test_charm_coordinator_s3(kube, bag):
             else:
                 assert (published.s3_secret_id is not None) == usable
         tally.kept += 1
+
+
+# ----- TLS (issue 14): the certificate provider's bag ------------------------------------------
+
+_TLS_VECTOR = json.loads(
+    (
+        pathlib.Path(__file__).parents[1] / "vectors" / "cos" / "tls_certificates-v1.json"
+    ).read_text()
+)
+_PEMS = st.sampled_from(
+    [_TLS_VECTOR["dummy_ca_pem"], "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----"]
+)
+_CERTIFICATE_ENTRY = st.fixed_dictionaries(
+    {},
+    optional={
+        "ca": _PEMS | _remote_text,
+        "certificate": _PEMS | _remote_text,
+        "certificate_signing_request": _remote_text,
+        "chain": st.lists(_PEMS | _remote_text, max_size=2) | _remote_text,
+        "revoked": st.booleans() | _remote_text,
+    },
+)
+_CERTIFICATES_BAGS = st.one_of(
+    st.just(_TLS_VECTOR["provider_app_databag_ca"]),
+    st.fixed_dictionaries(
+        {"certificates": hostile.databag_values(st.lists(_CERTIFICATE_ENTRY, max_size=2))}
+    ),
+    st.dictionaries(st.text(max_size=12), _remote_text, max_size=2),
+)
+
+
+@charm_settings
+@given(bag=_CERTIFICATES_BAGS)
+def test_charm_coordinator_certificates(kube, bag):
+    """Hostile certificate provider data: no crash, nothing served or shared from it."""
+
+    def build(ctx, healthy):
+        relation = testing.Relation(
+            "certificates", remote_app_name="self-signed-certificates", remote_app_data=bag
+        )
+        return ctx.on.relation_changed(relation), with_relations(healthy, relation)
+
+    _coordinator_case(kube, "certificates", build)

@@ -84,6 +84,8 @@ class Footprint:
     coordinator's servers (``relations``) and charm policies grant access to."""
     observability: dict[str, list[str]] = dataclasses.field(default_factory=dict[str, list[str]])
     """Related backend (``<endpoint>:<app>``) -> the rule groups or dashboards it receives."""
+    urls: list[tuple[str, str]] = dataclasses.field(default_factory=list[tuple[str, str]])
+    """(what, URL) for every URL the coordinator serves or publishes, scheme included."""
 
     @property
     def policies(self) -> list[Manifest]:
@@ -184,6 +186,7 @@ def collect(sim: Simulation) -> Footprint:
         reasons=reasons,
         related=related,
         observability=_observability(leader.state.relations),
+        urls=_urls(topology, confs[0], leader.state.relations),
     )
 
 
@@ -296,6 +299,30 @@ def _worker_data(relations: Any) -> dict[str, ClusterProviderAppData | str]:
         except ClusterDataError as e:
             data[relation.remote_app_name] = f"unreadable: {e}"
     return data
+
+
+_LISTEN = re.compile(r"^        listen (\d+)( ssl)?[ ;]", re.MULTILINE)
+
+
+def _urls(topology: Topology, conf: str | None, relations: Any) -> list[tuple[str, str]]:
+    """Every URL the coordinator serves (from nginx.conf) or publishes, with its scheme."""
+    host = f"{topology.coordinator.app}.{topology.model}.svc.cluster.local"
+    urls = {
+        ("nginx serves", f"{'https' if tls else 'http'}://{host}:{port}")
+        for port, tls in _LISTEN.findall(conf or "")
+    }
+    for relation in relations:
+        bag = relation.local_app_data
+        if relation.endpoint == "metrics-endpoint" and "scrape_jobs" in bag:
+            for job in json.loads(bag["scrape_jobs"]):
+                for target in job["static_configs"][0]["targets"]:
+                    scheme = job.get("scheme", "http")
+                    url = f"{scheme}://{target}{job['metrics_path']}"
+                    urls.add((f"scrape job {relation.remote_app_name}", url))
+        if relation.endpoint == "cluster" and "loki_endpoints" in bag:
+            for url in json.loads(bag["loki_endpoints"]).values():
+                urls.add((f"logs of {relation.remote_app_name}", url))
+    return sorted(urls, key=lambda row: (row[0], row[1]))
 
 
 def _nginx_conf(actor: Any) -> str | None:

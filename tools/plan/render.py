@@ -38,6 +38,7 @@ SECTIONS: dict[str, str] = {
     "nginx": "the coordinator's nginx.conf",
     "workers": "what each worker app receives from the coordinator",
     "observability": "the alert rule groups and dashboards each telemetry backend receives",
+    "urls": "every URL the coordinator serves or publishes, with its scheme (https with tls)",
 }
 """The text report's sections, in the order they are printed."""
 DEFAULT_SECTIONS = ("summary", "matrix")
@@ -223,6 +224,13 @@ def _observability_section(footprint: Footprint) -> str:
     return _section(title, body or "(no Prometheus, Loki or Grafana related)")
 
 
+def _urls_section(footprint: Footprint) -> str:
+    rows = [("what", "URL"), *footprint.urls]
+    width = max(len(what) for what, _ in rows) + 2
+    body = "\n".join(f"{what.ljust(width)}{url}".rstrip() for what, url in rows)
+    return _section("URLs (scheme included)", body)
+
+
 _SECTION_RENDERERS: dict[str, Callable[[Footprint], str]] = {
     "summary": _summary_section,
     "labels": _labels_section,
@@ -232,6 +240,7 @@ _SECTION_RENDERERS: dict[str, Callable[[Footprint], str]] = {
     "nginx": _nginx_section,
     "workers": _workers_section,
     "observability": _observability_section,
+    "urls": _urls_section,
 }
 
 
@@ -433,7 +442,9 @@ def worker_text(data: ClusterProviderAppData | str) -> str:
         "charm_tracing_receivers": data.charm_tracing_receivers,
         "workload_tracing_receivers": data.workload_tracing_receivers,
     }
+    shared = [key for key in ("ca_cert", "server_cert", "privkey_secret_id") if getattr(data, key)]
     summary = {
+        "tls": ", ".join(shared) if shared else "none",
         "worker_labels": data.worker_labels,
         "worker_ports": list(data.worker_ports or ()),
         "telemetry": {key: value for key, value in telemetry.items() if value} or "none",

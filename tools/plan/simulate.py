@@ -31,8 +31,8 @@ from ops import testing
 
 from service_mesh.testing import FakeKubernetes
 
-from . import charms, wiring
-from .topology import model_uuid
+from . import certificates, charms, wiring
+from .topology import CERTIFICATES_APP, model_uuid
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Generator
@@ -181,6 +181,7 @@ def _juju_apps(topology: Topology) -> list[tuple[str, str]]:
     apps += [(topology.backend_model(b), b.app) for b in topology.backends().values()]
     apps += [(topology.model, client.app) for client in topology.api_clients]
     apps += [(source.model, source.app) for source in topology.cross_model_sources]
+    apps += [(topology.model, CERTIFICATES_APP)] if topology.tls else []
     return apps
 
 
@@ -251,6 +252,12 @@ def _actors(topology: Topology, files: pathlib.Path) -> list[Actor]:
         )
         link = wiring.beacon_link(topology, for_beacon=True)
         actors.append(_actor(ctx, topology.mesh.beacon, 0, [link], state))
+    if topology.tls:
+        ctx = testing.Context(
+            certificates.CertificatesStandIn, meta=certificates.META, app_name=CERTIFICATES_APP
+        )
+        link = wiring.certificates_link(topology, for_provider=True)
+        actors.append(_actor(ctx, CERTIFICATES_APP, 0, [link], testing.State(leader=True)))
     return actors
 
 

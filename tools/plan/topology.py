@@ -62,6 +62,10 @@ ModelName = Annotated[
 Units = Annotated[int, pydantic.Field(ge=1, le=20)]
 
 
+CERTIFICATES_APP = "self-signed-certificates"
+"""The certificates provider a ``tls: true`` topology relates the coordinator to."""
+
+
 class TopologyError(ValueError):
     """The topology file cannot be used; the message is one line naming the field."""
 
@@ -170,6 +174,9 @@ class Topology(_Strict):
     cross_model_sources: list[CrossModelSource] = pydantic.Field(
         default_factory=lambda: list[CrossModelSource]()
     )
+    tls: bool = False
+    """Relate the coordinator to a certificates provider (:data:`CERTIFICATES_APP`, a stand-in
+    for self-signed-certificates): https everywhere, and the certificate shared with workers."""
 
     @pydantic.model_validator(mode="after")
     def _check_names(self) -> Topology:
@@ -182,6 +189,7 @@ class Topology(_Strict):
             seen[key] = field
 
         claim(self.coordinator.app, self.model, "coordinator.app")
+        _ = claim(CERTIFICATES_APP, self.model, "tls") if self.tls else None
         for index, worker in enumerate(self.workers):
             claim(worker.app, self.model, f"workers.{index}.app")
         if self.mesh.enabled:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from service_mesh import CMRData
 
-from .topology import model_uuid
+from .topology import CERTIFICATES_APP, model_uuid
 
 if TYPE_CHECKING:
     from .topology import Backend, Topology
@@ -82,7 +82,35 @@ def coordinator_links(topology: Topology) -> list[Link]:
         )
         links.append(_cmr_link(name, source.app, source.model))
     links.extend(_backend_links(topology))
+    if topology.tls:
+        links.append(certificates_link(topology, for_provider=False))
     return links
+
+
+def certificates_link(topology: Topology, *, for_provider: bool) -> Link:
+    """``certificates`` between the coordinator and the provider stand-in, from either side.
+
+    The coordinator units' CSRs reach the provider; its app bag (the certificates) comes back.
+    """
+    coordinator = topology.coordinator
+    if for_provider:
+        units = tuple(range(coordinator.units))
+        return Link(
+            "certificates",
+            "certificates",
+            "tls-certificates",
+            coordinator.app,
+            units,
+            writer=coordinator.app,
+        )
+    return Link(
+        "certificates",
+        "certificates",
+        "tls-certificates",
+        CERTIFICATES_APP,
+        (0,),
+        writer=CERTIFICATES_APP,
+    )
 
 
 def _cmr_link(local_name: str, real_app: str, model: str) -> Link:

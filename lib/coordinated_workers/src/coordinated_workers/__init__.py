@@ -53,6 +53,7 @@ if TYPE_CHECKING:
         Rewrite,
         RoutingError,
         Server,
+        TlsSettings,
     )
     from ._s3 import S3ConnectionInfo
     from ._telemetry_proxy import TelemetryTargets, WorkerTelemetryProxyConfig
@@ -80,6 +81,7 @@ _LAZY = {
     "S3ConnectionInfo": "_s3",
     "Server": "_routing",
     "TelemetryTargets": "_telemetry_proxy",
+    "TlsSettings": "_routing",
     "Worker": "_worker",
     "WorkerConfig": "_worker",
     "WorkerContext": "_worker",
@@ -130,6 +132,7 @@ __all__ = [  # grouped by use in the README
     "S3ConnectionInfo",
     "Server",
     "TelemetryTargets",
+    "TlsSettings",
     "UnknownRolesError",
     "Worker",
     "WorkerApp",

@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING
 
+from ._routing import TlsSettings
 from .observability import ObservabilityConfig
 
 if TYPE_CHECKING:
@@ -47,6 +48,9 @@ class CoordinatorEndpoints:
     """Object storage (interface ``s3``); ignored when the charm does not declare it."""
     catalogue: str | None = "catalogue"
     """A catalogue entry (interface ``catalogue``); ignored when the charm does not declare it."""
+    certificates: str | None = "certificates"
+    """A server certificate (interface ``tls-certificates``): https on nginx and certificates
+    for the workers; ignored when the charm does not declare it, None: never TLS."""
 
     def __post_init__(self) -> None:
         mesh_names = (self.service_mesh, self.require_cmr_mesh, self.provide_cmr_mesh)
@@ -113,6 +117,8 @@ class CoordinatorConfig:
     show_mesh_action: str | None = "show-mesh"
     """The action that prints the live allow matrix and where the namespace differs from what
     the coordinator intends; ignored when the charm does not declare it in charmcraft.yaml."""
+    tls: TlsSettings = dataclasses.field(default_factory=TlsSettings)
+    """How nginx speaks TLS (protocols, ciphers, redirects) once a certificate is related."""
     coherence: Callable[[Sequence[WorkerApp]], str | None] | None = None
     """A check beyond the roles (e.g. a replication factor the workers can meet): given the
     worker apps, why the cluster is not coherent, or None. Blocked with ``[consistency]``."""

@@ -35,9 +35,9 @@ import ops
 
 from service_mesh import AppPolicy, ServiceMeshConsumer, UnitPolicy, safe_text
 
-from . import _charm_tracing, _steps, _sync
+from . import _charm_tracing, _steps, _sync, _tls, _tls_share
 from . import _mesh as mesh
-from ._cluster import ClusterProvider
+from ._cluster import ClusterProvider, pod_host
 from ._cluster_data import ClusterDataError, ClusterProviderAppData
 from ._config import CoordinatorConfig, CoordinatorEndpoints, WorkloadConfigContext
 from ._events import observe_reconcile_events
@@ -59,6 +59,8 @@ from ._s3 import S3Requirer
 from ._s3_share import S3Share, SharedS3
 from ._status import Problem
 from ._telemetry_proxy import TelemetryTargets
+from ._tls import CoordinatorTls, ServerCertificate
+from ._tls_share import TlsKeyShare
 from ._version import VersionReporter, nginx_version
 from .observability import ObservabilityEndpoints, SelfObservability
 from .telemetry.loki_push_api import LokiPushApiRequirer
@@ -101,11 +103,23 @@ class Coordinator(ops.Object):
 
     def __init__(self, charm: ops.CharmBase, config: CoordinatorConfig) -> None:
         super().__init__(charm, "coordinator")
-        self._applied.set_default(kubernetes="", nginx_reload_pending=False, ports="")
+        self._applied.set_default(
+            kubernetes="",
+            nginx_reload_pending=False,
+            ports="",
+            nginx_certificate="",
+            **_tls.STORED_DEFAULTS,
+            **_tls_share.STORED_DEFAULTS,
+        )
         self._charm = charm
         self.config = config
         endpoints = config.endpoints
         self.cluster = ClusterProvider(charm, endpoints.cluster, roles_config=config.roles)
+        # Before the mesh consumer: the proxy port its policies name depends on TLS.
+        self.tls = CoordinatorTls(
+            charm, endpoints.certificates, self._certificate_sans, self._applied
+        )
+        self.tls_key = TlsKeyShare(charm, endpoints.cluster, self._applied)
         self.mesh: ServiceMeshConsumer | None = None
         if endpoints.service_mesh and endpoints.require_cmr_mesh and endpoints.provide_cmr_mesh:
             self.mesh = ServiceMeshConsumer(
@@ -158,16 +172,29 @@ class Coordinator(ops.Object):
         return coordinator_host(self.app_name, self.model.name)
 
     @property
-    def proxy_port(self) -> int | None:
-        """Port of the worker telemetry proxy, chosen now (no TLS yet: the HTTP port)."""
+    def proxy_ports(self) -> tuple[int, ...]:
+        """Ports the worker telemetry proxy may serve on, for the mesh policies.
+
+        Its HTTP port, and while the certificates endpoint is related its https one too:
+        nginx moves there with the certificate, which may come a hook later.
+        """
         proxy = self.config.telemetry_proxy
-        return None if proxy is None else proxy.port(tls=False)
+        if proxy is None:
+            return ()
+        ports = [proxy.http_port]
+        if self.tls.related:
+            ports.append(proxy.port(tls=True))
+        return tuple(dict.fromkeys(ports))
 
     def external_policies(self) -> list[AppPolicy | UnitPolicy]:
         """Default external policies followed by the charm's own."""
+        metrics, exporter_port = self.config.endpoints.metrics, self.config.exporter_port
+        ports = self.proxy_ports
         defaults = mesh.default_external_policies(
-            self.config.endpoints.metrics, self.config.exporter_port, self.proxy_port
+            metrics, exporter_port, ports[0] if ports else None
         )
+        for port in ports[1:]:  # the exporter's unit policy is in already
+            defaults += mesh.default_external_policies(metrics, exporter_port, port)[1:]
         routed = mesh_policies(self.config.servers)  # who may reach which server
         return mesh.external_policies(defaults, [*routed, *self.config.charm_mesh_policies])
 
@@ -272,9 +299,23 @@ class Coordinator(ops.Object):
             labels = _steps.apply_own_labels(kube, plan, policies.authorised, charm, force_labels)
         resources = _steps.apply_resources(self.resources, verify=verify or force_labels)
         tracing = _steps.apply_charm_tracing(plan, bool(config.endpoints.charm_tracing))
-        nginx = _steps.apply_nginx(
-            self._container(config.nginx_container), plan, self._applied.nginx_reload_pending
+        nginx_container = self._container(config.nginx_container)
+        # The certificate goes on disk before nginx checks a config that names it, and away
+        # only after nginx stopped reading it; a new one makes the reload due.
+        certificate = _steps.write_certificate(
+            nginx_container, plan, self.tls.private_key, self._applied.nginx_certificate, verify
         )
+        nginx = _steps.apply_nginx(
+            nginx_container,
+            plan,
+            self._applied.nginx_reload_pending or certificate.changed,
+        )
+        if plan.tls is None:
+            certificate = _steps.remove_certificate(
+                nginx_container, self._applied.nginx_certificate
+            )
+        if certificate.fingerprint != self._applied.nginx_certificate:
+            self._applied.nginx_certificate = certificate.fingerprint
         exporter = _steps.apply_exporter(self._container(config.exporter_container), plan)
         reachable = {
             config.nginx_container: nginx.reachable,
@@ -303,6 +344,8 @@ class Coordinator(ops.Object):
                 *resources.problems,
                 *inputs.telemetry_problems,
                 *tracing.problems,
+                *inputs.tls_problems,
+                *certificate.problems,
                 *plan.proxy_problems,
                 *nginx.problems,
                 *exporter.problems,
@@ -366,6 +409,8 @@ class Coordinator(ops.Object):
         """Read everything a reconcile depends on, once."""
         telemetry, telemetry_problems = self._telemetry_targets()
         is_leader = self._charm.unit.is_leader()
+        tls = self.tls.reconcile()
+        key_secret_id = self._shared_tls_key(tls) if is_leader else None
         return CoordinatorInputs(
             app=self.app_name,
             model=self.model.name,
@@ -383,7 +428,32 @@ class Coordinator(ops.Object):
             verify=verify,
             applied_fingerprint=self._applied.kubernetes,
             s3=self._shared_s3() if is_leader else None,
+            tls=tls,
+            tls_key_secret_id=key_secret_id,
+            tls_problems=(*self.tls.problems, *(self.tls_key.problems if is_leader else ())),
         )
+
+    def _shared_tls_key(self, tls: ServerCertificate | None) -> str | None:
+        """The secret with our key, granted to every worker app (leader only)."""
+        relations = self.model.relations[self.config.endpoints.cluster]
+        published = None
+        if relations and tls is not None:  # the leader's own bag: what the last leader shared
+            try:
+                data = ClusterProviderAppData.load(relations[0].data[self._charm.app])
+                published = data.server_cert
+            except (ClusterDataError, ops.ModelError):
+                published = None
+        return self.tls_key.reconcile(tls, self.tls.private_key, relations, published=published)
+
+    def _certificate_sans(self) -> list[str]:
+        """The names our certificate must hold: the Service, each of our pods, each worker.
+
+        Workers serve the leader's certificate, so their addresses are in it too.
+        """
+        model = self.model.name
+        names = [self.host, *(pod_host(unit, model) for unit in self._coordinator_units())]
+        names += [unit.address for worker in self.cluster.workers() for unit in worker.units]
+        return sorted(set(names))
 
     def _shared_s3(self) -> SharedS3:
         """The object storage workers get: the leader keeps the secret they read in step."""

@@ -55,11 +55,13 @@ from ._nginx_pebble import (
 from ._nginx_text import Directive as _Directive
 from ._nginx_text import build as _build
 from ._nginx_text import directive as _d
+from ._nginx_tls import CERT_FILE, CERTS_DIR, KEY_FILE
 from ._routing import (
     Location,
     Protocol,
     Rewrite,
     Server,
+    TlsSettings,
     variables_used,
 )
 from ._status import CoordinatedWorkersError
@@ -109,6 +111,7 @@ _VARIABLES = frozenset(
         *("worker_app", "worker_unit", "worker_metrics_allowed"),
         *("remote_addr", "remote_user", "time_local", "request", "body_bytes_sent"),
         *("http_referer", "http_user_agent", "request_time", "upstream_addr"),
+        *("host", "server_port", "request_uri"),  # the redirects of plain HTTP to https
     }
 )
 # Stands in for remote text in a telemetry location, to count the `$` its template places.
@@ -176,6 +179,13 @@ class NginxInputs:
     """Directory for the pid file and temp paths, writable whoever nginx runs as."""
     servers: Sequence[Server] = ()
     """More servers (`coordinated_workers._routing`); `routes` join the one on `api_port`."""
+    tls: TlsSettings | None = None
+    """Serve every public server over TLS (the certificate in `certs_dir`); None: plain."""
+    certs_dir: str = CERTS_DIR
+    """Where the certificate and key are (``_nginx_tls`` writes them there)."""
+    proxy_http_port: int | None = None
+    """With TLS, the proxy's plain-HTTP port, answered with redirects to `proxy_port` (if it
+    differs from it and `TlsSettings.redirect_http`)."""
 
     def __post_init__(self) -> None:
         if not _MODEL.match(self.model):
@@ -187,6 +197,7 @@ class NginxInputs:
             raise ValueError("a proxy plan needs a proxy_port")
         servers = self.all_servers
         public = {self.proxy_port, *(server.port for server in servers)}
+        public |= {self.redirect_port} if self.redirect_port is not None else set()
         if self.status_port in public:
             raise ValueError(f"status port {self.status_port} clashes with a public port")
         by_port = {server.port: server for server in servers}
@@ -200,6 +211,16 @@ class NginxInputs:
             )
             if known != location.role_names:
                 raise ValueError(f"roles {known} and {location.role_names} share a variable")
+        if self.redirect_port in by_port:
+            raise ValueError(f"the proxy's http port {self.redirect_port} is a server's port")
+
+    @property
+    def redirect_port(self) -> int | None:
+        """The proxy's plain-HTTP port that redirects to https, if there is one."""
+        tls, port = self.tls, self.proxy_http_port
+        if tls is None or not tls.redirect_http or port is None or port == self.proxy_port:
+            return None
+        return port
 
     @functools.cached_property
     def all_servers(self) -> tuple[Server, ...]:
@@ -320,9 +341,21 @@ def _tree(inputs: NginxInputs) -> tuple[list[_Directive], tuple[SkippedTarget, .
         http.append(_worker_metrics_allowlist(_routes.valid_apps(inputs.worker_apps)))
         _, locations = blocks.setdefault(inputs.proxy_port, (Server(inputs.proxy_port), []))
         locations.extend(_proxy_locations(inputs, locations, refused))
+    tls = inputs.tls
     for port, (server, locations) in sorted(blocks.items()):
         grpc = server.protocol is Protocol.GRPC
-        http.append(_server(_routes.listen(port, inputs.ipv6, http2=grpc), locations))
+        listen = _routes.listen(port, inputs.ipv6, http2=grpc, ssl=tls is not None)
+        if tls is not None and tls.redirect_http:
+            listen.append(_d("error_page", "497", "=308", _HTTPS_SAME_URL))
+        http.append(_server(listen, locations))
+    if tls is not None:
+        http[:0] = _tls_settings(tls, inputs.certs_dir)
+        redirect = inputs.redirect_port
+        if redirect is not None and inputs.proxy_port is not None:
+            target = f"https://$host:{inputs.proxy_port}$request_uri"
+            http.append(
+                _server(_routes.listen(redirect, inputs.ipv6), [_d("return", "308", target)])
+            )
     http.append(_server([_d("listen", f"127.0.0.1:{inputs.status_port}")], [_status_location()]))
     tree = [
         _d("worker_processes", "5"),
@@ -333,6 +366,22 @@ def _tree(inputs: NginxInputs) -> tuple[list[_Directive], tuple[SkippedTarget, .
         _d("http", block=http),
     ]
     return tree, tuple(refused)
+
+
+_HTTPS_SAME_URL = "https://$host:$server_port$request_uri"
+"""Where nginx's 497 (plain HTTP sent to a TLS port) redirects: the same URL over https."""
+
+
+def _tls_settings(tls: TlsSettings, certs_dir: str) -> list[_Directive]:
+    """The certificate and the TLS settings, once for every server of the http block."""
+    return [
+        _d("ssl_certificate", f"{certs_dir}/{CERT_FILE}"),
+        _d("ssl_certificate_key", f"{certs_dir}/{KEY_FILE}"),
+        _d("ssl_protocols", *tls.protocols),
+        _d("ssl_ciphers", tls.ciphers),
+        _d("ssl_prefer_server_ciphers", "on"),
+        _d("ssl_session_cache", "shared:tls:1m"),
+    ]
 
 
 def _http_settings(inputs: NginxInputs) -> list[_Directive]:

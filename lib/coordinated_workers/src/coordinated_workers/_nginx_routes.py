@@ -224,13 +224,13 @@ def proxy_block(backend: str, rewrites: list[_Directive]) -> list[_Directive]:
     return block
 
 
-def listen(port: int, ipv6: bool, *, http2: bool = False) -> list[_Directive]:
+def listen(port: int, ipv6: bool, *, http2: bool = False, ssl: bool = False) -> list[_Directive]:
     """``listen`` lines; ``http2`` as a listen parameter works on nginx 1.22 to 1.27 alike.
 
     (nginx >= 1.25.1 also has an ``http2 on`` directive and warns that the parameter is
     deprecated; the parameter is kept so Debian's 1.22 still runs the same file.)
     """
-    extra = ["http2"] if http2 else []
+    extra = (["ssl"] if ssl else []) + (["http2"] if http2 else [])
     listen = [_d("listen", str(port), *extra)]
     if ipv6:
         listen.append(_d("listen", f"[::]:{port}", *extra))

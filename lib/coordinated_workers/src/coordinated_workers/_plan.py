@@ -48,6 +48,7 @@ if TYPE_CHECKING:
     from ._cluster import WorkerApp
     from ._config import CoordinatorConfig
     from ._s3_share import SharedS3
+    from ._tls import ServerCertificate
     from .telemetry.prometheus_scrape import ScrapeJob
 
 logger = logging.getLogger(__name__)
@@ -105,6 +106,12 @@ class CoordinatorInputs:
     """What this unit last applied to Kubernetes without error ("" if unknown)."""
     s3: SharedS3 | None = None
     """The object storage shared with workers (leader only: it keeps the secret they read)."""
+    tls: ServerCertificate | None = None
+    """This unit's certificate (None: no TLS): nginx serves https, URLs follow."""
+    tls_key_secret_id: str | None = None
+    """The secret holding the private key, granted to the workers (leader only)."""
+    tls_problems: tuple[Problem, ...] = ()
+    """What the certificate provider sent that could not be used, or a share that failed."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -151,6 +158,13 @@ class CoordinatorPlan:
     """The mesh's data was usable: a fingerprint applied now may be remembered."""
     catalogue: CatalogueItem | None = None
     """The catalogue entry to publish (None: the charm has none)."""
+    tls: ServerCertificate | None = None
+    """The certificate nginx serves (None: plain HTTP)."""
+
+    @property
+    def scheme(self) -> str:
+        """``https`` with a certificate, else ``http``: the scheme of every URL we publish."""
+        return "https" if self.tls is not None else "http"
 
 
 def plan_coordinator(config: CoordinatorConfig, inputs: CoordinatorInputs) -> CoordinatorPlan:
@@ -172,8 +186,9 @@ def plan_coordinator(config: CoordinatorConfig, inputs: CoordinatorInputs) -> Co
     )
     apply_kubernetes = inputs.is_leader and not in_sync
     host = coordinator_host(inputs.app, inputs.model)
-    proxy_port = _proxy_port(config)
-    proxy, proxy_problems = _proxy(inputs.telemetry, host, proxy_port)
+    tls = inputs.tls is not None
+    proxy_port = _proxy_port(config, tls)
+    proxy, proxy_problems = _proxy(inputs.telemetry, host, proxy_port, tls)
     nginx, nginx_problems = _nginx(config, inputs, proxy, proxy_port)
     published = proxy.published if proxy is not None else inputs.telemetry
     jobs = None
@@ -186,8 +201,9 @@ def plan_coordinator(config: CoordinatorConfig, inputs: CoordinatorInputs) -> Co
                 model_uuid=inputs.model_uuid,
                 worker_metrics_port=config.worker_metrics_port,
                 proxy_target=None if proxy_port is None else f"{host}:{proxy_port}",
-                tls=False,
+                tls=tls,
                 exporter_port=config.exporter_port,
+                ca=inputs.tls.ca if inputs.tls is not None else None,
             )
         )
     return CoordinatorPlan(
@@ -205,9 +221,10 @@ def plan_coordinator(config: CoordinatorConfig, inputs: CoordinatorInputs) -> Co
         cluster_data=_cluster_data(config, inputs, host, published) if inputs.is_leader else None,
         scrape_jobs=jobs,
         unit_address=pod_host(inputs.unit, inputs.model),
-        ports=_ports(config, proxy_port),
+        ports=_ports(config, proxy_port, tls),
         mesh_complete=labels_known and not broken,
-        catalogue=config.catalogue(host) if config.catalogue is not None else None,
+        catalogue=_catalogue(config, host, tls),
+        tls=inputs.tls,
     )
 
 
@@ -263,17 +280,44 @@ def coordinator_host(app: str, model: str) -> str:
     return f"{app}.{model}.svc.cluster.local"
 
 
-def _proxy_port(config: CoordinatorConfig) -> int | None:
+def _proxy_port(config: CoordinatorConfig, tls: bool) -> int | None:
     proxy = config.telemetry_proxy
-    return None if proxy is None else proxy.port(tls=False)
+    return None if proxy is None else proxy.port(tls=tls)
 
 
-def _ports(config: CoordinatorConfig, proxy_port: int | None) -> tuple[int, ...]:
-    """The ports the coordinator serves on: its API, the telemetry proxy, the exporter."""
+def _ports(config: CoordinatorConfig, proxy_port: int | None, tls: bool) -> tuple[int, ...]:
+    """The ports the coordinator serves on: its API, the telemetry proxy, the exporter.
+
+    With TLS, the proxy's plain port stays open where it redirects to the https one.
+    """
     ports = {config.api_port, config.exporter_port}
     if proxy_port is not None:
         ports.add(proxy_port)
+    proxy = config.telemetry_proxy
+    if tls and proxy is not None and config.tls.redirect_http:
+        ports.add(proxy.http_port)
     return tuple(sorted(ports))
+
+
+def _catalogue(config: CoordinatorConfig, host: str, tls: bool) -> CatalogueItem | None:
+    """The charm's catalogue entry; with TLS, its URLs on our host switch to https."""
+    if config.catalogue is None:
+        return None
+    item = config.catalogue(host)
+    if not tls:
+        return item
+
+    def https(url: str) -> str:
+        ours = url == f"http://{host}" or url.startswith((f"http://{host}:", f"http://{host}/"))
+        return "https://" + url.removeprefix("http://") if ours else url
+
+    endpoints = item.api_endpoints
+    return dataclasses.replace(
+        item,
+        url=https(item.url),
+        api_docs=https(item.api_docs),
+        api_endpoints=None if endpoints is None else {k: https(v) for k, v in endpoints.items()},
+    )
 
 
 def _policies(inputs: CoordinatorInputs, apply_kubernetes: bool) -> PolicyPlan:
@@ -316,12 +360,12 @@ def _policies(inputs: CoordinatorInputs, apply_kubernetes: bool) -> PolicyPlan:
 
 
 def _proxy(
-    targets: TelemetryTargets, host: str, port: int | None
+    targets: TelemetryTargets, host: str, port: int | None, tls: bool
 ) -> tuple[ProxyPlan | None, tuple[Problem, ...]]:
     """The proxy's routes; each target it cannot serve (logged there) goes in a status."""
     if port is None:
         return None, ()
-    plan = plan_proxy(targets, host, port)
+    plan = plan_proxy(targets, host, port, "https" if tls else "http")
     problems = tuple(
         Problem.blocked(
             f"not proxying {skipped.kind} {safe_text(skipped.key, 80)}: {skipped.reason}"
@@ -377,6 +421,8 @@ def _nginx_inputs(
         worker_metrics_port=config.worker_metrics_port,
         ipv6=inputs.ipv6,
         servers=config.servers,
+        tls=config.tls if inputs.tls is not None else None,
+        proxy_http_port=config.telemetry_proxy.http_port if config.telemetry_proxy else None,
     )
 
 
@@ -387,6 +433,7 @@ def _cluster_data(
     telemetry: TelemetryTargets,
 ) -> ClusterProviderAppData:
     s3 = inputs.s3
+    tls = inputs.tls if inputs.tls_key_secret_id else None
     context = WorkloadConfigContext(
         model=inputs.model,
         coordinator_host=host,
@@ -406,4 +453,9 @@ def _cluster_data(
         worker_labels=mesh.membership_labels(inputs.app),  # for a relation without app
         s3_secret_id=s3.secret_id if s3 is not None else None,
         s3_tls_ca_chain=s3.ca_chain if s3 is not None else None,
+        # All three or none: a worker given a certificate without its key could not serve
+        # it, so the certificate is published once the key's secret is shared.
+        ca_cert=tls.ca if tls is not None else None,
+        server_cert=tls.certificate if tls is not None else None,
+        privkey_secret_id=inputs.tls_key_secret_id if tls is not None else None,
     )

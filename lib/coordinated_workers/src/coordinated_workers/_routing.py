@@ -13,6 +13,10 @@ directives of the escape hatch (`Extra`) may only refer to nginx variables from 
 (`ALLOWED_VARIABLES`, ``$http_<header>``, ``$arg_<name>``, ``$cookie_<name>``, and ``$1``-``$9``
 in a rewrite), and the final tree is checked again before it is pushed.
 
+TLS is one switch for every server (`TlsSettings`, in ``CoordinatorConfig.tls``): once the
+coordinator has a certificate, each server listens with ``ssl`` on its own port, with the
+protocols and ciphers given there.
+
 Mesh access follows the servers: `Server.relations` lets the apps related on those endpoints
 reach the whole port, `Location.relations` only that path (HTTP servers). `mesh_policies`
 turns both into `service_mesh.AppPolicy` values the coordinator publishes to the mesh.
@@ -40,6 +44,9 @@ _SIZE = re.compile(r"^[0-9]+[kKmMgG]?$")
 _TIME = re.compile(r"^[0-9]+(ms|s|m|h)?$")
 _REFERENCE = re.compile(r"\$(?:\{(?P<braced>[^}]*)\}|(?P<name>[A-Za-z0-9_]*))")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_CIPHERS = re.compile(r"^[A-Za-z0-9!+@=_.:-]+$")
+TLS_PROTOCOLS = frozenset({"TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"})
+"""What nginx's ``ssl_protocols`` accepts."""
 
 ALLOWED_VARIABLES = frozenset(
     {"host", "remote_addr", "scheme", "request_id", "request_uri", "uri", "args", "server_port"}
@@ -231,11 +238,36 @@ class Location:
 
 
 @dataclasses.dataclass(frozen=True)
+class TlsSettings:
+    """How nginx speaks TLS to clients once the coordinator has a certificate.
+
+    It applies to every server at once: a cluster either has a certificate or not, and
+    clients learn the scheme from the relations (published URLs, scrape jobs), not per port.
+    """
+
+    protocols: tuple[str, ...] = ("TLSv1.2", "TLSv1.3")
+    """``ssl_protocols``: TLS 1.2 and 1.3 (nginx's own default still allows 1.0 and 1.1)."""
+    ciphers: str = "HIGH:!aNULL:!MD5"
+    """``ssl_ciphers`` (OpenSSL's list format) for TLS 1.2; TLS 1.3 suites are OpenSSL's."""
+    redirect_http: bool = True
+    """Answer plain HTTP sent to a TLS port with a 308 to the same URL over https (nginx's
+    ``error_page 497``), and serve such a redirect on the telemetry proxy's HTTP port."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "protocols", tuple(self.protocols))
+        unknown = sorted(set(self.protocols) - TLS_PROTOCOLS)
+        if not self.protocols or unknown:
+            raise RoutingError(f"TLS protocols must be among {sorted(TLS_PROTOCOLS)}: {unknown}")
+        if not _CIPHERS.match(self.ciphers):
+            raise RoutingError(f"invalid cipher list {self.ciphers!r}")
+
+
+@dataclasses.dataclass(frozen=True)
 class Server:
     """One port nginx listens on, and the locations it serves.
 
-    TLS is not supported yet; when it is, it will be a field here (the listen parameters, the
-    certificate, and ``https``/``grpcs`` towards the workers follow the server).
+    With a certificate, every server listens with ``ssl`` (see `TlsSettings`); the workers
+    are still reached over plain HTTP (or h2c for gRPC) inside the cluster.
     """
 
     port: int

@@ -31,6 +31,7 @@ from ._nginx import (
     NginxReloadError,
     NginxWorkload,
 )
+from ._nginx_tls import sync_certificate
 from ._plan import KEEP, Authorised, CoordinatorPlan, authorised_apps, enrolled_labels
 from ._status import Problem, kubernetes_problem, pebble_problem
 
@@ -70,6 +71,14 @@ class PebbleResult(StepResult):
 
     reachable: bool | None = None
     reload_pending: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class CertificateResult(StepResult):
+    """What nginx's certificate files hold after a step, and whether they just changed."""
+
+    fingerprint: str = ""
+    changed: bool = False
 
 
 class KubernetesSession:
@@ -230,6 +239,46 @@ def apply_nginx(
     return PebbleResult(
         tuple(problems), reachable=reachable, reload_pending=workload.reload_pending
     )
+
+
+def write_certificate(
+    container: ops.Container,
+    plan: CoordinatorPlan,
+    key: Callable[[], str],
+    applied: str,
+    verify: bool,
+) -> CertificateResult:
+    """Before nginx: put the plan's certificate and key on disk (nothing without TLS).
+
+    A change makes nginx reload once, together with any change of its config. On a failure
+    the files are as they were and the next hook tries again.
+    """
+    if plan.tls is None:
+        return CertificateResult(fingerprint=applied)
+    try:
+        fingerprint, changed = sync_certificate(container, plan.tls, key, applied, verify=verify)
+    except ops.pebble.ConnectionError:  # the nginx step reports the container as waiting
+        return CertificateResult(fingerprint=applied)
+    except ops.pebble.Error as e:
+        return CertificateResult((_pebble_failed(container.name, e),), fingerprint=applied)
+    except (ops.ModelError, ValueError) as e:  # the key's secret
+        message = safe_text(f"certificates: cannot read this unit's private key ({e})", 200)
+        logger.error("%s", message)
+        return CertificateResult((Problem.waiting(message),), fingerprint=applied)
+    return CertificateResult(fingerprint=fingerprint, changed=changed)
+
+
+def remove_certificate(container: ops.Container, applied: str) -> CertificateResult:
+    """After nginx: without TLS, remove the certificate and key (nginx no longer reads them)."""
+    if not applied:
+        return CertificateResult()
+    try:
+        sync_certificate(container, None, str, applied, verify=False)
+    except ops.pebble.ConnectionError:
+        return CertificateResult(fingerprint=applied)
+    except ops.pebble.Error as e:
+        return CertificateResult((_pebble_failed(container.name, e),), fingerprint=applied)
+    return CertificateResult(changed=True)
 
 
 def apply_exporter(container: ops.Container, plan: CoordinatorPlan) -> PebbleResult:

@@ -71,7 +71,8 @@ class WorkerTelemetryProxyConfig:
     http_port: int
     """Port used when the coordinator serves plain HTTP."""
     https_port: int | None = None
-    """Reserved for when the coordinator serves TLS, which it does not yet: nothing uses it."""
+    """Port used once the coordinator has a certificate (None: `http_port`, then with TLS);
+    `http_port` then redirects to it (`TlsSettings.redirect_http`)."""
 
     def port(self, tls: bool) -> int:
         """The port workers and scrapers must use, given whether the coordinator has TLS."""

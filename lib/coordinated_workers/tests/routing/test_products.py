@@ -26,6 +26,7 @@ import http.server
 import json
 import os
 import pathlib
+import ssl
 import threading
 import urllib.error
 import urllib.request
@@ -36,6 +37,7 @@ import grpc
 import pytest
 
 from coordinated_workers._nginx import NginxInputs, render
+from coordinated_workers._routing import TlsSettings
 from coordinated_workers._telemetry_proxy import worker_metrics_path
 from tests.support.live_nginx import (
     FakeDns,
@@ -45,12 +47,15 @@ from tests.support.live_nginx import (
     runtime_dir,
     write_config,
 )
+from tests.support.certificates import TestCA
 from tests.support.products import PRODUCTS, Product, same
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
 GOLDEN = pathlib.Path(__file__).parent / "golden"
+PROXY_HTTP_PORT = 3301
+"""The proxy's plain port in the TLS tests (its https port is the product's proxy port)."""
 MODEL = "cos"
 
 
@@ -278,7 +283,9 @@ def _live(
     nginx_binary: str,
     tmp_path: pathlib.Path,
     apps_by_role: Callable[[Product], dict[str, list[str]]] | None = None,
+    certs_dir: pathlib.Path | None = None,
 ) -> Iterator[_Cluster]:
+    """The product's nginx in front of its fake workers; with `certs_dir`, over TLS."""
     taken: set[int] = set()
     listen, worker = _Ports(taken), _Ports(taken)
     product = product_factory(listen, worker)
@@ -288,6 +295,13 @@ def _live(
         for app, address in addresses.items():
             service = f"{app}-endpoints.{MODEL}.svc.cluster.local"
             names |= {service: address, f"{app}-0.{service}": address}  # the Service, a pod
+        tls: dict[str, Any] = {}
+        if certs_dir is not None:
+            tls = {
+                "tls": TlsSettings(),
+                "certs_dir": str(certs_dir),
+                "proxy_http_port": listen(PROXY_HTTP_PORT),
+            }
         with FakeDns(names.get) as dns:
             config = inputs(
                 product,
@@ -295,6 +309,7 @@ def _live(
                 workers_by_role=by_role,
                 ipv6=False,
                 worker_metrics_port=worker(product.metrics_port),
+                **tls,
             )
             with running(nginx_binary, write(config, tmp_path), [product.api_port]):
                 yield _Cluster(product, listen, addresses)
@@ -416,3 +431,89 @@ def test_the_product_factories_default_to_the_documented_ports():
         14250,
         14268,
     }
+
+
+# --- TLS ---------------------------------------------------------------------------------------
+
+
+def _https(url: str, context: ssl.SSLContext) -> tuple[int, bytes]:
+    request = urllib.request.Request(url)
+    try:
+        with urllib.request.urlopen(request, timeout=10, context=context) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+def _redirect(url: str) -> tuple[int, str]:
+    """The status and Location of a plain-HTTP answer, without following it."""
+    try:
+        urllib.request.build_opener(_NoRedirect).open(url, timeout=10)
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers.get("Location", "")
+    raise AssertionError(f"{url} answered without a redirect")
+
+
+def test_tls_serves_the_api_and_the_proxy_to_a_client_trusting_only_the_ca(
+    nginx_binary: str, tmp_path: pathlib.Path
+):
+    ca, other = TestCA("cluster-ca"), TestCA("someone-else")
+    certificate, key = ca.server_certificate(["127.0.0.1", "localhost"])
+    certs = tmp_path / "certs"
+    certs.mkdir()
+    (certs / "server.cert").write_text(certificate + "\n")
+    (certs / "server.key").write_text(key)
+    (tmp_path / "ca.pem").write_text(ca.pem + "\n")
+    (tmp_path / "other.pem").write_text(other.pem + "\n")
+    trusting = ssl.create_default_context(cafile=str(tmp_path / "ca.pem"))
+    wrong = ssl.create_default_context(cafile=str(tmp_path / "other.pem"))
+    with _live(PRODUCTS["tempo"], nginx_binary, tmp_path, certs_dir=certs) as cluster:
+        api, proxy = cluster.listen(3200), cluster.product.proxy_port
+        code, body = _https(f"https://127.0.0.1:{api}/api/echo", trusting)
+        assert code == 200 and json.loads(body)["app"] == "tempo-query-frontend"
+        metrics = worker_metrics_path("tempo-ingester/0")
+        code, body = _https(f"https://127.0.0.1:{proxy}{metrics}", trusting)
+        assert code == 200 and json.loads(body) == {
+            "app": "tempo-ingester",
+            "path": "/metrics",
+            "tenant": None,
+            "upgrade": None,
+            "connection": None,
+        }
+        # gRPC over TLS too (the servers are all-or-nothing).
+        credentials = grpc.ssl_channel_credentials(root_certificates=ca.pem.encode())
+        with grpc.secure_channel(f"127.0.0.1:{cluster.listen(9096)}", credentials) as channel:
+            reply = channel.unary_unary("/tempopb.StreamingQuerier/Search")(b"", timeout=10)
+        assert json.loads(reply)["app"] == "tempo-query-frontend"
+        # A client that trusts another CA refuses the server.
+        for port in (api, proxy):
+            with pytest.raises(urllib.error.URLError) as refused:
+                _https(f"https://127.0.0.1:{port}/", wrong)
+            assert isinstance(refused.value.reason, ssl.SSLCertVerificationError)
+        # Plain HTTP is redirected to the same URL over https, on the API's port and from
+        # the proxy's plain port to its https one.
+        assert _redirect(f"http://127.0.0.1:{api}/api/echo?x=1") == (
+            308,
+            f"https://127.0.0.1:{api}/api/echo?x=1",
+        )
+        plain = cluster.listen(PROXY_HTTP_PORT)
+        assert _redirect(f"http://127.0.0.1:{plain}{metrics}") == (
+            308,
+            f"https://127.0.0.1:{proxy}{metrics}",
+        )
+
+
+def test_tls_settings_are_refused_when_nginx_could_not_read_them():
+    with pytest.raises(ValueError, match="TLS protocols"):
+        TlsSettings(protocols=("SSLv3",))
+    with pytest.raises(ValueError, match="cipher list"):
+        TlsSettings(ciphers="HIGH; include /etc/passwd")
+    text = render(inputs(PRODUCTS["tempo"](), tls=TlsSettings(protocols=("TLSv1.3",)))).text
+    assert "    ssl_protocols TLSv1.3;\n" in text
+    assert "    ssl_certificate /etc/nginx/certs/server.cert;\n" in text
+    assert "listen 3200 ssl;" in text and "listen 9096 ssl http2;" in text

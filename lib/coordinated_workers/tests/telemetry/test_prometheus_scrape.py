@@ -127,8 +127,31 @@ def test_input_order_does_not_change_the_jobs():
     assert json.dumps(again) == json.dumps(_jobs())
 
 
-def test_tls_switches_every_job_to_https():
-    assert {job.get("scheme") for job in _jobs(tls=True)} == {"https"}
+CA = "-----BEGIN CERTIFICATE-----\nCA\n-----END CERTIFICATE-----"
+
+
+def test_tls_switches_the_proxied_jobs_to_https_with_the_ca_and_leaves_the_exporter_http():
+    jobs = scrape_jobs(
+        WORKERS,
+        COORDINATORS,
+        model=MODEL.name,
+        model_uuid=MODEL.uuid,
+        worker_metrics_port=8080,
+        proxy_target=PROXY,
+        tls=True,
+        ca=CA,
+    )
+    workers = [job for job in jobs if str(job["job_name"]).startswith("worker-")]
+    exporters = [job for job in jobs if str(job["job_name"]).startswith("nginx-exporter-")]
+    assert workers and exporters
+    assert {job.get("scheme") for job in workers} == {"https"}
+    assert all(
+        job["tls_config"]
+        == {"ca_file": "-----BEGIN CERTIFICATE-----\nCA\n-----END CERTIFICATE-----"}
+        for job in workers
+    )
+    # The exporter serves plain HTTP on each pod whatever nginx does.
+    assert all("scheme" not in job and "tls_config" not in job for job in exporters)
 
 
 def test_worker_without_charm_name_gets_an_empty_charm_label():

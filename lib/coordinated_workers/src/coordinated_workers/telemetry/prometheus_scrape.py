@@ -57,6 +57,7 @@ def scrape_jobs(
     proxy_target: str | None,
     tls: bool,
     exporter_port: int = NGINX_EXPORTER_PORT,
+    ca: str | None = None,
 ) -> list[ScrapeJob]:
     """Build the scrape jobs the coordinator publishes: one per worker unit, one per exporter.
 
@@ -72,8 +73,11 @@ def scrape_jobs(
         proxy_target: ``<coordinator app service FQDN>:<proxy port>`` when the worker telemetry
             proxy is on: every worker is then scraped through the coordinator at
             ``/proxy/worker/<app>-<n>/metrics``. None scrapes workers directly.
-        tls: whether the coordinator (and so the proxy and the exporter) serves HTTPS.
+        tls: whether the coordinator's nginx (and so the proxy) serves HTTPS. The exporter
+            always serves plain HTTP: its job stays http whatever this says.
         exporter_port: port of the nginx exporter on each coordinator unit.
+        ca: with ``tls``, the CA (PEM) Prometheus is to trust for the https jobs
+            (``tls_config.ca_file``, which the Prometheus charm writes to a file).
 
     Returns:
         Jobs sorted by worker (application, unit number) then coordinator unit, so the
@@ -96,12 +100,15 @@ def scrape_jobs(
                 "juju_unit": unit.name,
                 "juju_charm": unit.charm_name or "",
             }
-            jobs.append(_job(f"worker-{_dashed(unit.name)}", target, path, labels, tls))
+            job = _job(f"worker-{_dashed(unit.name)}", target, path, labels, tls)
+            if tls and ca:
+                job["tls_config"] = {"ca_file": ca}
+            jobs.append(job)
 
     for unit in sorted(coordinator_units, key=_unit_sort_key):
         target = f"{coordinator_units[unit]}:{exporter_port}"
         jobs.append(
-            _job(f"nginx-exporter-{_dashed(unit)}", target, "/metrics", {"juju_unit": unit}, tls)
+            _job(f"nginx-exporter-{_dashed(unit)}", target, "/metrics", {"juju_unit": unit}, False)
         )
     return jobs
 

@@ -138,7 +138,9 @@ def test_our_bag_is_cosls_byte_for_byte(datasources):
     ours = datasources_bag(datasources)
     assert ours == _cosl_bag(datasources)
     schemas.validate(
-        ours, schemas.GRAFANA_DATASOURCE_EXCHANGE_APP, schemas.GRAFANA_DATASOURCE_EXCHANGE_JSON_KEYS
+        ours,
+        schemas.GRAFANA_DATASOURCE_EXCHANGE_APP,
+        schemas.GRAFANA_DATASOURCE_EXCHANGE_JSON_KEYS,
     )
 
 

@@ -140,3 +140,20 @@ record_labels_json = st.one_of(
     st.text(max_size=30),
 )
 """The ``labels`` value of a label record someone (or something) edited."""
+
+# ----- the grafana_datasource_exchange bag (its only key, ``datasources``) -------------------
+
+_datasource_text = st.one_of(st.text(max_size=12), surrogate_text, st.just(""))
+datasource_entries = st.lists(
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "type": _datasource_text | st.integers() | st.none(),
+            "uid": _datasource_text | st.lists(st.text(max_size=4), max_size=2),
+            "grafana_uid": _datasource_text | st.floats(allow_nan=False),
+            "extra": json_values,
+        },
+    ),
+    max_size=4,
+)
+"""Near-valid ``datasources`` lists: entries with each field missing, mistyped or hostile."""

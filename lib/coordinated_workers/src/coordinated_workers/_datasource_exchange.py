@@ -207,7 +207,7 @@ class DatasourceExchange(ops.Object):
             try:
                 bag = relation.data[app]
                 found = parse_datasources(bag) if bag else ()
-                kept[key] = datasources_bag(found)[KEY]
+                kept[key] = _stored_form(found)
             except (DatasourceExchangeError, ops.ModelError) as e:
                 problem = DatabagProblem(relation_label(relation), app.name, str(e))
                 logger.warning("ignoring datasources: %s", safe_text(str(problem), 500))
@@ -222,7 +222,7 @@ class DatasourceExchange(ops.Object):
         return Reading(tuple(sorted(merged, key=lambda ds: ds.uid)), tuple(problems))
 
     def _stored_bags(self) -> dict[str, str]:
-        """Relation id -> the last usable ``datasources`` value it sent (nothing stored yet: {}).
+        """Relation id -> its last usable datasources, as `_stored_form` (none stored yet: {}).
 
         Read without ``set_default``, which would write the record in every charm's first hook.
         """
@@ -238,6 +238,16 @@ def _app(relation: ops.Relation) -> ops.Application | None:
     return cast("ops.Application | None", relation.app)
 
 
+def _stored_form(datasources: Iterable[GrafanaDatasource]) -> str:
+    """Our own record of a relation's datasources: ASCII JSON, whatever text they hold."""
+    return json.dumps([[d.type, d.uid, d.grafana_uid] for d in datasources])
+
+
 def _decode_kept(raw: str | None) -> tuple[GrafanaDatasource, ...]:
-    """What we stored ourselves from a usable bag (so it parses)."""
-    return () if raw is None else parse_datasources({KEY: raw})
+    """What `_stored_form` recorded; nothing if there is no record or it is not ours."""
+    if raw is None:
+        return ()
+    try:
+        return tuple(GrafanaDatasource(*map(str, entry)) for entry in json.loads(raw))
+    except (ValueError, TypeError):
+        return ()

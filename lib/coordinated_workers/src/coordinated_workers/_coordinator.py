@@ -432,18 +432,27 @@ class Coordinator(ops.Object):
 
     def _publish_datasources(self) -> None:
         """Our datasources to the other clusters (leader, while the exchange is related)."""
-        exchange = self.datasource_exchange
-        if exchange is None or self.config.datasources is None or not self._charm.unit.is_leader():
+        if self.config.datasources is None or not self._charm.unit.is_leader():
             return
-        if exchange.relations():
+        exchange = self._related_exchange()
+        if exchange is not None:
             exchange.publish(self.config.datasources())
+
+    def _related_exchange(self) -> DatasourceExchange | None:
+        """The exchange while one of its endpoints has a relation: its module loads only then."""
+        endpoints = self.config.endpoints
+        names = (endpoints.send_datasource, endpoints.receive_datasource)
+        declared = self._charm.meta.relations
+        if any(self.model.relations[n] for n in names if n is not None and n in declared):
+            return self.datasource_exchange
+        return None
 
     def _url_and_datasource_problems(self) -> list[Problem]:
         problems: list[Problem] = []
         if self.config.external_url is not None:
             problem = self._resolved_external_url()[1]
             problems.extend([problem] if problem is not None else [])
-        exchange = self.datasource_exchange
+        exchange = self._related_exchange()
         if exchange is not None:
             problems.extend(
                 Problem.blocked(f"datasource exchange: {safe_text(str(p), 300)}")

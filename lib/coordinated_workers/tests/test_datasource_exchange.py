@@ -111,7 +111,7 @@ def test_the_leader_publishes_on_both_endpoints_sorted_by_uid(kube):
 def test_a_steady_hook_writes_nothing(kube):
     ctx = _ctx()
     first = ctx.run(ctx.on.config_changed(), _state(_send(LOKI), _receive(MIMIR)))
-    written: list[object] = []
+    written: list[tuple[tuple[object, ...], dict[str, str]]] = []
     with ctx(ctx.on.update_status(), first) as manager:
         # Juju's edge: every bag write goes through the backend's relation-set.
         backend = manager.charm.model._backend
@@ -121,7 +121,7 @@ def test_a_steady_hook_writes_nothing(kube):
             written.append((args, kwargs))
             return real(*args, **kwargs)
 
-        backend.update_relation_data = recording  # type: ignore[method-assign]
+        backend.update_relation_data = recording
         manager.run()
     assert written == []  # no bag at all, the cluster's included
     # the same spy sees the leader's first write
@@ -133,7 +133,7 @@ def test_a_steady_hook_writes_nothing(kube):
             written.append((args, kwargs))
             return real_first(*args, **kwargs)
 
-        backend.update_relation_data = recording_first  # type: ignore[method-assign]
+        backend.update_relation_data = recording_first
         manager.run()
     exchange_writes = [
         kwargs["relation_name"] for _, kwargs in written if "datasource" in kwargs["relation_name"]
@@ -161,11 +161,12 @@ def test_received_and_correlated(kube):
         assert exchange.correlated("loki", own_grafanas) == GrafanaDatasource(
             "loki", "l-1", "grafana-a"
         )
-        assert exchange.correlated("prometheus", own_grafanas).uid == "p-1"  # type: ignore[union-attr]
-        assert (
-            exchange.correlated("loki", own_grafanas, apps=["mimir"]) is None
-        )  # l-9: other Grafana
-        assert exchange.correlated("loki", own_grafanas, apps=["loki"]).uid == "l-1"  # type: ignore[union-attr]
+        prometheus = exchange.correlated("prometheus", own_grafanas)
+        assert prometheus is not None and prometheus.uid == "p-1"
+        # mimir's loki (l-9) lives in a Grafana our datasources are not in
+        assert exchange.correlated("loki", own_grafanas, apps=["mimir"]) is None
+        from_loki = exchange.correlated("loki", own_grafanas, apps=["loki"])
+        assert from_loki is not None and from_loki.uid == "l-1"
         assert exchange.correlated("tempo", own_grafanas) is None
 
 

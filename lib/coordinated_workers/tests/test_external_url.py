@@ -172,3 +172,26 @@ def test_an_invalid_url_from_the_callable_is_blocked_and_the_internal_url_used(k
     assert isinstance(out.unit_status, testing.BlockedStatus)
     assert out.unit_status.message.startswith("external_url ")
     assert out.unit_status.message.isprintable()
+
+
+def test_losing_the_ingress_removes_the_path_and_restores_the_pod_address(kube):
+    ingress: list[str | None] = ["https://ingress.example.com/obs"]
+    ctx = testing.Context(_charm(lambda: ingress[0]), meta=META, app_name="coordinator")
+    metrics = testing.Relation("metrics-endpoint", remote_app_name="prometheus")
+    nginx = testing.Container(
+        "nginx",
+        can_connect=True,
+        execs={testing.Exec(["nginx", "-t"]), testing.Exec(["nginx", "-s", "reload"])},
+    )
+    state = testing.State(
+        leader=True,
+        model=testing.Model(name="obs"),
+        relations=[worker_relation("w", ["a"], model="obs"), metrics],
+        containers=[nginx, testing.Container("nginx-prometheus-exporter", can_connect=True)],
+    )
+    behind = ctx.run(ctx.on.config_changed(), state)
+    assert behind.get_relation(metrics.id).local_unit_data["prometheus_scrape_unit_path"] == "/obs"
+    ingress[0] = None
+    after = ctx.run(ctx.on.config_changed(), behind).get_relation(metrics.id).local_unit_data
+    assert "prometheus_scrape_unit_path" not in after
+    assert after["prometheus_scrape_unit_address"] == POD

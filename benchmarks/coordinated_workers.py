@@ -73,6 +73,7 @@ ROOT = _HERE.parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 
 import ops  # noqa: E402
+import yaml  # noqa: E402
 from ops import testing  # noqa: E402
 
 from coordinated_workers import ClusterProviderAppData  # noqa: E402
@@ -1327,6 +1328,86 @@ def bench_coordinator_tls(charm: Any) -> None:
     )
 
 
+EXCHANGE = {"interface": "grafana_datasource_exchange", "optional": True}
+REMOTE_DATASOURCES = {
+    "loki": '[{"type":"loki","uid":"l-1","grafana_uid":"g-1"}]',
+    "mimir": '[{"type":"prometheus","uid":"p-1","grafana_uid":"g-1"}]',
+}
+
+
+def exchange_context(charm: Any, charm_class: type[ops.CharmBase]) -> testing.Context[Any]:
+    """`charm_class` with the reference metadata plus both datasource exchange endpoints."""
+    spec = yaml.safe_load((ROOT / "coordinator" / "charmcraft.yaml").read_text())
+    meta = {k: v for k, v in spec.items() if k not in ("config", "actions")}
+    meta["provides"] = {**meta["provides"], "send-datasource": EXCHANGE}
+    meta["requires"] = {**meta["requires"], "receive-datasource": EXCHANGE}
+    return testing.Context(
+        charm_class,
+        meta=meta,
+        config=spec["config"],
+        actions=spec["actions"],
+        app_name=COORDINATOR,
+    )
+
+
+def publishing(charm: Any) -> type[ops.CharmBase]:
+    """The reference coordinator, also publishing one Grafana datasource of its own."""
+    from coordinated_workers import Coordinator, GrafanaDatasource
+
+    base = cast("type[ops.CharmBase]", charm.CoordinatorCharm)
+
+    class Publishing(base):
+        def __init__(self, framework: ops.Framework) -> None:
+            super().__init__(framework)
+            coordinator = cast("Coordinator", getattr(self, "coordinator"))  # noqa: B009
+            coordinator.config = dataclasses.replace(
+                coordinator.config, datasources=lambda: [GrafanaDatasource("tempo", "t-1", "g-1")]
+            )
+
+    return Publishing
+
+
+def bench_datasource_exchange(charm: Any) -> None:
+    print("\ncoordinator config-changed as 2., with the datasource exchange endpoints declared:")
+    exchange_relations = [
+        testing.Relation(
+            endpoint, remote_app_name=app, remote_app_data={"datasources": REMOTE_DATASOURCES[app]}
+        )
+        for endpoint, app in (("send-datasource", "loki"), ("receive-datasource", "mimir"))
+    ]
+    cases: list[tuple[str, testing.Context[Any], list[testing.Relation]]] = [
+        ("not declared (2.)", testing.Context(charm.CoordinatorCharm, app_name=COORDINATOR), []),
+        ("declared, not related", exchange_context(charm, charm.CoordinatorCharm), []),
+        ("declared, both related", exchange_context(charm, publishing(charm)), exchange_relations),
+    ]
+    bare = {
+        "not declared (2.)": testing.Context(bare_charm(charm), app_name=COORDINATOR),
+        "declared, not related": exchange_context(charm, bare_charm(charm)),
+        "declared, both related": exchange_context(charm, bare_charm(charm)),
+    }
+    steady: dict[str, int] = {}
+    for name, ctx, extra in cases:
+        with Cluster(COORDINATOR) as cluster:
+            state = coordinator_state(cluster, [*worker_apps(2), mesh_relation(), *extra])
+            loaded_before = "coordinated_workers._datasource_exchange" in sys.modules
+            first, steady[name] = first_and_steady_calls(
+                functools.partial(ctx.run, ctx.on.config_changed()), state, True
+            )
+            floor, _ = profiled_calls(bare[name].run, bare[name].on.config_changed(), state)
+        own = steady[name] - floor
+        check(
+            f"{name}: calls first / steady",
+            f"{first:,} / {steady[name]:,}",
+            f"(ops.testing alone {floor:,}; the charm's own {own:,})",
+            None,
+        )
+        if name == "declared, not related":
+            loaded = (
+                not loaded_before and "coordinated_workers._datasource_exchange" in sys.modules
+            )
+            check("  its module loaded without a relation", str(loaded), "", None)
+
+
 def main() -> int:
     precompile()
     print(LEGEND)
@@ -1355,6 +1436,7 @@ def main() -> int:
     bench_coordinator_tls(coordinator)
     bench_design(coordinator)
     bench_show_mesh(coordinator)
+    bench_datasource_exchange(coordinator)
 
     failed = [what for what, _, _, ok in _results if ok is False]
     print(f"\n{len(failed)} target(s) failed" + (": " + "; ".join(failed) if failed else ""))

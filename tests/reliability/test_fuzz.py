@@ -33,12 +33,14 @@ from typing import Any, cast
 
 import ops
 import pytest
+import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from ops import testing
 from reliability_charms import (
     COORDINATOR,
     MODEL,
+    REPO_ROOT,
     WORKERS,
     cluster_to_coordinator,
     coordinator_charm,
@@ -64,6 +66,7 @@ from coordinated_workers._cluster_data import (
     ClusterRequirerAppData,
     ClusterRequirerUnitData,
 )
+from coordinated_workers._datasource_exchange import DatasourceExchangeError, parse_datasources
 from coordinated_workers._nginx import NginxInputs, render
 from coordinated_workers._s3 import S3DataError, from_provider_bag, from_secret_content
 from coordinated_workers._telemetry_proxy import TelemetryTargets, plan_proxy
@@ -183,6 +186,7 @@ _NEAR = {
     ),
     "policies": st.lists(mesh_strategies.near_valid_consumer_policies(), max_size=4),
     "endpoint": st.fixed_dictionaries({"url": _urls}),
+    "datasources": hostile.datasource_entries,
     "remote_write": st.fixed_dictionaries({"url": _urls}),
     "receivers": st.lists(
         st.fixed_dictionaries(
@@ -1091,3 +1095,71 @@ def test_charm_coordinator_certificates(kube, bag):
         return ctx.on.relation_changed(relation), with_relations(healthy, relation)
 
     _coordinator_case(kube, "certificates", build)
+
+
+# ----- grafana_datasource_exchange: the reference charm with both endpoints declared ---------
+
+
+@parser_settings
+@given(bag=bags("datasources"))
+def test_parser_datasource_exchange(bag):
+    _parse("grafana_datasource_exchange", parse_datasources, bag, (DatasourceExchangeError,))
+
+
+def _exchange_context() -> testing.Context:
+    """The reference coordinator, its metadata plus both datasource exchange endpoints."""
+    spec = yaml.safe_load((REPO_ROOT / "coordinator" / "charmcraft.yaml").read_text())
+    meta = {k: v for k, v in spec.items() if k not in ("config", "actions")}
+    exchange = {"interface": "grafana_datasource_exchange", "optional": True}
+    meta["provides"] = {**meta["provides"], "send-datasource": exchange}
+    meta["requires"] = {**meta["requires"], "receive-datasource": exchange}
+    return testing.Context(
+        coordinator_charm.CoordinatorCharm,
+        meta=meta,
+        config=spec["config"],
+        actions=spec["actions"],
+        app_name=COORDINATOR,
+    )
+
+
+_GOOD_DATASOURCES = {"datasources": '[{"type":"loki","uid":"l-1","grafana_uid":"g-1"}]'}
+_HEALTHY_EXCHANGE: dict[tuple[int, str], tuple[testing.State, tuple[dict, dict]]] = {}
+
+
+@charm_settings
+@given(
+    bag=bags("datasources"), endpoint=st.sampled_from(["send-datasource", "receive-datasource"])
+)
+def test_charm_coordinator_datasource_exchange(kube, bag, endpoint):
+    """Hostile datasources: no crash, labels and policies kept, the last good datasources too."""
+    ctx = _exchange_context()
+    key = (id(kube), endpoint)
+    if key not in _HEALTHY_EXCHANGE:
+        _HEALTHY_EXCHANGE.clear()
+        good = testing.Relation(
+            endpoint, remote_app_name="loki", remote_app_data=_GOOD_DATASOURCES
+        )
+        start = coordinator_state(*workers_relations(), mesh_relation(), good)
+        healthy = ctx.run(ctx.on.config_changed(), start)
+        _HEALTHY_EXCHANGE[key] = (healthy, (pod_labels(kube, COORDINATOR), policy_specs(kube)))
+    healthy, good_k8s = _HEALTHY_EXCHANGE[key]
+    try:
+        expected = parse_datasources(bag) if bag else ()
+        usable = True
+    except DatasourceExchangeError:
+        expected, usable = parse_datasources(_GOOD_DATASOURCES), False
+    old = relation_by_endpoint(healthy, endpoint)
+    new = testing.Relation(endpoint, id=old.id, remote_app_name="loki", remote_app_data=bag)
+    state = replace_relation(healthy, old, new)
+    with FIGURES.case("grafana_datasource_exchange") as tally:
+        with ctx(ctx.on.relation_changed(new), state) as manager:
+            out = manager.run()
+            exchange = manager.charm.coordinator.datasource_exchange
+            received = exchange.received().value
+        assert not isinstance(out.unit_status, ops.ErrorStatus)
+        _assert_hook_tools_can_take_it(ctx, out)
+        assert _kept(kube, good_k8s), "hostile datasources changed labels or policies"
+        assert received == expected
+        if not usable:
+            assert out.unit_status.message.startswith("datasource exchange: ")
+            tally.kept += 1

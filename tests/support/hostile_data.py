@@ -192,3 +192,21 @@ def key_secret_contents(valid_key: str) -> st.SearchStrategy[dict[str, str]]:
             max_size=2,
         ),
     )
+
+
+# ----- the grafana_datasource_exchange bag (its only key, ``datasources``) -------------------
+
+_datasource_text = st.one_of(st.text(max_size=12), surrogate_text, st.just(""))
+datasource_entries = st.lists(
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "type": _datasource_text | st.integers() | st.none(),
+            "uid": _datasource_text | st.lists(st.text(max_size=4), max_size=2),
+            "grafana_uid": _datasource_text | st.floats(allow_nan=False),
+            "extra": json_values,
+        },
+    ),
+    max_size=4,
+)
+"""Near-valid ``datasources`` lists: entries with each field missing, mistyped or hostile."""

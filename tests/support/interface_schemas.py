@@ -14,6 +14,9 @@ stricter of them:
 - ``tracing`` v2: ``interfaces/tracing/v2/schema.py`` (``c5d9c120``).
 - ``prometheus_remote_write`` v0: ``interfaces/prometheus_remote_write/v0/schemas/provider.json``
   (``1b799a6c``).
+- ``grafana_datasource_exchange`` v0: ``interfaces/grafana_datasource_exchange/v0/schema.py``
+  (both sides: ``datasources``, a JSON list of ``GrafanaDatasource`` with the strings ``type``,
+  ``uid`` and ``grafana_uid``; the same model cosl's ``datasource_exchange`` carries).
 - ``loki_push_api`` v1 has no schema there; this one follows what the Loki charm's
   ``LokiPushApiProvider`` (loki-k8s-operator ``lib/charms/loki_k8s/v1/loki_push_api.py``) writes.
 
@@ -169,6 +172,26 @@ LOKI_PUSH_API_PROVIDER_UNIT = {
     },
 }
 LOKI_PUSH_API_JSON_KEYS = ("endpoint",)
+
+GRAFANA_DATASOURCE_EXCHANGE_APP = {
+    "type": "object",
+    "required": ["datasources"],
+    "properties": {
+        "datasources": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["type", "uid", "grafana_uid"],
+                "properties": {
+                    "type": {"type": "string"},
+                    "uid": {"type": "string"},
+                    "grafana_uid": {"type": "string"},
+                },
+            },
+        }
+    },
+}
+GRAFANA_DATASOURCE_EXCHANGE_JSON_KEYS = ("datasources",)
 
 
 def decode(bag: Mapping[str, str], json_keys: Iterable[str]) -> dict[str, object]:

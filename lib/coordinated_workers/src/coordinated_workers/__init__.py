@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from ._catalogue import CatalogueItem
     from ._config import CoordinatorConfig, CoordinatorEndpoints, WorkloadConfigContext
     from ._coordinator import Coordinator
+    from ._datasource_exchange import DatasourceExchange, GrafanaDatasource
     from ._nginx import RoleRoute
     from ._resources import ComputeResources
     from ._routing import (
@@ -70,7 +71,9 @@ _LAZY = {
     "Coordinator": "_coordinator",
     "CoordinatorConfig": "_config",
     "CoordinatorEndpoints": "_config",
+    "DatasourceExchange": "_datasource_exchange",
     "Extra": "_routing",
+    "GrafanaDatasource": "_datasource_exchange",
     "Location": "_routing",
     "Match": "_routing",
     "ObservabilityConfig": "observability",
@@ -117,7 +120,9 @@ __all__ = [  # grouped by use in the README
     "Coordinator",
     "CoordinatorConfig",
     "CoordinatorEndpoints",
+    "DatasourceExchange",
     "Extra",
+    "GrafanaDatasource",
     "JujuTopology",
     "Location",
     "Match",

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 
     from ._catalogue import CatalogueItem
     from ._cluster import WorkerApp
+    from ._datasource_exchange import GrafanaDatasource
     from ._nginx import RoleRoute
     from ._resources import ComputeResources
     from ._roles import ClusterRolesConfig
@@ -51,6 +52,11 @@ class CoordinatorEndpoints:
     certificates: str | None = "certificates"
     """A server certificate (interface ``tls-certificates``): https on nginx and certificates
     for the workers; ignored when the charm does not declare it, None: never TLS."""
+    send_datasource: str | None = "send-datasource"
+    """Grafana datasources exchanged with other clusters (provides, interface
+    ``grafana_datasource_exchange``); ignored when the charm does not declare it."""
+    receive_datasource: str | None = "receive-datasource"
+    """The same exchange, as a requires endpoint; ignored when the charm does not declare it."""
 
     def __post_init__(self) -> None:
         mesh_names = (self.service_mesh, self.require_cmr_mesh, self.provide_cmr_mesh)
@@ -122,3 +128,15 @@ class CoordinatorConfig:
     coherence: Callable[[Sequence[WorkerApp]], str | None] | None = None
     """A check beyond the roles (e.g. a replication factor the workers can meet): given the
     worker apps, why the cluster is not coherent, or None. Blocked with ``[consistency]``."""
+    datasources: Callable[[], Sequence[GrafanaDatasource]] | None = None
+    """This cluster's Grafana datasources (type, UID, Grafana's UID), published to the other
+    clusters on the datasource exchange endpoints; called on the leader while one is related."""
+    external_url: str | Callable[[], str | None] | None = None
+    """Where clients outside the model reach the coordinator (an ingress), as an http(s) base
+    URL, or a callable giving it (None: no ingress yet); None: the internal URL."""
+
+    def __post_init__(self) -> None:
+        if isinstance(self.external_url, str):  # a callable's answer is checked in each hook
+            from ._external_url import validated_external_url
+
+            validated_external_url(self.external_url)

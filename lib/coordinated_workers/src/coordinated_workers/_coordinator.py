@@ -13,7 +13,8 @@ Every hook runs :meth:`Coordinator.reconcile` once, which reads as its three par
    cluster-internal AuthorizationPolicies (leader); own pod labels (leader); compute resources
    (leader); where this charm's own traces go; nginx and the exporter through Pebble; their
    own logs to Loki; the cluster relation (leader); external policies to the beacon; telemetry
-   relations; alert rules and dashboards (leader); the catalogue entry (leader).
+   relations; alert rules and dashboards (leader); the catalogue entry (leader); the Grafana
+   datasources exchanged with other clusters (leader, only while that exchange is related).
 
 No enrolment before authorisation: an app (the coordinator itself, or a worker app) is given
 the mesh labels only once the cluster-internal policies that let it talk are in the cluster.
@@ -71,6 +72,7 @@ from .telemetry.tracing import TracingRequirer
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from ._datasource_exchange import DatasourceExchange
     from .telemetry._databag import Reading
 
 __all__ = [
@@ -131,6 +133,8 @@ class Coordinator(ops.Object):
                 auto_join=False,
             )
         self._outcome = _Outcome()
+        self._datasource_exchange: DatasourceExchange | None = None
+        self._external_url: tuple[str, Problem | None] | None = None
         # --- features: self-observability, object storage, compute resources, version ---
         self._own_logs = OwnLogForwarding(charm)
         self.observability: SelfObservability | None = None
@@ -185,6 +189,33 @@ class Coordinator(ops.Object):
         if self.tls.related:
             ports.append(proxy.port(tls=True))
         return tuple(dict.fromkeys(ports))
+
+    @property
+    def external_url(self) -> str:
+        """Where clients reach the coordinator, e.g. for a catalogue entry's URL.
+
+        The configured (ingress) URL, else the internal one, ``http://<Service FQDN>:<api_port>``
+        (``https`` once a certificate is served; also while the configured one is invalid).
+        """
+        return self._resolved_external_url()[0]
+
+    @property
+    def datasource_exchange(self) -> DatasourceExchange | None:
+        """The Grafana datasource exchange (`received()`, `correlated()`), or None.
+
+        None when the charm declares neither endpoint; its module loads on first use only.
+        """
+        endpoints = self.config.endpoints
+        names = (endpoints.send_datasource, endpoints.receive_datasource)
+        if not any(name in self._charm.meta.relations for name in names):
+            return None
+        if self._datasource_exchange is None:
+            from ._datasource_exchange import DatasourceExchange
+
+            self._datasource_exchange = DatasourceExchange(
+                self._charm, endpoints.send_datasource, endpoints.receive_datasource
+            )
+        return self._datasource_exchange
 
     def external_policies(self) -> list[AppPolicy | UnitPolicy]:
         """Default external policies followed by the charm's own."""
@@ -243,6 +274,7 @@ class Coordinator(ops.Object):
         if self.observability is not None:  # files left out of rules or dashboards
             problems.extend(Problem.blocked(p) for p in self.observability.problems)
         problems.extend(self.s3.problems())
+        problems.extend(self._url_and_datasource_problems())
         if self.resources is not None:
             problems.extend(self.resources.problems)
         problems.extend(
@@ -334,6 +366,7 @@ class Coordinator(ops.Object):
         self._publish_telemetry(plan)
         observability = _steps.publish_observability(self.observability, inputs.workers)
         catalogue = _steps.publish_catalogue(charm, config.endpoints.catalogue, plan)
+        self._publish_datasources()
         self._remember(plan, complete=policies.complete and labels.complete)
         if nginx.reload_pending != self._applied.nginx_reload_pending:  # written on a change
             self._applied.nginx_reload_pending = nginx.reload_pending
@@ -399,9 +432,78 @@ class Coordinator(ops.Object):
                 endpoints.workload_tracing, self.config.workload_tracing_protocols
             ).request_protocols()
         if endpoints.metrics and plan.scrape_jobs is not None:
+            address, path = self._scrape_address(plan.unit_address)
             MetricsEndpointProvider(self._charm, endpoints.metrics).publish(
-                plan.scrape_jobs, unit_address=plan.unit_address
+                plan.scrape_jobs, unit_address=address, unit_path=path
             )
+
+    def _scrape_address(self, pod_address: str) -> tuple[str, str]:
+        """The unit address and path Prometheus is given: the pod's, or the external URL's.
+
+        As upstream's provider does with its ``external_url``; the jobs keep their targets.
+        """
+        if self.config.external_url is None:
+            return pod_address, ""
+        url, problem = self._resolved_external_url()
+        if problem is not None or url == self._internal_url():
+            return pod_address, ""
+        from ._external_url import scrape_address
+
+        return scrape_address(url)
+
+    def _internal_url(self) -> str:
+        """The API on our Service; https once a certificate has been adopted (stored state)."""
+        scheme = "https" if self._applied.tls_certificate else "http"
+        return f"{scheme}://{self.host}:{self.config.api_port}"
+
+    def _resolved_external_url(self) -> tuple[str, Problem | None]:
+        """The external URL and why the configured one was refused, worked out once a hook."""
+        if self._external_url is None:
+            configured = self.config.external_url
+            if callable(configured):
+                configured = configured()
+            if configured is None:
+                self._external_url = (self._internal_url(), None)
+            else:
+                from ._external_url import ExternalUrlError, validated_external_url
+
+                try:
+                    self._external_url = (validated_external_url(configured), None)
+                except ExternalUrlError as e:
+                    message = f"external_url {safe_text(repr(configured), 100)}: {e}"
+                    logger.warning("%s; using the internal URL", message)
+                    self._external_url = (self._internal_url(), Problem.blocked(message))
+        return self._external_url
+
+    def _publish_datasources(self) -> None:
+        """Our datasources to the other clusters (leader, while the exchange is related)."""
+        if self.config.datasources is None or not self._charm.unit.is_leader():
+            return
+        exchange = self._related_exchange()
+        if exchange is not None:
+            exchange.publish(self.config.datasources())
+
+    def _related_exchange(self) -> DatasourceExchange | None:
+        """The exchange while one of its endpoints has a relation: its module loads only then."""
+        endpoints = self.config.endpoints
+        names = (endpoints.send_datasource, endpoints.receive_datasource)
+        declared = self._charm.meta.relations
+        if any(self.model.relations[n] for n in names if n is not None and n in declared):
+            return self.datasource_exchange
+        return None
+
+    def _url_and_datasource_problems(self) -> list[Problem]:
+        problems: list[Problem] = []
+        if self.config.external_url is not None:
+            problem = self._resolved_external_url()[1]
+            problems.extend([problem] if problem is not None else [])
+        exchange = self._related_exchange()
+        if exchange is not None:
+            problems.extend(
+                Problem.blocked(f"datasource exchange: {safe_text(str(p), 300)}")
+                for p in exchange.received().problems
+            )
+        return problems
 
     # --- gathering the inputs ----------------------------------------------------------------
 

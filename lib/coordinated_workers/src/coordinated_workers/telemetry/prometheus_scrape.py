@@ -11,8 +11,9 @@ string:
   ``scrape_metadata``: JSON object ``model``, ``model_uuid``, ``application``, ``unit``,
   ``charm_name`` of the writer; ``alert_rules``: JSON object ``{"groups": [...]}``.
 - unit databag, written by every unit: ``prometheus_scrape_unit_address`` and
-  ``prometheus_scrape_unit_name`` (plain text). ``prometheus_scrape_unit_path`` is only for
-  units behind an ingress; an empty path cannot be stored in Juju, so we leave it out.
+  ``prometheus_scrape_unit_name`` (plain text), and ``prometheus_scrape_unit_path`` for a
+  unit behind an ingress (its URL's path; an empty path cannot be stored in Juju, so the key is
+  then absent).
 
 Prometheus' consumer labels every target with the *writer's* topology, and only wildcard
 (``*:port``) targets get a ``juju_unit``. Our targets are explicit (worker units reached
@@ -125,6 +126,7 @@ class MetricsEndpointProvider:
         jobs: Sequence[Mapping[str, object]],
         *,
         unit_address: str,
+        unit_path: str = "",
         alert_rules: Mapping[str, object] | None = None,
         relation: ops.Relation | None = None,
     ) -> bool:
@@ -135,7 +137,8 @@ class MetricsEndpointProvider:
 
         Args:
             jobs: from `scrape_jobs`, or any JSON-ready list of scrape configs.
-            unit_address: this unit's resolvable address (its FQDN).
+            unit_address: this unit's resolvable address (its FQDN), or its ingress host.
+            unit_path: the ingress URL's path, when behind one (an empty one is not stored).
             alert_rules: ``{"groups": [...]}``; None leaves the published rules as they are
                 (`publish_alert_rules` keeps them up to date, only when they change), or
                 publishes no groups where there are none yet (the key is required).
@@ -148,6 +151,7 @@ class MetricsEndpointProvider:
         unit_data = {
             "prometheus_scrape_unit_address": unit_address,
             "prometheus_scrape_unit_name": self._charm.unit.name,
+            "prometheus_scrape_unit_path": unit_path,
         }
         app_data = {
             "scrape_jobs": canonical_json(list(jobs)),

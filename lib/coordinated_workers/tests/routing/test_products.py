@@ -39,6 +39,7 @@ import pytest
 from coordinated_workers._nginx import NginxInputs, render
 from coordinated_workers._routing import TlsSettings
 from coordinated_workers._telemetry_proxy import worker_metrics_path
+from tests.support.certificates import TestCA
 from tests.support.live_nginx import (
     FakeDns,
     free_port,
@@ -47,7 +48,6 @@ from tests.support.live_nginx import (
     runtime_dir,
     write_config,
 )
-from tests.support.certificates import TestCA
 from tests.support.products import PRODUCTS, Product, same
 
 if TYPE_CHECKING:

@@ -292,6 +292,19 @@ def test_removed_goes_back_to_http_and_takes_everything_back(kube, tmp_path):
     assert testing.TCPPort(8443) not in removed.opened_ports
 
 
+def test_removal_finishes_when_the_container_already_lost_the_files(kube, tmp_path):
+    ctx = _ctx()
+    out = _with_tls(ctx, tmp_path, TestCA(), _worker())
+    (tmp_path / "certs" / "server.cert").unlink()  # a container restarted with an empty disk
+    (tmp_path / "certs" / "server.key").unlink()
+    removed = ctx.run(ctx.on.relation_broken(_relation(out, CERTS)), out)
+    assert removed.unit_status == testing.ActiveStatus()
+    assert "ssl" not in (tmp_path / "nginx.conf").read_text()
+    unrelated = [r for r in removed.relations if r.id != CERTS]
+    again = ctx.run(ctx.on.update_status(), dataclasses.replace(removed, relations=unrelated))
+    assert again.unit_status == testing.ActiveStatus()
+
+
 def test_grants_follow_the_worker_apps_exactly(kube, tmp_path):
     ctx = _ctx()
     first, second = _worker("worker", 11), _worker("other", 12)

@@ -182,6 +182,19 @@ def test_a_new_worker_app_is_a_new_request_with_its_address(kube, tmp_path):
     assert read_provider_data(_relation(grown, 12)).server_cert is not None
 
 
+def test_a_worker_cannot_choose_the_names_on_the_certificate_whose_key_it_gets(kube, tmp_path):
+    """The worker SANs come from Juju's unit names, not from the address a worker writes."""
+    hostile = _worker("evil")
+    bag = {**hostile.remote_units_data[0], "address": json.dumps("grafana.cos.svc.cluster.local")}
+    hostile = dataclasses.replace(hostile, remote_units_data={0: bag})
+    ctx = _ctx()
+    certs = _certificates()
+    out = ctx.run(ctx.on.relation_created(certs), _state(tmp_path, hostile, certs))
+    names = csr_names(_relation(out, CERTS).local_unit_data)[1]
+    assert "grafana.cos.svc.cluster.local" not in names
+    assert worker_address("evil", 0, MODEL) in names
+
+
 # --- added, renewed, removed ------------------------------------------------------------------
 
 

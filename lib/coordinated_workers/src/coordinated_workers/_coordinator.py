@@ -550,11 +550,13 @@ class Coordinator(ops.Object):
     def _certificate_sans(self) -> list[str]:
         """The names our certificate must hold: the Service, each of our pods, each worker.
 
-        Workers serve the leader's certificate, so their addresses are in it too.
+        Workers serve the leader's certificate, so their pods' names are in it too: derived
+        from the unit names Juju gives, never the address a worker writes in its bag, or any
+        app related on ``cluster`` could put any name on a certificate whose key it receives.
         """
         model = self.model.name
         names = [self.host, *(pod_host(unit, model) for unit in self._coordinator_units())]
-        names += [unit.address for worker in self.cluster.workers() for unit in worker.units]
+        names += [pod_host(u.name, model) for worker in self.cluster.workers() for u in worker.units]
         return sorted(set(names))
 
     def _shared_s3(self) -> SharedS3:

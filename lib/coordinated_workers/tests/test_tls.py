@@ -13,11 +13,13 @@ from __future__ import annotations
 import dataclasses
 import json
 import pathlib
+import ssl
 from collections.abc import Iterator
 
 import ops
 import pytest
 from cryptography import x509
+from cryptography.hazmat.primitives import hashes
 from ops import testing
 
 from coordinated_workers._catalogue import CatalogueItem
@@ -327,6 +329,86 @@ def test_grants_follow_the_worker_apps_exactly(kube, tmp_path):
     gone = ctx.run(ctx.on.relation_broken(_relation(out, 12)), out)
     after = _key_secret(gone)
     assert after is not None and after.remote_grants == {11: {"worker"}}
+
+
+def _intermediate(root: TestCA) -> TestCA:
+    """A CA whose own certificate ``root`` signed: it issues, the root is what clients trust."""
+    ca = TestCA("intermediate")
+    ca.certificate = (
+        x509.CertificateBuilder()
+        .subject_name(ca.certificate.subject)
+        .issuer_name(root.certificate.subject)
+        .public_key(ca.key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(ca.certificate.not_valid_before_utc)
+        .not_valid_after(ca.certificate.not_valid_after_utc)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .sign(root.key, hashes.SHA256())
+    )
+    return ca
+
+
+def test_with_an_intermediate_ca_nginx_serves_it_and_a_client_trusting_the_root_accepts(
+    kube, tmp_path
+):
+    root = TestCA("root")
+    issuing = _intermediate(root)
+    ctx = _ctx()
+    certs = _certificates()
+    requested = ctx.run(ctx.on.relation_created(certs), _state(tmp_path, _worker(), certs))
+    ours = _relation(requested, CERTS)
+    (request,) = json.loads(ours.local_unit_data["certificate_signing_requests"])
+    leaf = issuing.sign(request["certificate_signing_request"])
+    entry = {  # the provider's fields: the issuing CA, the chain from the leaf to the root
+        "ca": issuing.pem,
+        "certificate_signing_request": request["certificate_signing_request"],
+        "certificate": leaf,
+        "chain": [leaf, issuing.pem, root.pem],
+    }
+    answered = dataclasses.replace(ours, remote_app_data={"certificates": json.dumps([entry])})
+    others = [r for r in requested.relations if r.id != CERTS]
+    ctx.run(
+        ctx.on.relation_changed(answered),
+        dataclasses.replace(requested, relations=[*others, answered]),
+    )
+    served = x509.load_pem_x509_certificates((tmp_path / "certs" / "server.cert").read_bytes())
+    assert [c.subject for c in served] == [
+        x509.load_pem_x509_certificate(leaf.encode()).subject,
+        issuing.certificate.subject,
+    ]  # no root: a client has it or does not trust us anyway
+    host = f"{APP}.{MODEL}.svc.cluster.local"
+    _handshake(tmp_path / "certs", root.pem, host)  # raises when the chain does not reach root
+    only_leaf = tmp_path / "leaf"
+    only_leaf.mkdir()
+    (only_leaf / "server.cert").write_text(leaf + "\n")
+    (only_leaf / "server.key").write_text((tmp_path / "certs" / "server.key").read_text())
+    with pytest.raises(ssl.SSLCertVerificationError):  # a check that the check can fail
+        _handshake(only_leaf, root.pem, host)
+
+
+def _handshake(certs: pathlib.Path, trusted: str, host: str) -> None:
+    """A TLS handshake, in memory, between a server given nginx's two files (as nginx loads
+    them, with OpenSSL) and a client that trusts only ``trusted``."""
+    server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_context.load_cert_chain(certs / "server.cert", certs / "server.key")
+    client_context = ssl.create_default_context(cadata=trusted)
+    pipes = [(ssl.MemoryBIO(), ssl.MemoryBIO()) for _ in range(2)]  # (incoming, outgoing)
+    client = client_context.wrap_bio(*pipes[0], server_hostname=host)
+    server = server_context.wrap_bio(*pipes[1], server_side=True)
+    done = {"client": False, "server": False}
+    for _ in range(10):
+        for name, side in (("client", client), ("server", server)):
+            if not done[name]:
+                try:
+                    side.do_handshake()
+                    done[name] = True
+                except ssl.SSLWantReadError:
+                    pass
+        pipes[1][0].write(pipes[0][1].read())  # client -> server
+        pipes[0][0].write(pipes[1][1].read())  # server -> client
+        if all(done.values()):
+            return
+    raise AssertionError("the handshake did not finish")
 
 
 def test_a_non_leader_serves_its_own_certificate_and_shares_nothing(kube, tmp_path):

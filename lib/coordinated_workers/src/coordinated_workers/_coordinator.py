@@ -556,7 +556,7 @@ class Coordinator(ops.Object):
         """
         model = self.model.name
         names = [self.host, *(pod_host(unit, model) for unit in self._coordinator_units())]
-        names += [pod_host(u.name, model) for worker in self.cluster.workers() for u in worker.units]
+        names += [pod_host(u.name, model) for app in self.cluster.workers() for u in app.units]
         return sorted(set(names))
 
     def _shared_s3(self) -> SharedS3:

@@ -4,7 +4,7 @@
 
 Each coordinator unit asks for one certificate (the library's ``Mode.UNIT``: its own key,
 kept by the library in a unit secret) whose SANs are the coordinator's Service FQDN, every
-coordinator unit's pod FQDN and every worker unit's address, so one certificate serves the
+coordinator unit's pod FQDN and every worker unit's pod FQDN, so one certificate serves the
 Service, each pod, and (on the leader, shared with them) the workers. The request is
 re-sent when those names change.
 
@@ -55,6 +55,9 @@ class ServerCertificate:
     """The issuing CA, PEM without a trailing newline."""
     chain: tuple[str, ...] = ()
     """The provider's chain (leaf first), PEMs without trailing newlines."""
+    intermediates: tuple[str, ...] = ()
+    """The CAs between the certificate and a self-signed root, the leaf's issuer first: what
+    a client needs besides the root it trusts (found by `issuing_path` on adoption)."""
 
     @property
     def fingerprint(self) -> str:
@@ -64,9 +67,8 @@ class ServerCertificate:
 
     @property
     def served(self) -> str:
-        """What nginx sends clients: the certificate, then the chain's intermediates."""
-        intermediates = [pem for pem in self.chain if pem not in (self.certificate, self.ca)]
-        return "\n".join((self.certificate, *intermediates)) + "\n"
+        """What nginx sends clients: the certificate, then its intermediate CAs (no root)."""
+        return "\n".join((self.certificate, *self.intermediates)) + "\n"
 
 
 STORED_DEFAULTS = {"tls_sans": "", "tls_bags": "", "tls_certificate": ""}
@@ -226,10 +228,11 @@ class CoordinatorTls(ops.Object):
         key = requirer.private_key
         if key is None or not issued.certificate.matches_private_key(key):
             raise ValueError("the certificate does not match this unit's private key")
+        certificate = _canonical_pem(str(issued.certificate))
+        ca = _canonical_pem(str(issued.ca))
+        chain = tuple(_canonical_pem(str(pem)) for pem in issued.chain)
         adopted = ServerCertificate(
-            certificate=_canonical_pem(str(issued.certificate)),
-            ca=_canonical_pem(str(issued.ca)),
-            chain=tuple(_canonical_pem(str(pem)) for pem in issued.chain),
+            certificate, ca, chain, issuing_path(certificate, (ca, *chain))
         )
         self._key = str(key).strip() + "\n"
         self._applied.tls_certificate = json.dumps(dataclasses.asdict(adopted))
@@ -239,7 +242,12 @@ class CoordinatorTls(ops.Object):
         if not self._applied.tls_certificate:
             return None
         fields = json.loads(self._applied.tls_certificate)
-        return ServerCertificate(fields["certificate"], fields["ca"], tuple(fields["chain"]))
+        return ServerCertificate(
+            fields["certificate"],
+            fields["ca"],
+            tuple(fields["chain"]),
+            tuple(fields.get("intermediates", ())),
+        )
 
 
 def _check_provider(bag: Mapping[str, str]) -> None:
@@ -276,6 +284,44 @@ def _check_provider(bag: Mapping[str, str]) -> None:
                 x509.load_pem_x509_certificate(str(pem).encode())
         except ValueError:
             raise ValueError(f"certificate {n} holds a PEM that does not parse") from None
+
+
+def issuing_path(certificate: str, candidates: Sequence[str]) -> tuple[str, ...]:
+    """The CAs from ``certificate``'s issuer up to, not including, a self-signed root.
+
+    Followed by subject and issuer names (then checked by signature), so the provider's order
+    does not matter; a CA that is not among ``candidates`` ends the path. A client trusting the
+    root needs the rest: nginx must send every intermediate, and sending the root is useless.
+    """
+    from cryptography import x509
+
+    loaded = {pem: x509.load_pem_x509_certificate(pem.encode()) for pem in candidates}
+    current = x509.load_pem_x509_certificate(certificate.encode())
+    path: list[str] = []
+    while len(path) < len(loaded):
+        issuer = next(
+            (
+                pem
+                for pem, ca in loaded.items()
+                if ca.subject == current.issuer and pem not in path and _signed_by(current, ca)
+            ),
+            None,
+        )
+        if issuer is None or loaded[issuer].subject == loaded[issuer].issuer:
+            break  # the end of what we were given, or the self-signed root
+        path.append(issuer)
+        current = loaded[issuer]
+    return tuple(path)
+
+
+def _signed_by(certificate: Any, ca: Any) -> bool:
+    from cryptography.exceptions import InvalidSignature
+
+    try:
+        certificate.verify_directly_issued_by(ca)
+    except (ValueError, TypeError, InvalidSignature):  # names, key type, signature
+        return False
+    return True
 
 
 def _is_ip(name: str) -> bool:

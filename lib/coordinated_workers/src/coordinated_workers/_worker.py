@@ -299,6 +299,9 @@ class Worker(ops.Object):
         workload_config = self.cluster.workload_config
         if not roles or workload_config is None:
             _stop_all(container)
+            # Without a coordinator (the relation gone) its key, certificate and CA go too.
+            if self.cluster.provider_data() is None and (tls := self._plan_tls(container)):
+                self._apply_tls(container, tls)
             return
         inputs = self._usable_inputs(container, workload_config)
         if inputs is None:

@@ -411,6 +411,28 @@ def _handshake(certs: pathlib.Path, trusted: str, host: str) -> None:
     raise AssertionError("the handshake did not finish")
 
 
+def test_a_refused_grant_keeps_tls_for_the_workers_that_have_it(kube, tmp_path):
+    ctx = _ctx()
+    out = _with_tls(ctx, tmp_path, TestCA(), _worker())
+    shared = _key_secret(out)
+    assert shared is not None and read_provider_data(_relation(out, 11)).server_cert is not None
+    # The controller refuses to let us manage the secret (here: ops.testing's refusal for a
+    # secret we do not own), so granting it to a new worker app fails.
+    refusing = dataclasses.replace(shared, owner=None)
+    other = _worker("other", 12)
+    state = dataclasses.replace(
+        out,
+        relations=[*out.relations, other],
+        secrets=[s for s in out.secrets if s.id != shared.id] + [refusing],
+    )
+    after = ctx.run(ctx.on.relation_joined(other), state)
+    assert isinstance(after.unit_status, testing.WaitingStatus)
+    assert after.unit_status.message.startswith("certificates: cannot share the key")
+    data = read_provider_data(_relation(after, 11))
+    assert data.server_cert is not None and data.privkey_secret_id == shared.id
+    assert data.ca_cert is not None and "ssl" in (tmp_path / "nginx.conf").read_text()
+
+
 def test_a_non_leader_serves_its_own_certificate_and_shares_nothing(kube, tmp_path):
     ctx = _ctx()
     certs = _certificates()

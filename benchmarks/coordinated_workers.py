@@ -42,6 +42,8 @@ What is measured, and how:
    Kubernetes and Pebble requests, secret hook tools run (``secret-get``, ``secret-info-get``,
    counted on ops.testing's backend), and whether the hook imported the tls-certificates
    library or cryptography; and the hook that adopts a renewed certificate (one reload).
+   Then, without the certificates relation, whether ``leader-elected`` (one of the library's
+   hooks) or the ``show-mesh`` action imports either (neither should).
 10. Design figures the library's code relies on: the calls a steady ``config-changed`` would
    make if the coordinator observed every event rather than the dispatched one
    (``_events.observe_reconcile_events``), and the cold import of crossplane, which nginx.conf
@@ -1326,6 +1328,25 @@ def bench_coordinator_tls(charm: Any) -> None:
         "(the library's own, and our key)",
         None,
     )
+    # leader-elected and secret-* are the library's hooks too, and an action is dispatched
+    # without a hook name: neither may load it while certificates is not related.
+    with Cluster(COORDINATOR) as cluster:
+        ctx = testing.Context(charm.CoordinatorCharm, app_name=COORDINATOR)
+        out = ctx.run(
+            ctx.on.config_changed(),
+            coordinator_state(cluster, [*worker_apps(2), mesh_relation()]),
+        )
+        for what, event in (
+            ("leader-elected", ctx.on.leader_elected()),
+            ("show-mesh action", ctx.on.action("show-mesh")),
+        ):
+            loaded = packages_imported(ctx.run, event, out, packages=TLS_PACKAGES)
+            check(
+                f"TLS packages imported, {what}, TLS off",
+                ", ".join(loaded) or "none",
+                "none",
+                not loaded,
+            )
 
 
 EXCHANGE = {"interface": "grafana_datasource_exchange", "optional": True}

@@ -290,6 +290,21 @@ def test_steady_hooks_read_no_secret_and_do_not_use_the_library(kube, tmp_path):
     assert not steady.secrets
 
 
+@pytest.mark.parametrize("related", [False, True])
+def test_the_library_is_constructed_for_its_hooks_only_while_related(kube, tmp_path, related):
+    """leader-elected is one of the library's hooks, but without a relation it has no work;
+    an action is never one of them."""
+    ctx = testing.Context(TlsCoordinator, meta=META, app_name=APP, actions={"show-mesh": {}})
+    relations = [_worker(), _certificates()] if related else [_worker()]
+    state = _state(tmp_path, *relations)
+    with ctx(ctx.on.leader_elected(), state) as manager:
+        manager.run()
+        assert (manager.charm.coordinator.tls._requirer is not None) is related
+    with ctx(ctx.on.action("show-mesh"), state) as manager:
+        manager.run()
+        assert manager.charm.coordinator.tls._requirer is None
+
+
 def test_removed_goes_back_to_http_and_takes_everything_back(kube, tmp_path):
     ctx = _ctx()
     out = _with_tls(ctx, tmp_path, TestCA(), _worker())

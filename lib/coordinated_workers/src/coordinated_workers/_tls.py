@@ -25,6 +25,7 @@ import hashlib
 import ipaddress
 import json
 import logging
+import os
 from typing import TYPE_CHECKING, Any, cast
 
 import ops
@@ -97,7 +98,13 @@ class CoordinatorTls(ops.Object):
         self._requirer: Any = None
         self._key: str | None = None
         self._problems: list[Problem] = []
-        if self._endpoint is not None and self._library_event(self._endpoint):
+        # The library (and cryptography) is loaded for its own hooks only, and only while the
+        # endpoint has a relation (its broken hook included): without one it has nothing to do.
+        if (
+            self._endpoint is not None
+            and self._library_event(self._endpoint)
+            and self.model.relations[self._endpoint]
+        ):
             # The library's own handlers parse the provider's PEMs and raise on bad ones, which
             # would fail the hook: they run only on data that parses (else reconcile says why).
             relation = self._relation()
@@ -160,6 +167,9 @@ class CoordinatorTls(ops.Object):
     # --- internals ------------------------------------------------------------------------
 
     def _library_event(self, endpoint: str) -> bool:
+        """Whether the dispatched hook is one the library observes (unknown: assume so)."""
+        if os.environ.get("JUJU_DISPATCH_PATH", "").startswith("actions/"):
+            return False  # an action: the library handles none
         dispatched = dispatched_event_name()
         prefix = endpoint.replace("-", "_") + "_relation_"
         return dispatched is None or dispatched.startswith(prefix) or dispatched in _LIBRARY_EVENTS

@@ -27,6 +27,7 @@ from coordinated_workers._coordinator import Coordinator
 from coordinated_workers._telemetry_proxy import WorkerTelemetryProxyConfig
 from coordinated_workers._tls_share import KEY_FIELD, SECRET_LABEL
 from coordinated_workers.testing import read_provider_data, worker_address, worker_relation
+from service_mesh import AppPolicy, Endpoint
 from service_mesh.testing import FakeKubernetes
 from tests.support.certificates import TestCA, csr_names
 from tests.support.coordinators import minimal_coordinator_config
@@ -303,6 +304,23 @@ def test_the_library_is_constructed_for_its_hooks_only_while_related(kube, tmp_p
     with ctx(ctx.on.action("show-mesh"), state) as manager:
         manager.run()
         assert manager.charm.coordinator.tls._requirer is None
+
+
+def test_scrapers_may_reach_the_https_proxy_port_by_port_and_the_http_one_by_path(kube, tmp_path):
+    ctx = _ctx()
+    out = _with_tls(ctx, tmp_path, TestCA(), _worker())
+    with ctx(ctx.on.update_status(), out) as manager:
+        policies = manager.charm.coordinator.external_policies()
+    by_port = {
+        tuple(e.ports or ()): e for p in policies if isinstance(p, AppPolicy) for e in p.endpoints
+    }
+    assert by_port[(8443,)] == Endpoint(ports=[8443])  # TLS: the waypoint sees no paths
+    assert by_port[(8081,)].paths == ["/proxy/worker/{*}/metrics"]  # plain: L7 as before
+    with ctx(ctx.on.update_status(), _state(tmp_path, _worker())) as manager:
+        untouched = manager.charm.coordinator.external_policies()
+    assert [e.ports for p in untouched if isinstance(p, AppPolicy) for e in p.endpoints] == [
+        [8081]
+    ]
 
 
 def test_removed_goes_back_to_http_and_takes_everything_back(kube, tmp_path):

@@ -653,6 +653,33 @@ def test_update_status_puts_back_files_the_container_lost(kube, tmp_path):
     assert repaired.unit_status == testing.ActiveStatus()
 
 
+def test_a_new_key_without_its_certificate_is_neither_served_nor_shared(kube, tmp_path):
+    """The library made a new key (rotation) and the provider has not answered its CSR yet."""
+    ctx = _ctx()
+    out = _with_tls(ctx, tmp_path, TestCA(), _worker())
+    served_key = (tmp_path / "certs" / "server.key").read_text()
+    shared = _key_secret(out)
+    assert shared is not None
+    _, new_key = TestCA().server_certificate(["x"])
+    secrets = [
+        dataclasses.replace(s, tracked_content={"private-key": new_key}, latest_content=None)
+        if s.label and s.label.endswith("-private-key-0-certificates")
+        else s
+        for s in out.secrets
+    ]
+    (tmp_path / "certs" / "server.cert").unlink()  # update-status will want to write the pair
+    other = _worker("other", 12)  # and a new worker app, the key's secret to be rewritten
+    state = dataclasses.replace(out, secrets=secrets, relations=[*out.relations, other])
+    after = ctx.run(ctx.on.update_status(), state)
+    assert isinstance(after.unit_status, testing.WaitingStatus)
+    assert "a new key awaits its certificate" in after.unit_status.message
+    assert (tmp_path / "certs" / "server.key").read_text() == served_key
+    assert not (tmp_path / "certs" / "server.cert").exists()
+    kept = _key_secret(after)
+    assert kept is not None and kept.tracked_content == shared.tracked_content
+    assert read_provider_data(_relation(after, 11)).privkey_secret_id == shared.id
+
+
 def test_an_unreadable_key_is_waiting_and_nothing_is_written(kube, tmp_path):
     ctx = _ctx()
     out = _with_tls(ctx, tmp_path, TestCA(), _worker())

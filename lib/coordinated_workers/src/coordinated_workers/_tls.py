@@ -155,12 +155,17 @@ class CoordinatorTls(ops.Object):
 
         Raises:
             ops.ModelError: the library's secret cannot be read.
-            ValueError: there is no key (yet).
+            ValueError: there is no key (yet), or it is not the adopted certificate's: the
+                library made a new key whose certificate has not come yet. Served or shared,
+                that pair would fail every handshake, so the callers keep the last good one.
         """
         if self._key is None:
             key = self._library().private_key
             if key is None:
                 raise ValueError("no private key yet")
+            adopted = self._adopted()
+            if adopted is not None and not _matches(adopted.certificate, str(key)):
+                raise ValueError("a new key awaits its certificate from the provider")
             self._key = str(key).strip() + "\n"
         return self._key
 
@@ -332,6 +337,24 @@ def _signed_by(certificate: Any, ca: Any) -> bool:
     except (ValueError, TypeError, InvalidSignature):  # names, key type, signature
         return False
     return True
+
+
+def _matches(certificate: str, key: str) -> bool:
+    """Whether ``key`` (PEM) is the private key of ``certificate`` (PEM)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import (
+        Encoding,
+        PublicFormat,
+        load_pem_private_key,
+    )
+
+    try:
+        ours = load_pem_private_key(key.encode(), password=None).public_key()
+    except TypeError as e:  # encrypted, or a key type cryptography cannot serialise
+        raise ValueError(f"unusable private key: {e}") from None
+    theirs = x509.load_pem_x509_certificate(certificate.encode()).public_key()
+    spki = Encoding.DER, PublicFormat.SubjectPublicKeyInfo
+    return ours.public_bytes(*spki) == theirs.public_bytes(*spki)
 
 
 def _is_ip(name: str) -> bool:

@@ -92,6 +92,8 @@ class Simulation:
     rounds: int
     steady: bool
     """Whether a final update-status round on every unit wrote nothing."""
+    requests: int = 0
+    """How many Kubernetes requests the charms sent, final round included."""
 
     def actor(self, unit: str) -> Actor:
         """The actor running ``unit``."""
@@ -119,13 +121,14 @@ def simulate(topology: Topology, files: pathlib.Path) -> Simulation:
     order = sorted(actors, key=lambda actor: actor.app != beacon)
     serving = kube.serve_to_environment(namespace=topology.model, in_process=True)
     with serving, fewer_collections():
-        rounds = _converge(order, bus, kube)
+        rounds, requests = _converge(order, bus, kube)
         before = (dict(bus.app), dict(bus.unit))
         for actor in actors:
             _run(actor, bus, final=True)
-        writes = [r for r in kube.clear_requests() if r["method"] != "GET"]
+        final = kube.clear_requests()
+        writes = [r for r in final if r["method"] != "GET"]
         steady = not writes and before == (bus.app, bus.unit)
-    return Simulation(topology, kube, actors, bus, rounds, steady)
+    return Simulation(topology, kube, actors, bus, rounds, steady, requests + len(final))
 
 
 @contextlib.contextmanager
@@ -167,12 +170,14 @@ def scratch_directory() -> Generator[pathlib.Path, None, None]:
             tempfile.tempdir = saved
 
 
-def _converge(actors: list[Actor], bus: Bus, kube: FakeKubernetes) -> int:
+def _converge(actors: list[Actor], bus: Bus, kube: FakeKubernetes) -> tuple[int, int]:
+    """Run rounds until one runs nobody; (rounds that ran someone, requests they sent)."""
+    requests = 0
     for round_number in range(1, MAX_ROUNDS + 1):
         ran = [actor for actor in actors if _run(actor, bus)]
-        kube.clear_requests()  # only the final round's requests are looked at
+        requests += len(kube.clear_requests())  # only the final round's are looked at
         if not ran:
-            return round_number - 1
+            return round_number - 1, requests
     raise NoFixedPointError(
         f"the charms still changed each other's data after {MAX_ROUNDS} rounds"
     )

@@ -429,7 +429,7 @@ class FakeKubernetes:
         still lightkube's own, from the kubeconfig on down to the httpx2 request and its
         decoded answer; only the connection is replaced by a call to :meth:`handle`. A
         loopback request costs a server thread's wake-up and HTTP parsing on both sides
-        (about three times the in-process one, more on a busy machine), and each client a
+        (two to three times the in-process one, more on a busy machine), and each client a
         connection and a thread; this is for callers that build clients by the thousand.
         """
         overrides: dict[str, str | None] = dict.fromkeys(_PROXY_VARIABLES)

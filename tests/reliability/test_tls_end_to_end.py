@@ -14,6 +14,7 @@ got. Added, renewed (same key; new key) and removed each flow through both charm
 from __future__ import annotations
 
 import dataclasses
+import json
 import pathlib
 import ssl
 
@@ -114,8 +115,8 @@ class WorkerUnit:
 class Cluster:
     """The coordinator leader, its certificate provider (a test CA) and every worker unit."""
 
-    def __init__(self, root: pathlib.Path) -> None:
-        self.ca = CA("cluster-ca")
+    def __init__(self, root: pathlib.Path, ca: CA) -> None:
+        self.ca = ca
         self.nginx = root / "nginx"
         self.nginx.mkdir()
         self.workers = [
@@ -300,7 +301,11 @@ def cluster(kube, tmp_path: pathlib.Path) -> Cluster:
     """Workers related to a coordinator that has just adopted its first certificate, and
     every worker unit has run with what it published."""
     del kube  # serving: both charms reach it through their own lightkube client
-    cluster = Cluster(tmp_path)
+    return _related(tmp_path, CA("cluster-ca"))
+
+
+def _related(root: pathlib.Path, ca: CA) -> Cluster:
+    cluster = Cluster(root, ca)
     cluster.join()
     cluster.answer()
     return cluster
@@ -308,20 +313,21 @@ def cluster(kube, tmp_path: pathlib.Path) -> Cluster:
 
 def _assert_workers_hold(cluster: Cluster) -> None:
     """Every worker unit has the coordinator's CA, certificate and key, and they work."""
+    root = cluster.ca.chain[-1]
     served_cert, served_key = cluster.served()
     secret = cluster.key_secret
     assert secret is not None
     for unit in cluster.workers:
+        _handshake(unit, unit.trusted / "ca.crt")
         files = unit.files()
         assert files == {
-            "ca": cluster.ca.pem,
+            "ca": root,
             "cert": served_cert.strip(),
             "key": secret.latest_content[KEY_FIELD],
-            "trusted": cluster.ca.pem,
+            "trusted": root,
         }, unit.name
         assert files["key"] == served_key
         assert _public(files["key"] or "") == _public(files["cert"] or "")
-        _handshake(unit, unit.trusted / "ca.crt")
         assert unit.state.unit_status == testing.ActiveStatus(f"{unit.app[7:]} ready")
 
 
@@ -413,3 +419,18 @@ def test_a_new_worker_unit_is_named_in_the_next_certificate(cluster, tmp_path):
         cluster.to_workers()
     assert counts.restarts == len(cluster.workers)
     _assert_workers_hold(cluster)
+
+
+def test_a_certificate_from_an_intermediate_ca_reaches_the_workers_with_its_chain(kube, tmp_path):
+    # The provider signs with an intermediate: ``ca`` is the root, the chain holds both.
+    # nginx serves the certificate and the intermediate; so must every worker, or a client
+    # that trusts the root (ca_cert, in the worker's trust store) cannot verify it.
+    del kube
+    intermediate = CA("issuing-ca", parent=CA("root-ca"))
+    cluster = _related(tmp_path, intermediate)
+    served = cluster.served()[0]
+    assert intermediate.pem in served
+    cluster.to_workers()
+    _assert_workers_hold(cluster)
+    for unit in cluster.workers:
+        assert json.loads(cluster.bag(unit.relation_id)["ca_cert"]) == intermediate.chain[-1]

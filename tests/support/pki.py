@@ -64,15 +64,16 @@ def _general_names(names: tuple[str, ...]) -> list[x509.GeneralName]:
 
 
 class CA:
-    """A self-signed CA that signs CSRs and issues server certificates."""
+    """A CA that signs CSRs and issues server certificates: self-signed (a root), or an
+    intermediate signed by ``parent``."""
 
-    def __init__(self, name: str = "test-ca") -> None:
+    def __init__(self, name: str = "test-ca", *, parent: CA | None = None) -> None:
         self.key = ec.generate_private_key(ec.SECP256R1())
         subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
         self.certificate = (
             x509.CertificateBuilder()
             .subject_name(subject)
-            .issuer_name(subject)
+            .issuer_name(parent.certificate.subject if parent else subject)
             .public_key(self.key.public_key())
             .serial_number(x509.random_serial_number())
             .not_valid_before(_NOW - datetime.timedelta(days=1))
@@ -92,10 +93,12 @@ class CA:
                 ),
                 critical=True,
             )
-            .sign(self.key, hashes.SHA256())
+            .sign(parent.key if parent else self.key, hashes.SHA256())
         )
         self.pem = _pem(self.certificate)
         """The CA certificate, PEM without a trailing newline."""
+        self.chain: tuple[str, ...] = (self.pem, *(parent.chain if parent else ()))
+        """This CA's certificate, then its parents' up to the root (the last)."""
 
     def _leaf(
         self,
@@ -142,7 +145,10 @@ class CA:
         return self.issue(*names, key=key)
 
     def provider_bag(self, requirer_unit_bag: Mapping[str, str]) -> dict[str, str]:
-        """The provider's app bag answering every CSR of ``requirer_unit_bag``."""
+        """The provider's app bag answering every CSR of ``requirer_unit_bag``.
+
+        ``ca`` is the root; ``chain`` the certificate, then this CA up to the root.
+        """
         requests = json.loads(requirer_unit_bag["certificate_signing_requests"])
         entries = []
         for request in requests:
@@ -150,10 +156,10 @@ class CA:
             certificate = self.sign(csr)
             entries.append(
                 {
-                    "ca": self.pem,
+                    "ca": self.chain[-1],
                     "certificate_signing_request": csr,
                     "certificate": certificate,
-                    "chain": [certificate, self.pem],
+                    "chain": [certificate, *self.chain],
                 }
             )
         return {"certificates": json.dumps(entries)}

@@ -237,6 +237,18 @@ def test_the_wire_keys_are_upstreams(kube, tmp_path):
     assert json.loads(bag["privkey_secret_id"]).startswith("secret:")
 
 
+def test_the_workers_get_the_intermediates_nginx_serves(kube, tmp_path):
+    # A provider that signs with an intermediate: ``ca`` is the root. A worker serves what
+    # the bag's server_cert holds, so it holds the intermediate too, as nginx's file does.
+    issuing = CA("issuing-ca", parent=CA("root-ca"))
+    out = _with_tls(_ctx(), tmp_path, issuing, _worker())
+    served = (tmp_path / "certs" / "server.cert").read_text()
+    assert served.count("-----BEGIN CERTIFICATE-----") == 2 and issuing.pem in served
+    data = read_provider_data(_relation(out, 11))
+    assert data.server_cert == served.strip()
+    assert data.ca_cert == issuing.chain[-1] != issuing.pem
+
+
 def test_renewed_reloads_nginx_once_and_keeps_the_key_secret(kube, tmp_path):
     ctx = _ctx()
     ca = CA()

@@ -14,6 +14,7 @@ import dataclasses
 import json
 import pathlib
 from collections.abc import Iterator
+from typing import Any
 
 import ops
 import pytest
@@ -450,6 +451,33 @@ def test_the_catalogue_entry_follows_the_scheme(kube, tmp_path):
     # Only URLs on our host change scheme.
     assert "http://x/y" in bag["api_endpoints"]
     assert "https://docs.example.com/api" in bag["api_docs"]
+
+
+def _external_url(
+    ctx: testing.Context[TlsCoordinator], event: Any, state: testing.State
+) -> tuple[testing.State, str]:
+    """Run ``event`` and read the coordinator's ``external_url`` once the hook is done."""
+    with ctx(event, state) as manager:
+        out = manager.run()
+        return out, manager.charm.coordinator.external_url
+
+
+def test_the_external_url_follows_the_scheme(kube, tmp_path):
+    ctx = _ctx()
+    url = f"{APP}.{MODEL}.svc.cluster.local:{minimal_coordinator_config().api_port}"
+    certs = _certificates()
+    requested, before = _external_url(
+        ctx, ctx.on.relation_created(certs), _state(tmp_path, _worker(), certs)
+    )
+    assert before == f"http://{url}"  # related, but no certificate yet
+    state, answered = _answered(requested, CA())
+    adopted, on = _external_url(ctx, ctx.on.relation_changed(answered), state)
+    assert on == f"https://{url}"  # in the hook that adopts the certificate
+    assert _external_url(ctx, ctx.on.update_status(), adopted)[1] == f"https://{url}"
+    removed, off = _external_url(ctx, ctx.on.relation_broken(_relation(adopted, CERTS)), adopted)
+    assert off == f"http://{url}"
+    after = dataclasses.replace(removed, relations=[r for r in removed.relations if r.id != CERTS])
+    assert _external_url(ctx, ctx.on.update_status(), after)[1] == f"http://{url}"
 
 
 def test_nginx_unreachable_is_waiting_and_the_certificate_is_written_later(kube, tmp_path):

@@ -63,10 +63,19 @@ class ServerCertificate:
         return hashlib.sha256(text.encode()).hexdigest()
 
     @property
-    def served(self) -> str:
-        """What nginx sends clients: the certificate, then the chain's intermediates."""
+    def with_intermediates(self) -> str:
+        """The certificate, then the chain's intermediates (PEMs, no trailing newline).
+
+        What every server of it sends clients, nginx and the workers alike (the cluster bag's
+        ``server_cert``): a client that trusts only ``ca`` needs the intermediates to verify it.
+        """
         intermediates = [pem for pem in self.chain if pem not in (self.certificate, self.ca)]
-        return "\n".join((self.certificate, *intermediates)) + "\n"
+        return "\n".join((self.certificate, *intermediates))
+
+    @property
+    def served(self) -> str:
+        """The text of nginx's certificate file: `with_intermediates` and a newline."""
+        return self.with_intermediates + "\n"
 
 
 STORED_DEFAULTS = {"tls_sans": "", "tls_bags": "", "tls_certificate": ""}

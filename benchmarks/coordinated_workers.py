@@ -1252,8 +1252,8 @@ def certificates_answered(
 
 def bench_coordinator_tls(charm: Any) -> None:
     print("\ncoordinator config-changed as 2., steady, TLS off / on (a certificate issued):")
-    sys.path.insert(0, str(ROOT))  # tests.support.certificates: a real CA (cryptography)
-    from tests.support.certificates import TestCA
+    sys.path.insert(0, str(ROOT))  # tests.support.pki: a real CA (cryptography)
+    from tests.support.pki import CA
 
     figures: dict[bool, dict[str, Any]] = {}
     adopt: dict[str, int] = {}
@@ -1269,7 +1269,7 @@ def bench_coordinator_tls(charm: Any) -> None:
             if tls:
                 certs = next(r for r in relations if r.endpoint == "certificates")
                 state = ctx.run(ctx.on.relation_created(certs), state)
-                ca = TestCA()
+                ca = CA()
                 state, answered = certificates_answered(ctx, state, ca)
                 state = ctx.run(ctx.on.relation_changed(answered, remote_unit=0), state)
                 # A renewal: a new certificate for the same request.

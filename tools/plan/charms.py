@@ -4,8 +4,10 @@
 
 The coordinator and worker are loaded from ``coordinator/src/charm.py`` and
 ``worker/src/charm.py`` exactly as their unit tests load them. Their metadata is each charm's
-``charmcraft.yaml`` without its prose (descriptions, summaries): ops.testing writes the metadata
-out and ops parses it back on every hook, and the prose changes nothing a charm does.
+``charmcraft.yaml`` without what only documents or builds the charm (descriptions, summaries,
+the bases and platforms it is packed for, what it assumes of Juju at deploy time, its images'
+``upstream-source``): ops.testing writes the metadata out as YAML on every hook, in pure
+Python, and none of those keys changes what a hook does.
 
 istio-beacon-k8s is not in this repository. :class:`BeaconStandIn` does the part of its job a
 plan needs, with this repository's library: it publishes the beacon's ambient-mode labels with
@@ -40,8 +42,12 @@ BEACON_META: dict[str, Any] = {
     "provides": {"service-mesh": {"interface": "service_mesh"}},
 }
 BEACON_POLICY_SCOPE = "istio-authorization-policy"
-_PROSE = frozenset({"description", "summary", "title", "links", "parts"})
-"""Top-level charmcraft.yaml keys that only document (or build) a charm."""
+_PROSE = frozenset(
+    {"description", "summary", "title", "links", "parts", "base", "platforms", "type", "assumes"}
+)
+"""Top-level charmcraft.yaml keys that only document, build or deploy a charm."""
+_DOCUMENTATION = frozenset({"description", "summary", "upstream-source"})
+"""Keys of endpoints, options and resources that only document them."""
 
 
 @functools.cache
@@ -64,13 +70,13 @@ def charm_meta(charm_dir: str) -> dict[str, Any]:
 
 
 def _without_prose(data: Any) -> Any:
-    """``data`` without the ``description`` and ``summary`` texts of its endpoints and options."""
+    """``data`` without the texts that document its endpoints, options and resources."""
     if not isinstance(data, dict):
         return data
     return {
         key: _without_prose(value)
         for key, value in cast("dict[object, Any]", data).items()
-        if not (key in ("description", "summary") and isinstance(value, str))
+        if not (key in _DOCUMENTATION and isinstance(value, str))
     }
 
 

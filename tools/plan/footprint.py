@@ -25,7 +25,7 @@ from service_mesh import MeshPolicy, istio
 from service_mesh.allow_matrix import Allow, Rule, Service, Workload, allow_rules
 
 from . import charms
-from .simulate import scratch_directory, simulate
+from .simulate import fewer_collections, scratch_directory, simulate
 
 if TYPE_CHECKING:
     from .simulate import Simulation
@@ -125,7 +125,9 @@ class Footprint:
 def plan(topology: Topology) -> Footprint:
     """Run ``topology``'s charms to a fixed point and read the footprint they leave."""
     with scratch_directory() as files:
-        return collect(simulate(topology, files))
+        sim = simulate(topology, files)
+        with fewer_collections():
+            return collect(sim)
 
 
 def collect(sim: Simulation) -> Footprint:
@@ -146,7 +148,8 @@ def collect(sim: Simulation) -> Footprint:
     beacon_labels = charms.beacon_policy_labels(topology.mesh.beacon, topology.beacon_model)
     cluster = [p for p in policies if _owned(p, own)]
     beacon = [p for p in policies if topology.mesh.enabled and _owned(p, beacon_labels)]
-    other = [p for p in policies if p not in cluster and p not in beacon]
+    claimed = {id(p) for p in (*cluster, *beacon)}  # by identity: linear in the policies
+    other = [p for p in policies if id(p) not in claimed]
     published = _published(leader.state.relations)
     reasons = {p["metadata"]["name"]: _internal_reason(p) for p in cluster}
     related = _related_on(leader.state.relations, topology.model)

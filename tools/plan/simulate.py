@@ -4,8 +4,9 @@
 
 Every coordinator unit, every worker unit and the beacon stand-in is an :class:`Actor`: an
 ops.testing Context plus the State it left behind. All of them talk to one
-:class:`~service_mesh.testing.FakeKubernetes`, served on loopback, through the
-``lightkube.Client()`` the charms build themselves from ``KUBECONFIG``. A round runs each actor
+:class:`~service_mesh.testing.FakeKubernetes` through the ``lightkube.Client()`` the charms
+build themselves from ``KUBECONFIG``; the fake answers in process (no loopback socket: a
+500-app plan builds a thousand clients and sends four thousand requests). A round runs each actor
 whose relation data changed since it last ran, with the data the other actors last wrote; the
 simulation has converged when a round runs nobody. A last ``update-status`` round on every unit
 then checks that the result really is steady (no databag and no Kubernetes write).
@@ -27,6 +28,7 @@ import pathlib
 import tempfile
 from typing import TYPE_CHECKING, Any
 
+import ops
 from ops import testing
 
 from service_mesh.testing import FakeKubernetes
@@ -77,6 +79,10 @@ class Bus:
     unit: dict[tuple[str, str], Bag] = dataclasses.field(
         default_factory=dict[tuple[str, str], "Bag"]
     )
+    secrets: dict[str, tuple[str, testing.Secret]] = dataclasses.field(
+        default_factory=dict[str, tuple[str, "testing.Secret"]]
+    )
+    """Application secrets by id, with the app that owns them (e.g. the TLS key for workers)."""
 
 
 @dataclasses.dataclass
@@ -90,6 +96,8 @@ class Simulation:
     rounds: int
     steady: bool
     """Whether a final update-status round on every unit wrote nothing."""
+    requests: int = 0
+    """How many Kubernetes requests the charms sent, final round included."""
 
     def actor(self, unit: str) -> Actor:
         """The actor running ``unit``."""
@@ -115,24 +123,28 @@ def simulate(topology: Topology, files: pathlib.Path) -> Simulation:
     # its pods once instead of twice.
     beacon = topology.mesh.beacon if topology.mesh.enabled else None
     order = sorted(actors, key=lambda actor: actor.app != beacon)
-    with kube.serve_to_environment(namespace=topology.model), _fewer_collections():
-        rounds = _converge(order, bus, kube)
+    serving = kube.serve_to_environment(namespace=topology.model, in_process=True)
+    with serving, fewer_collections():
+        rounds, requests = _converge(order, bus, kube)
         before = (dict(bus.app), dict(bus.unit))
         for actor in actors:
             _run(actor, bus, final=True)
-        writes = [r for r in kube.clear_requests() if r["method"] != "GET"]
+        final = kube.clear_requests()
+        writes = [r for r in final if r["method"] != "GET"]
         steady = not writes and before == (bus.app, bus.unit)
-    return Simulation(topology, kube, actors, bus, rounds, steady)
+    return Simulation(topology, kube, actors, bus, rounds, steady, requests + len(final))
 
 
 @contextlib.contextmanager
-def _fewer_collections() -> Generator[None, None, None]:
-    """Run the cyclic garbage collector less often while the hooks run.
+def fewer_collections() -> Generator[None, None, None]:
+    """Run the cyclic garbage collector less often while the hooks run and their result is read.
 
     Every hook leaves thousands of objects, and the units' states stay alive, so with the
     default threshold (700) the collector runs after every few hooks and rescans an ever larger
     heap: about a tenth of a 500-app plan's time. Every 50,000 allocations it costs a quarter of
     that, and the peak memory does not change measurably (the garbage is collected all the same).
+    Reading the footprint afterwards allocates enough for the default threshold to rescan the
+    whole heap of unit states too (most of a second at 500 apps), so it runs under it as well.
     """
     saved = gc.get_threshold()
     gc.set_threshold(50_000, *saved[1:])
@@ -162,12 +174,14 @@ def scratch_directory() -> Generator[pathlib.Path, None, None]:
             tempfile.tempdir = saved
 
 
-def _converge(actors: list[Actor], bus: Bus, kube: FakeKubernetes) -> int:
+def _converge(actors: list[Actor], bus: Bus, kube: FakeKubernetes) -> tuple[int, int]:
+    """Run rounds until one runs nobody; (rounds that ran someone, requests they sent)."""
+    requests = 0
     for round_number in range(1, MAX_ROUNDS + 1):
         ran = [actor for actor in actors if _run(actor, bus)]
-        kube.clear_requests()  # only the final round's requests are looked at
+        requests += len(kube.clear_requests())  # only the final round's are looked at
         if not ran:
-            return round_number - 1
+            return round_number - 1, requests
     raise NoFixedPointError(
         f"the charms still changed each other's data after {MAX_ROUNDS} rounds"
     )
@@ -234,7 +248,12 @@ def _actors(topology: Topology, files: pathlib.Path) -> list[Actor]:
                 # /etc/worker keeps its files between hooks, as a real container does, so a
                 # hook whose worker config did not change neither pushes nor restarts.
                 containers=[
-                    _container("workload", files / f"{worker.app}-{unit_id}", "/etc/worker")
+                    _container(
+                        "workload",
+                        files / f"{worker.app}-{unit_id}",
+                        "/etc/worker",
+                        execs={testing.Exec(["update-ca-certificates"])},  # with TLS
+                    )
                 ],
                 planned_units=worker.units,
             ),
@@ -332,16 +351,44 @@ def _run(actor: Actor, bus: Bus, *, final: bool = False) -> bool:
             changed.append(relation)
         relations.append(relation)
         inputs.append((link.name, app, units))
+    secrets = _secrets_seen_by(actor, bus)
+    inputs.append(sorted((secret.id, secret.tracked_content) for secret in secrets))
     if actor.ran and not final and inputs == actor.inputs:
         return False
-    state = dataclasses.replace(actor.state, relations=relations)
+    own = [secret for secret in actor.state.secrets if secret.owner is not None]
+    state = dataclasses.replace(actor.state, relations=relations, secrets=[*own, *secrets])
     for make_event in _events(actor, changed, final=final):
         state = actor.ctx.run(make_event(state), state)
+        _forget_records(actor.ctx)
         actor.hooks += 1
         actor.state = state
         _harvest(actor, bus)
     actor.ran, actor.inputs = True, inputs
     return True
+
+
+def _forget_records(ctx: testing.Context[Any]) -> None:
+    """Drop what ``ctx`` and ops kept of the hook it ran; the plan reads only the output State.
+
+    A Context keeps every log line, status, Pebble exec, emitted event and trace span of every
+    run, for tests to assert on; the events hold their run's framework and model. ops itself
+    keeps every Framework it ever made: ``Framework.on`` caches each framework's bound events
+    in a WeakKeyDictionary whose values refer back to their keys, which a process that ends
+    after one hook, as under Juju, never notices. Here each hook would leave its framework,
+    model and storage behind (about 45 kB): 60% of a 200-app plan's memory, rescanned by every
+    full garbage collection. The hook is over, so nothing uses these any more.
+    """
+    ops.Framework.on._cache.clear()  # pyright: ignore[reportPrivateUsage]
+    for records in (
+        ctx.juju_log,
+        ctx.app_status_history,
+        ctx.unit_status_history,
+        ctx.workload_version_history,
+        ctx.emitted_events,
+        ctx.trace_data,
+    ):
+        records.clear()
+    ctx.exec_history.clear()
 
 
 def _events(
@@ -354,6 +401,8 @@ def _events(
     on = actor.ctx.on
     if final:
         return [lambda _: on.update_status()]
+    if actor.ran and not changed:  # only another app's secret changed
+        return [lambda current: on.secret_changed(_newest_shared_secret(current))]
     if actor.ran:
         relation_id = min(relation.id for relation in changed)
 
@@ -366,7 +415,29 @@ def _events(
     return [lambda _: on.start()]
 
 
+def _newest_shared_secret(state: testing.State) -> testing.Secret:
+    """The shared secret a ``secret-changed`` hook names: the last one shared with the unit."""
+    return [secret for secret in state.secrets if secret.owner is None][-1]
+
+
+def _secrets_seen_by(actor: Actor, bus: Bus) -> list[testing.Secret]:
+    """Other apps' application secrets, as this unit reads them (owner None, latest content).
+
+    Juju would show a unit only the secrets granted to it; the plan shares every one and
+    leaves grants to the unit tests, which check them exactly.
+    """
+    return [
+        testing.Secret(secret.latest_content, id=secret.id, owner=None)
+        for owner, secret in bus.secrets.values()
+        if owner != actor.app
+    ]
+
+
 def _harvest(actor: Actor, bus: Bus) -> None:
+    if actor.state.leader:
+        for secret in actor.state.secrets:
+            if secret.owner == "app":
+                bus.secrets[secret.id] = (actor.app, secret)
     for relation in actor.state.relations:
         link = actor.links.get(relation.id)
         if link is None:

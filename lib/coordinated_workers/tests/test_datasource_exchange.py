@@ -17,7 +17,11 @@ from coordinated_workers import GrafanaDatasource
 from coordinated_workers._coordinator import Coordinator
 from coordinated_workers.testing import worker_relation
 from service_mesh.testing import FakeKubernetes
-from tests.support.coordinators import minimal_coordinator_config
+from tests.support.coordinators import (
+    coordinator_charm,
+    kubernetes_with,
+    minimal_coordinator_config,
+)
 
 OURS = [
     GrafanaDatasource("tempo", "t-2", "grafana-a"),
@@ -34,25 +38,14 @@ META = {
 }
 
 
-class ExchangeCoordinator(ops.CharmBase):
-    def __init__(self, framework: ops.Framework) -> None:
-        super().__init__(framework)
-        self.coordinator = Coordinator(
-            self, minimal_coordinator_config(role="a", datasources=lambda: OURS)
-        )
-        framework.observe(self.on.collect_unit_status, self._on_collect_status)
-
-    def _on_collect_status(self, event: ops.CollectStatusEvent) -> None:
-        for problem in self.coordinator.problems:
-            event.add_status(problem.status())
-        event.add_status(ops.ActiveStatus())
+ExchangeCoordinator = coordinator_charm(
+    minimal_coordinator_config(role="a", datasources=lambda: OURS)
+)
 
 
 @pytest.fixture
 def kube() -> Iterator[FakeKubernetes]:
-    fake = FakeKubernetes()
-    fake.add_juju_app("coordinator", namespace="obs")
-    with fake.serve_to_environment(namespace="obs"):
+    with kubernetes_with("coordinator", model="obs") as fake:
         yield fake
 
 

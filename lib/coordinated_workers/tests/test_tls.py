@@ -3,7 +3,7 @@
 """TLS on the coordinator: the certificates relation through the published library, end to end.
 
 The coordinator is an inline charm run through ops.testing (Kubernetes faked at HTTP); the
-test plays the certificate provider with a real CA (``tests/support/certificates.py``): it
+test plays the certificate provider with a real CA (``tests/support/pki.py``): it
 signs the CSR the library put in the coordinator's unit bag and answers in the provider's
 wire format. nginx's /etc/nginx is a directory of the test, so its files can be read.
 """
@@ -15,11 +15,11 @@ import json
 import pathlib
 import ssl
 from collections.abc import Iterator
+from typing import Any
 
 import ops
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes
 from ops import testing
 
 from coordinated_workers._catalogue import CatalogueItem
@@ -29,8 +29,8 @@ from coordinated_workers._tls_share import KEY_FIELD, SECRET_LABEL
 from coordinated_workers.testing import read_provider_data, worker_address, worker_relation
 from service_mesh import AppPolicy, Endpoint
 from service_mesh.testing import FakeKubernetes
-from tests.support.certificates import TestCA, csr_names
 from tests.support.coordinators import minimal_coordinator_config
+from tests.support.pki import CA, csr_names
 
 VECTORS = pathlib.Path(__file__).parents[3] / "tests" / "vectors" / "cos"
 TLS_VECTOR = json.loads((VECTORS / "tls_certificates-v1.json").read_text())
@@ -120,7 +120,7 @@ def _relation(state: testing.State, relation_id: int) -> testing.Relation:
     return relation
 
 
-def _answered(state: testing.State, ca: TestCA) -> tuple[testing.State, testing.Relation]:
+def _answered(state: testing.State, ca: CA) -> tuple[testing.State, testing.Relation]:
     """``state`` with the provider's answer to the coordinator's CSR in its bag."""
     ours = _relation(state, CERTS)
     answered = dataclasses.replace(ours, remote_app_data=ca.provider_bag(ours.local_unit_data))
@@ -137,7 +137,7 @@ def _key_secret(state: testing.State) -> testing.Secret | None:
 
 
 def _with_tls(
-    ctx: testing.Context[TlsCoordinator], etc: pathlib.Path, ca: TestCA, *workers
+    ctx: testing.Context[TlsCoordinator], etc: pathlib.Path, ca: CA, *workers
 ) -> testing.State:
     """Relate certificates (the library sends its CSR), then answer it (TLS on)."""
     certs = _certificates()
@@ -171,7 +171,7 @@ def test_the_request_is_the_librarys_bag_with_the_upstream_sans(kube, tmp_path):
 
 def test_a_new_worker_app_is_a_new_request_with_its_address(kube, tmp_path):
     ctx = _ctx()
-    ca = TestCA()
+    ca = CA()
     out = _with_tls(ctx, tmp_path, ca, _worker())
     before = _relation(out, CERTS).local_unit_data["certificate_signing_requests"]
     other = _worker("other", 12)
@@ -203,7 +203,7 @@ def test_a_worker_cannot_choose_the_names_on_the_certificate_whose_key_it_gets(k
 
 def test_added_serves_https_publishes_https_and_shares_the_certificate(kube, tmp_path):
     ctx = _ctx()
-    ca = TestCA()
+    ca = CA()
     metrics = testing.Relation("metrics-endpoint", id=41, remote_app_name="prometheus")
     out = _with_tls(ctx, tmp_path, ca, _worker(), metrics)
     assert out.unit_status == testing.ActiveStatus()
@@ -243,7 +243,7 @@ def test_added_serves_https_publishes_https_and_shares_the_certificate(kube, tmp
 
 def test_the_wire_keys_are_upstreams(kube, tmp_path):
     ctx = _ctx()
-    out = _with_tls(ctx, tmp_path, TestCA(), _worker())
+    out = _with_tls(ctx, tmp_path, CA(), _worker())
     bag = _relation(out, 11).local_app_data
     upstream = CLUSTER_VECTOR["worker_after_cluster_changed"]["cluster_databags"]["coordinator"]
     for key in ("ca_cert", "server_cert", "privkey_secret_id"):
@@ -253,9 +253,21 @@ def test_the_wire_keys_are_upstreams(kube, tmp_path):
     assert json.loads(bag["privkey_secret_id"]).startswith("secret:")
 
 
+def test_the_workers_get_the_intermediates_nginx_serves(kube, tmp_path):
+    # A provider that signs with an intermediate: ``ca`` is the root. A worker serves what
+    # the bag's server_cert holds, so it holds the intermediate too, as nginx's file does.
+    issuing = CA("issuing-ca", parent=CA("root-ca"))
+    out = _with_tls(_ctx(), tmp_path, issuing, _worker())
+    served = (tmp_path / "certs" / "server.cert").read_text()
+    assert served.count("-----BEGIN CERTIFICATE-----") == 2 and issuing.pem in served
+    data = read_provider_data(_relation(out, 11))
+    assert data.server_cert == served.strip()
+    assert data.ca_cert == issuing.chain[-1] != issuing.pem
+
+
 def test_renewed_reloads_nginx_once_and_keeps_the_key_secret(kube, tmp_path):
     ctx = _ctx()
-    ca = TestCA()
+    ca = CA()
     out = _with_tls(ctx, tmp_path, ca, _worker())
     first = (tmp_path / "certs" / "server.cert").read_text()
     secret = _key_secret(out)
@@ -279,7 +291,7 @@ def test_renewed_reloads_nginx_once_and_keeps_the_key_secret(kube, tmp_path):
 
 def test_steady_hooks_read_no_secret_and_do_not_use_the_library(kube, tmp_path):
     ctx = _ctx()
-    out = _with_tls(ctx, tmp_path, TestCA(), _worker())
+    out = _with_tls(ctx, tmp_path, CA(), _worker())
     # Without the secrets a hook that read one would fail or change what it publishes.
     bare = dataclasses.replace(out, secrets=[])
     with ctx(ctx.on.config_changed(), bare) as manager:
@@ -308,7 +320,7 @@ def test_the_library_is_constructed_for_its_hooks_only_while_related(kube, tmp_p
 
 def test_scrapers_may_reach_the_https_proxy_port_by_port_and_the_http_one_by_path(kube, tmp_path):
     ctx = _ctx()
-    out = _with_tls(ctx, tmp_path, TestCA(), _worker())
+    out = _with_tls(ctx, tmp_path, CA(), _worker())
     with ctx(ctx.on.update_status(), out) as manager:
         policies = manager.charm.coordinator.external_policies()
     by_port = {
@@ -325,7 +337,7 @@ def test_scrapers_may_reach_the_https_proxy_port_by_port_and_the_http_one_by_pat
 
 def test_removed_goes_back_to_http_and_takes_everything_back(kube, tmp_path):
     ctx = _ctx()
-    out = _with_tls(ctx, tmp_path, TestCA(), _worker())
+    out = _with_tls(ctx, tmp_path, CA(), _worker())
     reloads = _reloads(ctx)
     removed = ctx.run(ctx.on.relation_broken(_relation(out, CERTS)), out)
     conf = (tmp_path / "nginx.conf").read_text()
@@ -342,7 +354,7 @@ def test_removed_goes_back_to_http_and_takes_everything_back(kube, tmp_path):
 
 def test_removal_finishes_when_the_container_already_lost_the_files(kube, tmp_path):
     ctx = _ctx()
-    out = _with_tls(ctx, tmp_path, TestCA(), _worker())
+    out = _with_tls(ctx, tmp_path, CA(), _worker())
     (tmp_path / "certs" / "server.cert").unlink()  # a container restarted with an empty disk
     (tmp_path / "certs" / "server.key").unlink()
     removed = ctx.run(ctx.on.relation_broken(_relation(out, CERTS)), out)
@@ -356,7 +368,7 @@ def test_removal_finishes_when_the_container_already_lost_the_files(kube, tmp_pa
 def test_grants_follow_the_worker_apps_exactly(kube, tmp_path):
     ctx = _ctx()
     first, second = _worker("worker", 11), _worker("other", 12)
-    out = _with_tls(ctx, tmp_path, TestCA(), first, second)
+    out = _with_tls(ctx, tmp_path, CA(), first, second)
     secret = _key_secret(out)
     assert secret is not None and secret.remote_grants == {11: {"worker"}, 12: {"other"}}
     gone = ctx.run(ctx.on.relation_broken(_relation(out, 12)), out)
@@ -364,28 +376,11 @@ def test_grants_follow_the_worker_apps_exactly(kube, tmp_path):
     assert after is not None and after.remote_grants == {11: {"worker"}}
 
 
-def _intermediate(root: TestCA) -> TestCA:
-    """A CA whose own certificate ``root`` signed: it issues, the root is what clients trust."""
-    ca = TestCA("intermediate")
-    ca.certificate = (
-        x509.CertificateBuilder()
-        .subject_name(ca.certificate.subject)
-        .issuer_name(root.certificate.subject)
-        .public_key(ca.key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(ca.certificate.not_valid_before_utc)
-        .not_valid_after(ca.certificate.not_valid_after_utc)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .sign(root.key, hashes.SHA256())
-    )
-    return ca
-
-
 def test_with_an_intermediate_ca_nginx_serves_it_and_a_client_trusting_the_root_accepts(
     kube, tmp_path
 ):
-    root = TestCA("root")
-    issuing = _intermediate(root)
+    root = CA("root")
+    issuing = CA("intermediate", parent=root)
     ctx = _ctx()
     certs = _certificates()
     requested = ctx.run(ctx.on.relation_created(certs), _state(tmp_path, _worker(), certs))
@@ -446,7 +441,7 @@ def _handshake(certs: pathlib.Path, trusted: str, host: str) -> None:
 
 def test_a_refused_grant_keeps_tls_for_the_workers_that_have_it(kube, tmp_path):
     ctx = _ctx()
-    out = _with_tls(ctx, tmp_path, TestCA(), _worker())
+    out = _with_tls(ctx, tmp_path, CA(), _worker())
     shared = _key_secret(out)
     assert shared is not None and read_provider_data(_relation(out, 11)).server_cert is not None
     # The controller refuses to let us manage the secret (here: ops.testing's refusal for a
@@ -472,7 +467,7 @@ def test_a_non_leader_serves_its_own_certificate_and_shares_nothing(kube, tmp_pa
     requested = ctx.run(
         ctx.on.relation_created(certs), _state(tmp_path, _worker(), certs, leader=False)
     )
-    state, answered = _answered(requested, TestCA())
+    state, answered = _answered(requested, CA())
     out = ctx.run(ctx.on.relation_changed(answered), state)
     assert "listen 8080 ssl;" in (tmp_path / "nginx.conf").read_text()
     assert _key_secret(out) is None
@@ -482,12 +477,11 @@ def test_a_non_leader_serves_its_own_certificate_and_shares_nothing(kube, tmp_pa
 # --- hostile provider data ----------------------------------------------------------------------
 
 
-def _hostile(ca: TestCA, requested: testing.State) -> list[dict[str, str]]:
+def _hostile(ca: CA, requested: testing.State) -> list[dict[str, str]]:
     ours = _relation(requested, CERTS).local_unit_data
     (request,) = json.loads(ours["certificate_signing_requests"])
     csr = request["certificate_signing_request"]
-    stranger, stranger_key = ca.server_certificate(["elsewhere"])
-    del stranger_key
+    stranger = ca.issue("elsewhere").cert
     good = ca.sign(csr)
     entry = {"ca": ca.pem, "certificate_signing_request": csr, "certificate": good, "chain": []}
     return [
@@ -507,7 +501,7 @@ def _hostile(ca: TestCA, requested: testing.State) -> list[dict[str, str]]:
 
 def test_hostile_provider_data_is_a_status_and_the_last_good_certificate_stays(kube, tmp_path):
     ctx = _ctx()
-    ca = TestCA()
+    ca = CA()
     out = _with_tls(ctx, tmp_path, ca, _worker())
     served = (tmp_path / "certs" / "server.cert").read_text()
     published = _relation(out, 11).local_app_data
@@ -531,18 +525,18 @@ def test_hostile_provider_data_is_a_status_and_the_last_good_certificate_stays(k
 
 def test_a_new_leader_shares_its_own_key_even_after_leading_before(kube, tmp_path):
     ctx = _ctx()
-    ca = TestCA()
+    ca = CA()
     out = _with_tls(ctx, tmp_path, ca, _worker())
     mine = _key_secret(out)
     assert mine is not None
     # Another unit led in between: the bag and the secret now hold its certificate and key.
-    other_ca = TestCA("other")
-    other_cert, other_key = other_ca.server_certificate(["elsewhere"])
+    other_ca = CA("other")
+    other = other_ca.issue("elsewhere")
     cluster = _relation(out, 11)
     bag = dict(cluster.local_app_data)
-    bag["server_cert"] = json.dumps(other_cert)
+    bag["server_cert"] = json.dumps(other.cert)
     taken = dataclasses.replace(
-        mine, tracked_content={KEY_FIELD: other_key}, latest_content={KEY_FIELD: other_key}
+        mine, tracked_content={KEY_FIELD: other.key}, latest_content={KEY_FIELD: other.key}
     )
     state = dataclasses.replace(
         out,
@@ -594,7 +588,7 @@ def test_the_catalogue_entry_follows_the_scheme(kube, tmp_path):
     host = f"{APP}.{MODEL}.svc.cluster.local"
     plain = _relation(requested, 51).local_app_data
     assert f"http://{host}:8080/ui" in plain["url"]
-    state, answered = _answered(requested, TestCA())
+    state, answered = _answered(requested, CA())
     out = ctx.run(ctx.on.relation_changed(answered), state)
     bag = _relation(out, 51).local_app_data
     assert f"https://{host}:8080/ui" in bag["url"]
@@ -604,9 +598,36 @@ def test_the_catalogue_entry_follows_the_scheme(kube, tmp_path):
     assert "https://docs.example.com/api" in bag["api_docs"]
 
 
+def _external_url(
+    ctx: testing.Context[TlsCoordinator], event: Any, state: testing.State
+) -> tuple[testing.State, str]:
+    """Run ``event`` and read the coordinator's ``external_url`` once the hook is done."""
+    with ctx(event, state) as manager:
+        out = manager.run()
+        return out, manager.charm.coordinator.external_url
+
+
+def test_the_external_url_follows_the_scheme(kube, tmp_path):
+    ctx = _ctx()
+    url = f"{APP}.{MODEL}.svc.cluster.local:{minimal_coordinator_config().api_port}"
+    certs = _certificates()
+    requested, before = _external_url(
+        ctx, ctx.on.relation_created(certs), _state(tmp_path, _worker(), certs)
+    )
+    assert before == f"http://{url}"  # related, but no certificate yet
+    state, answered = _answered(requested, CA())
+    adopted, on = _external_url(ctx, ctx.on.relation_changed(answered), state)
+    assert on == f"https://{url}"  # in the hook that adopts the certificate
+    assert _external_url(ctx, ctx.on.update_status(), adopted)[1] == f"https://{url}"
+    removed, off = _external_url(ctx, ctx.on.relation_broken(_relation(adopted, CERTS)), adopted)
+    assert off == f"http://{url}"
+    after = dataclasses.replace(removed, relations=[r for r in removed.relations if r.id != CERTS])
+    assert _external_url(ctx, ctx.on.update_status(), after)[1] == f"http://{url}"
+
+
 def test_nginx_unreachable_is_waiting_and_the_certificate_is_written_later(kube, tmp_path):
     ctx = _ctx()
-    ca = TestCA()
+    ca = CA()
     out = _with_tls(ctx, tmp_path, ca, _worker())
     # A new certificate arrives while nginx's Pebble is down: nothing crashes, the status
     # waits for the container, and the next hook writes the files.
@@ -640,7 +661,7 @@ def test_every_coordinator_unit_is_in_the_request(kube, tmp_path):
 
 def test_update_status_puts_back_files_the_container_lost(kube, tmp_path):
     ctx = _ctx()
-    out = _with_tls(ctx, tmp_path, TestCA(), _worker())
+    out = _with_tls(ctx, tmp_path, CA(), _worker())
     served = (tmp_path / "certs" / "server.cert").read_text()
     (tmp_path / "certs" / "server.cert").unlink()
     (tmp_path / "certs" / "server.key").unlink()
@@ -656,11 +677,11 @@ def test_update_status_puts_back_files_the_container_lost(kube, tmp_path):
 def test_a_new_key_without_its_certificate_is_neither_served_nor_shared(kube, tmp_path):
     """The library made a new key (rotation) and the provider has not answered its CSR yet."""
     ctx = _ctx()
-    out = _with_tls(ctx, tmp_path, TestCA(), _worker())
+    out = _with_tls(ctx, tmp_path, CA(), _worker())
     served_key = (tmp_path / "certs" / "server.key").read_text()
     shared = _key_secret(out)
     assert shared is not None
-    _, new_key = TestCA().server_certificate(["x"])
+    new_key = CA().issue("x").key
     secrets = [
         dataclasses.replace(s, tracked_content={"private-key": new_key}, latest_content=None)
         if s.label and s.label.endswith("-private-key-0-certificates")
@@ -682,7 +703,7 @@ def test_a_new_key_without_its_certificate_is_neither_served_nor_shared(kube, tm
 
 def test_an_unreadable_key_is_waiting_and_nothing_is_written(kube, tmp_path):
     ctx = _ctx()
-    out = _with_tls(ctx, tmp_path, TestCA(), _worker())
+    out = _with_tls(ctx, tmp_path, CA(), _worker())
     (tmp_path / "certs" / "server.cert").unlink()
     keyless = dataclasses.replace(out, secrets=[])  # the library's key secret is gone
     after = ctx.run(ctx.on.update_status(), keyless)

@@ -10,7 +10,6 @@ edges), so the tests show when the worker reads the secret and restarts its work
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import http.client
 import http.server
@@ -21,17 +20,17 @@ import socket
 import ssl
 import stat
 import threading
-from collections.abc import Iterator
 from typing import Any
 
 import ops
 import pytest
 from ops import testing
-from scenario.mocking import _MockModelBackend, _MockPebbleClient
+from scenario.mocking import _MockPebbleClient
 
 from coordinated_workers import ClusterProviderAppData, WorkerContext, WorkerTLS
 from coordinated_workers._worker import Worker, WorkerConfig
 from coordinated_workers.testing import coordinator_relation
+from tests.support.pebble_counts import counted
 from tests.support.pki import CA, Issued
 
 VECTORS = pathlib.Path(__file__).parents[3] / "tests" / "vectors" / "cos"
@@ -78,40 +77,6 @@ class TLSWorker(ops.CharmBase):
         for problem in self.worker.problems:
             event.add_status(problem.status())
         event.add_status(ops.ActiveStatus())
-
-
-@dataclasses.dataclass
-class Counts:
-    secret_reads: int = 0
-    restarts: int = 0
-    tls_pulls: int = 0
-
-
-@contextlib.contextmanager
-def counted() -> Iterator[Counts]:
-    """Count ``secret-get`` calls and Pebble restarts at ops.testing's fakes."""
-    counts = Counts()
-    secret_get = _MockModelBackend.secret_get
-    restart = _MockPebbleClient.restart_services
-    pull = _MockPebbleClient.pull
-
-    def counting_get(self: Any, *args: Any, **kwargs: Any) -> Any:
-        counts.secret_reads += 1
-        return secret_get(self, *args, **kwargs)
-
-    def counting_restart(self: Any, *args: Any, **kwargs: Any) -> Any:
-        counts.restarts += 1
-        return restart(self, *args, **kwargs)
-
-    def counting_pull(self: Any, path: str, *args: Any, **kwargs: Any) -> Any:
-        counts.tls_pulls += path.endswith((".cert", ".key", ".crt"))
-        return pull(self, path, *args, **kwargs)
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(_MockPebbleClient, "pull", counting_pull)
-        patch.setattr(_MockModelBackend, "secret_get", counting_get)
-        patch.setattr(_MockPebbleClient, "restart_services", counting_restart)
-        yield counts
 
 
 @pytest.fixture

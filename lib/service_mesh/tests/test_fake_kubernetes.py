@@ -5,11 +5,15 @@
 from __future__ import annotations
 
 import json
+import os
 from typing import Any
 
 import httpx2
 import lightkube
 import pytest
+from lightkube.config.kubeconfig import KubeConfig
+from lightkube.config.models import Cluster, User
+from lightkube.core.generic_client import GenericSyncClient
 from lightkube.generic_resource import create_namespaced_resource
 from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.apps_v1 import StatefulSet
@@ -409,6 +413,38 @@ def test_served_fake_works_with_a_default_lightkube_client(
     sts = fake.get("statefulsets", "cos", "tempo")
     assert sts is not None
     assert sts["spec"]["template"]["metadata"]["labels"]["x"] == "y"
+
+
+def test_served_in_process_a_default_lightkube_client_reaches_the_fake_without_a_socket(
+    fake: FakeKubernetes,
+):
+    before = os.environ.get("KUBECONFIG")
+    with fake.serve_to_environment(namespace="cos", in_process=True) as kubeconfig:
+        assert os.environ["KUBECONFIG"] == str(kubeconfig)
+        server = json.loads(kubeconfig.read_text())["clusters"][0]["cluster"]["server"]
+        assert server.endswith(".invalid")  # a name no resolver answers: nothing listens
+        with lightkube.Client(field_manager="tempo") as client:
+            client.patch(
+                StatefulSet, "tempo", {"spec": {"template": {"metadata": {"labels": {"x": "y"}}}}}
+            )
+            assert _api_error(lambda: client.get(ConfigMap, "missing")).status.code == 404
+            fake.fail_transport()
+            with pytest.raises(httpx2.TransportError):
+                client.get(Service, "tempo")
+        elsewhere = KubeConfig.from_one(
+            cluster=Cluster(server="http://127.0.0.1:9"),
+            user=User(token="t"),
+        )
+        with lightkube.Client(config=elsewhere) as other, pytest.raises(httpx2.ConnectError):
+            other.get(Service, "tempo")  # another server's client keeps its own transport
+    assert [r["method"] for r in fake.requests] == ["PATCH", "GET", "GET"]
+    assert fake.requests[0]["path"] == "/apis/apps/v1/namespaces/cos/statefulsets/tempo"
+    assert fake.requests[0]["query"] == {"fieldManager": "tempo"}
+    sts = fake.get("statefulsets", "cos", "tempo")
+    assert sts is not None
+    assert sts["spec"]["template"]["metadata"]["labels"]["x"] == "y"
+    assert os.environ.get("KUBECONFIG") == before
+    assert "AdapterClient" not in GenericSyncClient.__dict__  # lightkube's own again
 
 
 def test_replace_honours_resource_version_preconditions(

@@ -456,6 +456,6 @@ def _cluster_data(
         # All three or none: a worker given a certificate without its key could not serve
         # it, so the certificate is published once the key's secret is shared.
         ca_cert=tls.ca if tls is not None else None,
-        server_cert=tls.certificate if tls is not None else None,
+        server_cert=tls.with_intermediates if tls is not None else None,
         privkey_secret_id=inputs.tls_key_secret_id if tls is not None else None,
     )

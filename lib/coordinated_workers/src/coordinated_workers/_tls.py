@@ -67,9 +67,19 @@ class ServerCertificate:
         return hashlib.sha256(text.encode()).hexdigest()
 
     @property
+    def with_intermediates(self) -> str:
+        """The certificate, then its intermediate CAs (PEMs, no trailing newline; no root).
+
+        What every server of it sends clients, nginx and the workers alike (the cluster bag's
+        ``server_cert``): a client that trusts only the root needs the intermediates to verify
+        it, and has the root already.
+        """
+        return "\n".join((self.certificate, *self.intermediates))
+
+    @property
     def served(self) -> str:
-        """What nginx sends clients: the certificate, then its intermediate CAs (no root)."""
-        return "\n".join((self.certificate, *self.intermediates)) + "\n"
+        """The text of nginx's certificate file: `with_intermediates` and a newline."""
+        return self.with_intermediates + "\n"
 
 
 STORED_DEFAULTS = {"tls_sans": "", "tls_bags": "", "tls_certificate": ""}
@@ -257,11 +267,16 @@ class CoordinatorTls(ops.Object):
         if not self._applied.tls_certificate:
             return None
         fields = json.loads(self._applied.tls_certificate)
+        if "intermediates" not in fields:  # adopted before they were kept: found once, now
+            fields["intermediates"] = issuing_path(
+                fields["certificate"], (fields["ca"], *fields["chain"])
+            )
+            self._applied.tls_certificate = json.dumps(fields)
         return ServerCertificate(
             fields["certificate"],
             fields["ca"],
             tuple(fields["chain"]),
-            tuple(fields.get("intermediates", ())),
+            tuple(fields["intermediates"]),
         )
 
 

@@ -86,7 +86,7 @@ class TlsKeyShare(ops.Object):
             if certificate is None
             else canonical_json({"certificate": certificate.fingerprint, "granted": granted})
         )
-        current = certificate is None or published in (None, certificate.certificate)
+        current = certificate is None or published in (None, certificate.with_intermediates)
         if desired == self._applied.tls_key_fingerprint and current:
             return self._applied.tls_key_secret_id or None
         try:

@@ -39,7 +39,6 @@ import pytest
 from coordinated_workers._nginx import NginxInputs, render
 from coordinated_workers._routing import TlsSettings
 from coordinated_workers._telemetry_proxy import worker_metrics_path
-from tests.support.certificates import TestCA
 from tests.support.live_nginx import (
     FakeDns,
     free_port,
@@ -48,6 +47,7 @@ from tests.support.live_nginx import (
     runtime_dir,
     write_config,
 )
+from tests.support.pki import CA
 from tests.support.products import PRODUCTS, Product, same
 
 if TYPE_CHECKING:
@@ -462,12 +462,12 @@ def _redirect(url: str) -> tuple[int, str]:
 def test_tls_serves_the_api_and_the_proxy_to_a_client_trusting_only_the_ca(
     nginx_binary: str, tmp_path: pathlib.Path
 ):
-    ca, other = TestCA("cluster-ca"), TestCA("someone-else")
-    certificate, key = ca.server_certificate(["127.0.0.1", "localhost"])
+    ca, other = CA("cluster-ca"), CA("someone-else")
+    issued = ca.issue("127.0.0.1", "localhost")
     certs = tmp_path / "certs"
     certs.mkdir()
-    (certs / "server.cert").write_text(certificate + "\n")
-    (certs / "server.key").write_text(key)
+    (certs / "server.cert").write_text(issued.cert + "\n")
+    (certs / "server.key").write_text(issued.key + "\n")
     (tmp_path / "ca.pem").write_text(ca.pem + "\n")
     (tmp_path / "other.pem").write_text(other.pem + "\n")
     trusting = ssl.create_default_context(cafile=str(tmp_path / "ca.pem"))

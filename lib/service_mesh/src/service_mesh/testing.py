@@ -20,6 +20,11 @@ It has two front ends over the same state:
           monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
           ctx.run(ctx.on.config_changed(), state)
 
+  or, where thousands of hooks run in one process, the same without the socket::
+
+      with fake.serve_to_environment(namespace="cos", in_process=True):
+          ctx.run(ctx.on.config_changed(), state)
+
 Every request is recorded in :attr:`FakeKubernetes.requests` as ``{"method", "path", "query",
 "content_type", "body"}``, the shape of the ``*-wire.json`` vectors. Faults can be injected
 with :meth:`FakeKubernetes.fail` (an API error), :meth:`FakeKubernetes.fail_transport`
@@ -81,6 +86,8 @@ if TYPE_CHECKING:
     from collections.abc import Generator, Sequence
 
     import lightkube
+    from lightkube.config.client_adapter import ConnectionParams
+    from lightkube.config.kubeconfig import SingleConfig
     from ops import testing as ops_testing
 
 __all__ = ["BodyFault", "FakeKubernetes", "WireRequest", "mesh_relation"]
@@ -390,11 +397,7 @@ class FakeKubernetes:
         where a service-account token is mounted. Environment proxies (``HTTP_PROXY``) also
         apply to loopback addresses unless ``NO_PROXY`` lists 127.0.0.1.
         """
-        if _SERVICE_ACCOUNT_TOKEN.exists():
-            raise RuntimeError(
-                f"{_SERVICE_ACCOUNT_TOKEN} exists, so lightkube.Client() would use in-cluster "
-                "credentials and ignore KUBECONFIG; run these tests outside a pod"
-            )
+        _refuse_in_cluster_credentials()
         server = _LoopbackServer(("127.0.0.1", 0))
         server.fake = self
         thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
@@ -402,7 +405,8 @@ class FakeKubernetes:
         try:
             with TemporaryDirectory(prefix="fake-kubernetes-") as tmp:
                 kubeconfig = Path(tmp, "kubeconfig")
-                kubeconfig.write_text(json.dumps(_kubeconfig(server.server_address[1], namespace)))
+                address = f"http://127.0.0.1:{server.server_address[1]}"
+                kubeconfig.write_text(json.dumps(_kubeconfig(address, namespace)))
                 yield kubeconfig
         finally:
             server.shutdown()
@@ -411,14 +415,26 @@ class FakeKubernetes:
             thread.join()
 
     @contextlib.contextmanager
-    def serve_to_environment(self, namespace: str = "default") -> Generator[Path, None, None]:
+    def serve_to_environment(
+        self, namespace: str = "default", *, in_process: bool = False
+    ) -> Generator[Path, None, None]:
         """`serve`, with this process's ``KUBECONFIG`` pointing at it and no proxy in the way.
 
         For charm code run in process (``ops.testing``), which builds ``lightkube.Client()``
         from the environment. The previous environment is restored on exit.
+
+        With ``in_process``, nothing listens on a socket: the kubeconfig names a server that
+        does not exist (``http://fake-kubernetes-<id>.invalid``) and every ``lightkube.Client``
+        built for that server gets :attr:`transport`, as :meth:`client` does. The client is
+        still lightkube's own, from the kubeconfig on down to the httpx2 request and its
+        decoded answer; only the connection is replaced by a call to :meth:`handle`. A
+        loopback request costs a server thread's wake-up and HTTP parsing on both sides
+        (two to three times the in-process one, more on a busy machine), and each client a
+        connection and a thread; this is for callers that build clients by the thousand.
         """
         overrides: dict[str, str | None] = dict.fromkeys(_PROXY_VARIABLES)
-        with self.serve(namespace) as kubeconfig:
+        serving = self._serve_in_process(namespace) if in_process else self.serve(namespace)
+        with serving as kubeconfig:
             overrides["KUBECONFIG"] = str(kubeconfig)
             saved = {name: os.environ.get(name) for name in overrides}
             try:
@@ -426,6 +442,34 @@ class FakeKubernetes:
                 yield kubeconfig
             finally:
                 _set_environment(saved)
+
+    @contextlib.contextmanager
+    def _serve_in_process(self, namespace: str) -> Generator[Path, None, None]:
+        """A kubeconfig for a made-up server whose lightkube clients get :attr:`transport`."""
+        from lightkube.core.generic_client import GenericSyncClient
+
+        _refuse_in_cluster_credentials()
+        server = f"http://fake-kubernetes-{uuid.uuid4().hex[:12]}.invalid"
+        transport = self.transport
+        own = GenericSyncClient.__dict__.get("AdapterClient")
+        build = GenericSyncClient.AdapterClient
+
+        def adapter(config: SingleConfig, conn_parameters: ConnectionParams) -> httpx2.Client:
+            if config.cluster.server == server and conn_parameters.transport is None:
+                conn_parameters = dataclasses.replace(conn_parameters, transport=transport)
+            return build(config, conn_parameters)
+
+        GenericSyncClient.AdapterClient = staticmethod(adapter)
+        try:
+            with TemporaryDirectory(prefix="fake-kubernetes-") as tmp:
+                kubeconfig = Path(tmp, "kubeconfig")
+                kubeconfig.write_text(json.dumps(_kubeconfig(server, namespace)))
+                yield kubeconfig
+        finally:
+            if own is None:
+                del GenericSyncClient.AdapterClient
+            else:
+                GenericSyncClient.AdapterClient = own
 
     # ----- the API server -----
 
@@ -791,7 +835,15 @@ def _fault_message(status: int, method: str, path: str) -> str:
     return f"injected failure ({status}) for {method} {path}"
 
 
-def _kubeconfig(port: int, namespace: str) -> Json:
+def _refuse_in_cluster_credentials() -> None:
+    if _SERVICE_ACCOUNT_TOKEN.exists():
+        raise RuntimeError(
+            f"{_SERVICE_ACCOUNT_TOKEN} exists, so lightkube.Client() would use in-cluster "
+            "credentials and ignore KUBECONFIG; run these tests outside a pod"
+        )
+
+
+def _kubeconfig(server: str, namespace: str) -> Json:
     return {
         "apiVersion": "v1",
         "kind": "Config",
@@ -802,7 +854,7 @@ def _kubeconfig(port: int, namespace: str) -> Json:
             {
                 "name": "fake",
                 "cluster": {
-                    "server": f"http://127.0.0.1:{port}",
+                    "server": server,
                     "insecure-skip-tls-verify": True,
                 },
             }

@@ -265,6 +265,26 @@ def test_the_workers_get_the_intermediates_nginx_serves(kube, tmp_path):
     assert data.ca_cert == issuing.chain[-1] != issuing.pem
 
 
+def test_a_certificate_adopted_before_intermediates_were_kept_gets_them(kube, tmp_path):
+    issuing = CA("issuing-ca", parent=CA("root-ca"))
+    ctx = _ctx()
+    out = _with_tls(ctx, tmp_path, issuing, _worker())
+    stored = []
+    for state in out.stored_states:  # the record as an older version of the library wrote it
+        record = dict(state.content)
+        if record.get("tls_certificate"):
+            fields = json.loads(record["tls_certificate"])
+            del fields["intermediates"]
+            record["tls_certificate"] = json.dumps(fields)
+        stored.append(dataclasses.replace(state, content=record))
+    (tmp_path / "certs" / "server.cert").unlink()
+    after = ctx.run(ctx.on.update_status(), dataclasses.replace(out, stored_states=stored))
+    served = (tmp_path / "certs" / "server.cert").read_text()
+    assert served.count("-----BEGIN CERTIFICATE-----") == 2 and issuing.pem in served
+    assert issuing.chain[-1] not in served
+    assert after.unit_status == testing.ActiveStatus()
+
+
 def test_renewed_reloads_nginx_once_and_keeps_the_key_secret(kube, tmp_path):
     ctx = _ctx()
     ca = CA()

@@ -25,6 +25,7 @@ from ops import testing
 from coordinated_workers._catalogue import CatalogueItem
 from coordinated_workers._coordinator import Coordinator
 from coordinated_workers._telemetry_proxy import WorkerTelemetryProxyConfig
+from coordinated_workers._tls import ServerCertificate
 from coordinated_workers._tls_share import KEY_FIELD, SECRET_LABEL
 from coordinated_workers.testing import read_provider_data, worker_address, worker_relation
 from service_mesh import AppPolicy, Endpoint
@@ -432,6 +433,22 @@ def test_with_an_intermediate_ca_nginx_serves_it_and_a_client_trusting_the_root_
     (only_leaf / "server.key").write_text((tmp_path / "certs" / "server.key").read_text())
     with pytest.raises(ssl.SSLCertVerificationError):  # a check that the check can fail
         _handshake(only_leaf, root.pem, host)
+
+
+def test_the_intermediates_are_found_whatever_the_providers_order_and_ca():
+    root = CA("root")
+    middle = CA("middle", parent=root)
+    issuing = CA("issuing", parent=middle)
+    leaf = issuing.issue("coordinator.obs.svc.cluster.local").cert
+    for ca, chain in (
+        (root.pem, [leaf, issuing.pem, middle.pem, root.pem]),  # ca: the root
+        (issuing.pem, [root.pem, leaf, middle.pem, issuing.pem]),  # ca: the issuer, any order
+        (issuing.pem, [leaf]),  # what the chain lacks ends the path
+    ):
+        served = ServerCertificate.from_provider(leaf, ca, chain)
+        expected = (issuing.pem, middle.pem) if len(chain) > 1 else (issuing.pem,)
+        assert served.intermediates == expected
+        assert root.pem not in served.served
 
 
 def _handshake(certs: pathlib.Path, trusted: str, host: str) -> None:

@@ -54,11 +54,20 @@ class ServerCertificate:
     """The server certificate, PEM without a trailing newline (the cluster bag's form)."""
     ca: str
     """The issuing CA, PEM without a trailing newline."""
-    chain: tuple[str, ...] = ()
+    chain: tuple[str, ...]
     """The provider's chain (leaf first), PEMs without trailing newlines."""
-    intermediates: tuple[str, ...] = ()
+    intermediates: tuple[str, ...]
     """The CAs between the certificate and a self-signed root, the leaf's issuer first: what
-    a client needs besides the root it trusts (found by `issuing_path` on adoption)."""
+    a client needs besides the root it trusts (see `from_provider`)."""
+
+    @classmethod
+    def from_provider(cls, certificate: str, ca: str, chain: Sequence[str]) -> ServerCertificate:
+        """The provider's three fields, with the intermediates found among ``ca`` and ``chain``.
+
+        Raises:
+            ValueError: a PEM does not parse.
+        """
+        return cls(certificate, ca, tuple(chain), issuing_path(certificate, (ca, *chain)))
 
     @property
     def fingerprint(self) -> str:
@@ -253,11 +262,10 @@ class CoordinatorTls(ops.Object):
         key = requirer.private_key
         if key is None or not issued.certificate.matches_private_key(key):
             raise ValueError("the certificate does not match this unit's private key")
-        certificate = _canonical_pem(str(issued.certificate))
-        ca = _canonical_pem(str(issued.ca))
-        chain = tuple(_canonical_pem(str(pem)) for pem in issued.chain)
-        adopted = ServerCertificate(
-            certificate, ca, chain, issuing_path(certificate, (ca, *chain))
+        adopted = ServerCertificate.from_provider(
+            _canonical_pem(str(issued.certificate)),
+            _canonical_pem(str(issued.ca)),
+            [_canonical_pem(str(pem)) for pem in issued.chain],
         )
         self._key = str(key).strip() + "\n"
         self._applied.tls_certificate = json.dumps(dataclasses.asdict(adopted))

@@ -36,12 +36,15 @@ What is measured, and how:
    coordinator that has them.
 8. The coordinator's ``show-mesh`` action on the converged cluster of 2. (its Pods seeded as a
    roll-out would label them): its Kubernetes requests (reads only), calls and wall time, and
-   whether any hook measured before it loaded the action's modules (none should).
+   whether any hook measured before it loaded the action's modules (none should), and whether
+   the action imports the tls-certificates library or cryptography (it should not).
 9. TLS (issue 14): the steady coordinator ``config-changed`` of 2. with the certificates
    relation off and on (a certificate issued by a test CA): wall time, function calls,
    Kubernetes and Pebble requests, secret hook tools run (``secret-get``, ``secret-info-get``,
    counted on ops.testing's backend), and whether the hook imported the tls-certificates
    library or cryptography; and the hook that adopts a renewed certificate (one reload).
+   Then, without the certificates relation, whether ``leader-elected`` (one of the library's
+   hooks) imports either (it should not; 8. asks the same of the ``show-mesh`` action).
 10. Design figures the library's code relies on: the calls a steady ``config-changed`` would
    make if the coordinator observed every event rather than the dispatched one
    (``_events.observe_reconcile_events``), and the cold import of crossplane, which nginx.conf
@@ -1162,6 +1165,7 @@ def bench_show_mesh(charm: Any) -> None:
     times: list[float] = []
     requests: list[WireRequest] = []
     calls = 0
+    tls_loaded: list[str] = []
     for run in range(EVENT_RUNS):
         with Cluster(COORDINATOR) as cluster:
             ctx = testing.Context(charm.CoordinatorCharm, app_name=COORDINATOR)
@@ -1188,6 +1192,10 @@ def bench_show_mesh(charm: Any) -> None:
             cluster.take_requests()
             if run == 0:
                 calls, _ = profiled_calls(ctx.run, ctx.on.action("show-mesh"), out)
+                tls_loaded = packages_imported(
+                    ctx.run, ctx.on.action("show-mesh"), out, packages=TLS_PACKAGES
+                )
+                cluster.take_requests()
             else:
                 ms, _ = timed(ctx.run, ctx.on.action("show-mesh"), out)
                 times.append(ms)
@@ -1197,6 +1205,8 @@ def bench_show_mesh(charm: Any) -> None:
     check("Kubernetes requests", f"{len(requests)} ({describe(requests)})", "3 reads", reads_only)
     check("function calls (lightkube included)", f"{calls:,}", "", None)
     check("wall time (median)", f"{statistics.median(times):.1f} ms", "", None)
+    # Dispatched without a hook name, with certificates not related: no TLS library.
+    check("TLS packages imported", ", ".join(tls_loaded) or "none", "none", not tls_loaded)
 
 
 class SecretMeter:
@@ -1326,6 +1336,21 @@ def bench_coordinator_tls(charm: Any) -> None:
         "(the library's own, and our key)",
         None,
     )
+    # leader-elected and secret-* are the library's hooks too, and an action is dispatched
+    # without a hook name: neither may load it while certificates is not related.
+    with Cluster(COORDINATOR) as cluster:
+        ctx = testing.Context(charm.CoordinatorCharm, app_name=COORDINATOR)
+        out = ctx.run(
+            ctx.on.config_changed(),
+            coordinator_state(cluster, [*worker_apps(2), mesh_relation()]),
+        )
+        loaded = packages_imported(ctx.run, ctx.on.leader_elected(), out, packages=TLS_PACKAGES)
+        check(
+            "TLS packages imported, leader-elected, TLS off",
+            ", ".join(loaded) or "none",
+            "none",
+            not loaded,
+        )
 
 
 EXCHANGE = {"interface": "grafana_datasource_exchange", "optional": True}

@@ -54,6 +54,8 @@ def test_valid_urls(given: str, expected: str):
         "http://host/x#frag",
         "http://host/x y",
         "http://host/x\n",
+        "http://[",
+        "http://[abc]/x",
         "http://host/" + "a" * 2100,
         42,
     ],
@@ -172,6 +174,15 @@ def test_an_invalid_url_from_the_callable_is_blocked_and_the_internal_url_used(k
     assert isinstance(out.unit_status, testing.BlockedStatus)
     assert out.unit_status.message.startswith("external_url ")
     assert out.unit_status.message.isprintable()
+
+
+@pytest.mark.parametrize("given", ["http://[", "http://[abc]/x"])
+def test_a_bracketed_host_urllib_cannot_parse_is_blocked_not_a_crash(kube, given):
+    out, relation, url = _run(lambda: given)
+    assert relation.local_unit_data["prometheus_scrape_unit_address"] == POD
+    assert url == INTERNAL
+    assert isinstance(out.unit_status, testing.BlockedStatus)
+    assert out.unit_status.message.startswith("external_url ")
 
 
 def test_losing_the_ingress_removes_the_path_and_restores_the_pod_address(kube):

@@ -9,7 +9,7 @@ import json
 import yaml
 
 from coordinated_workers import _mesh as mesh
-from service_mesh import AppPolicy, Method, PolicyTargetType, UnitPolicy
+from service_mesh import AppPolicy, Endpoint, Method, PolicyTargetType, UnitPolicy
 from service_mesh.istio import authorization_policies
 
 
@@ -68,6 +68,14 @@ def test_default_external_policies():
     assert proxy.endpoints[0].paths == ["/proxy/worker/{*}/metrics"]
     assert mesh.default_external_policies("metrics-endpoint", 9113, None) == with_proxy[:1]
     assert mesh.default_external_policies(None, 9113, 8081) == []
+
+
+def test_a_proxy_port_speaking_tls_gets_a_ports_only_rule():
+    """A waypoint cannot read methods or paths inside TLS that nginx terminates."""
+    (_, proxy) = mesh.default_external_policies("metrics-endpoint", 9113, 8443, tls=True)
+    assert isinstance(proxy, AppPolicy)
+    assert proxy.endpoints == [Endpoint(ports=[8443])]
+    assert proxy.endpoints[0].is_l4
 
 
 def test_charm_policies_follow_defaults():

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import pathlib
+import ssl
 from collections.abc import Iterator
 from typing import Any
 
@@ -24,8 +25,10 @@ from ops import testing
 from coordinated_workers._catalogue import CatalogueItem
 from coordinated_workers._coordinator import Coordinator
 from coordinated_workers._telemetry_proxy import WorkerTelemetryProxyConfig
+from coordinated_workers._tls import ServerCertificate
 from coordinated_workers._tls_share import KEY_FIELD, SECRET_LABEL
 from coordinated_workers.testing import read_provider_data, worker_address, worker_relation
+from service_mesh import AppPolicy, Endpoint
 from service_mesh.testing import FakeKubernetes
 from tests.support.coordinators import minimal_coordinator_config
 from tests.support.pki import CA, csr_names
@@ -183,6 +186,19 @@ def test_a_new_worker_app_is_a_new_request_with_its_address(kube, tmp_path):
     assert read_provider_data(_relation(grown, 12)).server_cert is not None
 
 
+def test_a_worker_cannot_choose_the_names_on_the_certificate_whose_key_it_gets(kube, tmp_path):
+    """The worker SANs come from Juju's unit names, not from the address a worker writes."""
+    hostile = _worker("evil")
+    bag = {**hostile.remote_units_data[0], "address": json.dumps("grafana.cos.svc.cluster.local")}
+    hostile = dataclasses.replace(hostile, remote_units_data={0: bag})
+    ctx = _ctx()
+    certs = _certificates()
+    out = ctx.run(ctx.on.relation_created(certs), _state(tmp_path, hostile, certs))
+    names = csr_names(_relation(out, CERTS).local_unit_data)[1]
+    assert "grafana.cos.svc.cluster.local" not in names
+    assert worker_address("evil", 0, MODEL) in names
+
+
 # --- added, renewed, removed ------------------------------------------------------------------
 
 
@@ -250,6 +266,26 @@ def test_the_workers_get_the_intermediates_nginx_serves(kube, tmp_path):
     assert data.ca_cert == issuing.chain[-1] != issuing.pem
 
 
+def test_a_certificate_adopted_before_intermediates_were_kept_gets_them(kube, tmp_path):
+    issuing = CA("issuing-ca", parent=CA("root-ca"))
+    ctx = _ctx()
+    out = _with_tls(ctx, tmp_path, issuing, _worker())
+    stored = []
+    for state in out.stored_states:  # the record as an older version of the library wrote it
+        record = dict(state.content)
+        if record.get("tls_certificate"):
+            fields = json.loads(record["tls_certificate"])
+            del fields["intermediates"]
+            record["tls_certificate"] = json.dumps(fields)
+        stored.append(dataclasses.replace(state, content=record))
+    (tmp_path / "certs" / "server.cert").unlink()
+    after = ctx.run(ctx.on.update_status(), dataclasses.replace(out, stored_states=stored))
+    served = (tmp_path / "certs" / "server.cert").read_text()
+    assert served.count("-----BEGIN CERTIFICATE-----") == 2 and issuing.pem in served
+    assert issuing.chain[-1] not in served
+    assert after.unit_status == testing.ActiveStatus()
+
+
 def test_renewed_reloads_nginx_once_and_keeps_the_key_secret(kube, tmp_path):
     ctx = _ctx()
     ca = CA()
@@ -288,6 +324,38 @@ def test_steady_hooks_read_no_secret_and_do_not_use_the_library(kube, tmp_path):
     assert not steady.secrets
 
 
+@pytest.mark.parametrize("related", [False, True])
+def test_the_library_is_constructed_for_its_hooks_only_while_related(kube, tmp_path, related):
+    """leader-elected is one of the library's hooks, but without a relation it has no work;
+    an action is never one of them."""
+    ctx = testing.Context(TlsCoordinator, meta=META, app_name=APP, actions={"show-mesh": {}})
+    relations = [_worker(), _certificates()] if related else [_worker()]
+    state = _state(tmp_path, *relations)
+    with ctx(ctx.on.leader_elected(), state) as manager:
+        manager.run()
+        assert (manager.charm.coordinator.tls._requirer is not None) is related
+    with ctx(ctx.on.action("show-mesh"), state) as manager:
+        manager.run()
+        assert manager.charm.coordinator.tls._requirer is None
+
+
+def test_scrapers_may_reach_the_https_proxy_port_by_port_and_the_http_one_by_path(kube, tmp_path):
+    ctx = _ctx()
+    out = _with_tls(ctx, tmp_path, CA(), _worker())
+    with ctx(ctx.on.update_status(), out) as manager:
+        policies = manager.charm.coordinator.external_policies()
+    by_port = {
+        tuple(e.ports or ()): e for p in policies if isinstance(p, AppPolicy) for e in p.endpoints
+    }
+    assert by_port[(8443,)] == Endpoint(ports=[8443])  # TLS: the waypoint sees no paths
+    assert by_port[(8081,)].paths == ["/proxy/worker/{*}/metrics"]  # plain: L7 as before
+    with ctx(ctx.on.update_status(), _state(tmp_path, _worker())) as manager:
+        untouched = manager.charm.coordinator.external_policies()
+    assert [e.ports for p in untouched if isinstance(p, AppPolicy) for e in p.endpoints] == [
+        [8081]
+    ]
+
+
 def test_removed_goes_back_to_http_and_takes_everything_back(kube, tmp_path):
     ctx = _ctx()
     out = _with_tls(ctx, tmp_path, CA(), _worker())
@@ -305,6 +373,19 @@ def test_removed_goes_back_to_http_and_takes_everything_back(kube, tmp_path):
     assert testing.TCPPort(8443) not in removed.opened_ports
 
 
+def test_removal_finishes_when_the_container_already_lost_the_files(kube, tmp_path):
+    ctx = _ctx()
+    out = _with_tls(ctx, tmp_path, CA(), _worker())
+    (tmp_path / "certs" / "server.cert").unlink()  # a container restarted with an empty disk
+    (tmp_path / "certs" / "server.key").unlink()
+    removed = ctx.run(ctx.on.relation_broken(_relation(out, CERTS)), out)
+    assert removed.unit_status == testing.ActiveStatus()
+    assert "ssl" not in (tmp_path / "nginx.conf").read_text()
+    unrelated = [r for r in removed.relations if r.id != CERTS]
+    again = ctx.run(ctx.on.update_status(), dataclasses.replace(removed, relations=unrelated))
+    assert again.unit_status == testing.ActiveStatus()
+
+
 def test_grants_follow_the_worker_apps_exactly(kube, tmp_path):
     ctx = _ctx()
     first, second = _worker("worker", 11), _worker("other", 12)
@@ -314,6 +395,107 @@ def test_grants_follow_the_worker_apps_exactly(kube, tmp_path):
     gone = ctx.run(ctx.on.relation_broken(_relation(out, 12)), out)
     after = _key_secret(gone)
     assert after is not None and after.remote_grants == {11: {"worker"}}
+
+
+def test_with_an_intermediate_ca_nginx_serves_it_and_a_client_trusting_the_root_accepts(
+    kube, tmp_path
+):
+    root = CA("root")
+    issuing = CA("intermediate", parent=root)
+    ctx = _ctx()
+    certs = _certificates()
+    requested = ctx.run(ctx.on.relation_created(certs), _state(tmp_path, _worker(), certs))
+    ours = _relation(requested, CERTS)
+    (request,) = json.loads(ours.local_unit_data["certificate_signing_requests"])
+    leaf = issuing.sign(request["certificate_signing_request"])
+    entry = {  # the provider's fields: the issuing CA, the chain from the leaf to the root
+        "ca": issuing.pem,
+        "certificate_signing_request": request["certificate_signing_request"],
+        "certificate": leaf,
+        "chain": [leaf, issuing.pem, root.pem],
+    }
+    answered = dataclasses.replace(ours, remote_app_data={"certificates": json.dumps([entry])})
+    others = [r for r in requested.relations if r.id != CERTS]
+    ctx.run(
+        ctx.on.relation_changed(answered),
+        dataclasses.replace(requested, relations=[*others, answered]),
+    )
+    served = x509.load_pem_x509_certificates((tmp_path / "certs" / "server.cert").read_bytes())
+    assert [c.subject for c in served] == [
+        x509.load_pem_x509_certificate(leaf.encode()).subject,
+        issuing.certificate.subject,
+    ]  # no root: a client has it or does not trust us anyway
+    host = f"{APP}.{MODEL}.svc.cluster.local"
+    _handshake(tmp_path / "certs", root.pem, host)  # raises when the chain does not reach root
+    only_leaf = tmp_path / "leaf"
+    only_leaf.mkdir()
+    (only_leaf / "server.cert").write_text(leaf + "\n")
+    (only_leaf / "server.key").write_text((tmp_path / "certs" / "server.key").read_text())
+    with pytest.raises(ssl.SSLCertVerificationError):  # a check that the check can fail
+        _handshake(only_leaf, root.pem, host)
+
+
+def test_the_intermediates_are_found_whatever_the_providers_order_and_ca():
+    root = CA("root")
+    middle = CA("middle", parent=root)
+    issuing = CA("issuing", parent=middle)
+    leaf = issuing.issue("coordinator.obs.svc.cluster.local").cert
+    for ca, chain in (
+        (root.pem, [leaf, issuing.pem, middle.pem, root.pem]),  # ca: the root
+        (issuing.pem, [root.pem, leaf, middle.pem, issuing.pem]),  # ca: the issuer, any order
+        (issuing.pem, [leaf]),  # what the chain lacks ends the path
+    ):
+        served = ServerCertificate.from_provider(leaf, ca, chain)
+        expected = (issuing.pem, middle.pem) if len(chain) > 1 else (issuing.pem,)
+        assert served.intermediates == expected
+        assert root.pem not in served.served
+
+
+def _handshake(certs: pathlib.Path, trusted: str, host: str) -> None:
+    """A TLS handshake, in memory, between a server given nginx's two files (as nginx loads
+    them, with OpenSSL) and a client that trusts only ``trusted``."""
+    server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_context.load_cert_chain(certs / "server.cert", certs / "server.key")
+    client_context = ssl.create_default_context(cadata=trusted)
+    pipes = [(ssl.MemoryBIO(), ssl.MemoryBIO()) for _ in range(2)]  # (incoming, outgoing)
+    client = client_context.wrap_bio(*pipes[0], server_hostname=host)
+    server = server_context.wrap_bio(*pipes[1], server_side=True)
+    done = {"client": False, "server": False}
+    for _ in range(10):
+        for name, side in (("client", client), ("server", server)):
+            if not done[name]:
+                try:
+                    side.do_handshake()
+                    done[name] = True
+                except ssl.SSLWantReadError:
+                    pass
+        pipes[1][0].write(pipes[0][1].read())  # client -> server
+        pipes[0][0].write(pipes[1][1].read())  # server -> client
+        if all(done.values()):
+            return
+    raise AssertionError("the handshake did not finish")
+
+
+def test_a_refused_grant_keeps_tls_for_the_workers_that_have_it(kube, tmp_path):
+    ctx = _ctx()
+    out = _with_tls(ctx, tmp_path, CA(), _worker())
+    shared = _key_secret(out)
+    assert shared is not None and read_provider_data(_relation(out, 11)).server_cert is not None
+    # The controller refuses to let us manage the secret (here: ops.testing's refusal for a
+    # secret we do not own), so granting it to a new worker app fails.
+    refusing = dataclasses.replace(shared, owner=None)
+    other = _worker("other", 12)
+    state = dataclasses.replace(
+        out,
+        relations=[*out.relations, other],
+        secrets=[s for s in out.secrets if s.id != shared.id] + [refusing],
+    )
+    after = ctx.run(ctx.on.relation_joined(other), state)
+    assert isinstance(after.unit_status, testing.WaitingStatus)
+    assert after.unit_status.message.startswith("certificates: cannot share the key")
+    data = read_provider_data(_relation(after, 11))
+    assert data.server_cert is not None and data.privkey_secret_id == shared.id
+    assert data.ca_cert is not None and "ssl" in (tmp_path / "nginx.conf").read_text()
 
 
 def test_a_non_leader_serves_its_own_certificate_and_shares_nothing(kube, tmp_path):
@@ -527,6 +709,33 @@ def test_update_status_puts_back_files_the_container_lost(kube, tmp_path):
     assert (tmp_path / "certs" / "server.cert").read_text() == served
     assert (tmp_path / "certs" / "server.key").exists()
     assert repaired.unit_status == testing.ActiveStatus()
+
+
+def test_a_new_key_without_its_certificate_is_neither_served_nor_shared(kube, tmp_path):
+    """The library made a new key (rotation) and the provider has not answered its CSR yet."""
+    ctx = _ctx()
+    out = _with_tls(ctx, tmp_path, CA(), _worker())
+    served_key = (tmp_path / "certs" / "server.key").read_text()
+    shared = _key_secret(out)
+    assert shared is not None
+    new_key = CA().issue("x").key
+    secrets = [
+        dataclasses.replace(s, tracked_content={"private-key": new_key}, latest_content=None)
+        if s.label and s.label.endswith("-private-key-0-certificates")
+        else s
+        for s in out.secrets
+    ]
+    (tmp_path / "certs" / "server.cert").unlink()  # update-status will want to write the pair
+    other = _worker("other", 12)  # and a new worker app, the key's secret to be rewritten
+    state = dataclasses.replace(out, secrets=secrets, relations=[*out.relations, other])
+    after = ctx.run(ctx.on.update_status(), state)
+    assert isinstance(after.unit_status, testing.WaitingStatus)
+    assert "a new key awaits its certificate" in after.unit_status.message
+    assert (tmp_path / "certs" / "server.key").read_text() == served_key
+    assert not (tmp_path / "certs" / "server.cert").exists()
+    kept = _key_secret(after)
+    assert kept is not None and kept.tracked_content == shared.tracked_content
+    assert read_provider_data(_relation(after, 11)).privkey_secret_id == shared.id
 
 
 def test_an_unreadable_key_is_waiting_and_nothing_is_written(kube, tmp_path):

@@ -333,6 +333,23 @@ def test_tls_removed_removes_the_files_and_the_trust_and_restarts_once(tmp_path,
     assert unit.update_ca_runs() == 2
 
 
+def test_leaving_the_cluster_removes_the_coordinators_key_and_trust(tmp_path, issued):
+    unit = Unit(tmp_path)
+    out = _started(unit, issued)
+    assert _tls_files(unit) == _expected(issued)
+    broken = unit.run(unit.ctx.on.relation_broken(_cluster(out)), out)
+    gone = unit.run(
+        unit.ctx.on.update_status(), dataclasses.replace(broken, relations=[], secrets=[])
+    )
+    assert _tls_files(unit) == dict.fromkeys(_expected(issued))
+    assert unit.update_ca_runs() == 2  # trusted on the way in, forgotten on the way out
+    statuses = gone.get_container("workload").service_statuses.values()
+    assert ops.pebble.ServiceStatus.ACTIVE not in statuses
+    with counted() as counts:  # nothing more to remove: no file read, no exec
+        unit.run(unit.ctx.on.update_status(), gone)
+    assert unit.update_ca_runs() == 2 and (counts.restarts, counts.tls_pulls) == (0, 0)
+
+
 def test_a_restarted_container_gets_its_files_back_without_a_new_secret_read(tmp_path, issued):
     unit = Unit(tmp_path)
     out = _started(unit, issued)

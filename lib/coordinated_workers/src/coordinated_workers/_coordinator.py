@@ -220,12 +220,14 @@ class Coordinator(ops.Object):
     def external_policies(self) -> list[AppPolicy | UnitPolicy]:
         """Default external policies followed by the charm's own."""
         metrics, exporter_port = self.config.endpoints.metrics, self.config.exporter_port
-        ports = self.proxy_ports
-        defaults = mesh.default_external_policies(
-            metrics, exporter_port, ports[0] if ports else None
-        )
-        for port in ports[1:]:  # the exporter's unit policy is in already
-            defaults += mesh.default_external_policies(metrics, exporter_port, port)[1:]
+        ports, proxy = self.proxy_ports, self.config.telemetry_proxy
+        # The port nginx serves TLS on while certificates is related: no L7 rule can match it.
+        tls_port = proxy.port(tls=True) if proxy is not None and self.tls.related else None
+        defaults = mesh.default_external_policies(metrics, exporter_port, None)
+        for port in ports:
+            defaults += mesh.default_external_policies(
+                metrics, exporter_port, port, tls=port == tls_port
+            )[1:]
         routed = mesh_policies(self.config.servers)  # who may reach which server
         return mesh.external_policies(defaults, [*routed, *self.config.charm_mesh_policies])
 
@@ -550,11 +552,13 @@ class Coordinator(ops.Object):
     def _certificate_sans(self) -> list[str]:
         """The names our certificate must hold: the Service, each of our pods, each worker.
 
-        Workers serve the leader's certificate, so their addresses are in it too.
+        Workers serve the leader's certificate, so their pods' names are in it too: derived
+        from the unit names Juju gives, never the address a worker writes in its bag, or any
+        app related on ``cluster`` could put any name on a certificate whose key it receives.
         """
         model = self.model.name
         names = [self.host, *(pod_host(unit, model) for unit in self._coordinator_units())]
-        names += [unit.address for worker in self.cluster.workers() for unit in worker.units]
+        names += [pod_host(u.name, model) for app in self.cluster.workers() for u in app.units]
         return sorted(set(names))
 
     def _shared_s3(self) -> SharedS3:

@@ -42,10 +42,15 @@ def validated_external_url(url: object) -> str:
         raise ExternalUrlError(f"longer than {MAX_LENGTH} characters")
     if not _ALLOWED.fullmatch(url):
         raise ExternalUrlError("has characters a URL cannot hold (or a query or fragment)")
-    parsed = urllib.parse.urlsplit(url)
+    try:
+        # urllib raises a plain ValueError for a bracketed host that is not IPv6 ("http://[").
+        parsed = urllib.parse.urlsplit(url)
+        hostname = parsed.hostname
+    except ValueError as e:
+        raise ExternalUrlError(f"bad host: {e}") from e
     if parsed.scheme not in ("http", "https"):
         raise ExternalUrlError("scheme is not http or https")
-    if not parsed.hostname:
+    if not hostname:
         raise ExternalUrlError("has no host")
     if parsed.username is not None or "@" in parsed.netloc:
         raise ExternalUrlError("has user information")

@@ -79,13 +79,19 @@ def _to_members(source_app: str, namespace: str, members: dict[str, str]) -> Mes
 
 
 def default_external_policies(
-    metrics_relation: str | None, exporter_port: int, proxy_port: int | None
+    metrics_relation: str | None,
+    exporter_port: int,
+    proxy_port: int | None,
+    *,
+    tls: bool = False,
 ) -> list[AppPolicy | UnitPolicy]:
     """Policies every coordinator needs for the traffic that reaches it from outside.
 
     Scrapers related on ``metrics_relation`` may read the nginx exporter on each coordinator pod
     (L4) and, when the worker telemetry proxy is on, GET worker metrics through the
-    coordinator's Service (L7, nothing else on the proxy port).
+    coordinator's Service (L7, nothing else on the proxy port). With ``tls`` (the proxy port
+    may speak TLS that nginx terminates) the rule names the port only: the waypoint sees
+    encrypted bytes there, so a rule with methods or paths would never match.
     """
     if metrics_relation is None:
         return []
@@ -93,16 +99,14 @@ def default_external_policies(
         UnitPolicy(relation=metrics_relation, ports=[exporter_port])
     ]
     if proxy_port is not None:
-        policies.append(
-            AppPolicy(
-                relation=metrics_relation,
-                endpoints=[
-                    Endpoint(
-                        ports=[proxy_port], methods=[Method.get], paths=[WORKER_METRICS_PROXY_PATH]
-                    )
-                ],
+        endpoint = (
+            Endpoint(ports=[proxy_port])
+            if tls
+            else Endpoint(
+                ports=[proxy_port], methods=[Method.get], paths=[WORKER_METRICS_PROXY_PATH]
             )
         )
+        policies.append(AppPolicy(relation=metrics_relation, endpoints=[endpoint]))
     return policies
 
 

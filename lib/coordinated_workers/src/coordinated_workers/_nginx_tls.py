@@ -56,8 +56,8 @@ def sync_certificate(
     """
     if certificate is None:
         if applied:
-            container.remove_path(CERT_PATH)
-            container.remove_path(KEY_PATH)
+            for path in (CERT_PATH, KEY_PATH):
+                _remove(container, path)
         return "", bool(applied)
     wanted = certificate.fingerprint
     if wanted == applied and not (verify and _on_disk(container) != certificate.served):
@@ -65,6 +65,15 @@ def sync_certificate(
     container.push(KEY_PATH, key(), make_dirs=True, permissions=0o600)
     container.push(CERT_PATH, certificate.served, make_dirs=True, permissions=0o644)
     return wanted, True
+
+
+def _remove(container: ops.Container, path: str) -> None:
+    """Remove ``path``; one already gone (a container that restarted empty) is removed."""
+    try:
+        container.remove_path(path)
+    except ops.pebble.PathError as e:
+        if e.kind != "not-found":
+            raise
 
 
 def _on_disk(container: ops.Container) -> str | None:

@@ -119,7 +119,7 @@ class Rewrite:
     @classmethod
     def to(cls, path: str) -> Rewrite:
         """Send every request of the location to `path` (the query string kept)."""
-        if not _PLAIN_PATH.match(path):
+        if not _PLAIN_PATH.fullmatch(path):
             raise RoutingError(f"invalid rewrite target {path!r}")
         return cls("^", path)
 
@@ -132,7 +132,7 @@ class Extra:
     args: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        if not _DIRECTIVE_NAME.match(self.name) or self.name in FORBIDDEN_EXTRAS:
+        if not _DIRECTIVE_NAME.fullmatch(self.name) or self.name in FORBIDDEN_EXTRAS:
             raise RoutingError(f"directive {self.name!r} is not allowed as an extra")
         for arg in self.args:
             _check_value(arg, f"argument of {self.name}")
@@ -150,7 +150,7 @@ class ClientHeader:
     default: str
 
     def __post_init__(self) -> None:
-        if not _HEADER_NAME.match(self.name):
+        if not _HEADER_NAME.fullmatch(self.name):
             raise RoutingError(f"invalid header name {self.name!r}")
         if "$" in self.default or _CONTROL.search(self.default) or not self.default:
             raise RoutingError(f"invalid default for {self.name}: {self.default!r}")
@@ -200,7 +200,7 @@ class Location:
 
     def __post_init__(self) -> None:
         roles = (self.roles,) if isinstance(self.roles, str) else tuple(self.roles)
-        if not roles or any(not ROLE_NAME.match(role) for role in roles):
+        if not roles or any(not ROLE_NAME.fullmatch(role) for role in roles):
             raise RoutingError(f"invalid roles {roles!r} for {self.path!r}")
         object.__setattr__(self, "roles", tuple(sorted(set(roles))))
         object.__setattr__(self, "headers", dict(sorted(self.headers.items())))
@@ -215,15 +215,15 @@ class Location:
             if not self.path.startswith("^"):
                 raise RoutingError(f"regex location {self.path!r} must start with '^'")
             _check_regex(self.path, "regex location")
-        elif not _PLAIN_PATH.match(self.path):
+        elif not _PLAIN_PATH.fullmatch(self.path):
             raise RoutingError(f"invalid location path {self.path!r}")
         _check_port(self.worker_port, f"worker port of {self.path}")
         _check_headers(self.headers)
         for size in (self.client_max_body_size,):
-            if size is not None and not _SIZE.match(size):
+            if size is not None and not _SIZE.fullmatch(size):
                 raise RoutingError(f"invalid body size {size!r}")
         for timeout in (self.read_timeout, self.send_timeout):
-            if timeout is not None and not _TIME.match(timeout):
+            if timeout is not None and not _TIME.fullmatch(timeout):
                 raise RoutingError(f"invalid timeout {timeout!r}")
 
     @property
@@ -258,7 +258,7 @@ class TlsSettings:
         unknown = sorted(set(self.protocols) - TLS_PROTOCOLS)
         if not self.protocols or unknown:
             raise RoutingError(f"TLS protocols must be among {sorted(TLS_PROTOCOLS)}: {unknown}")
-        if not _CIPHERS.match(self.ciphers):
+        if not _CIPHERS.fullmatch(self.ciphers):
             raise RoutingError(f"invalid cipher list {self.ciphers!r}")
 
 
@@ -379,7 +379,7 @@ def variables_used(servers: Iterable[Server]) -> frozenset[str]:
 
 
 def _allowed(name: str) -> bool:
-    return name in ALLOWED_VARIABLES or bool(_ALLOWED_FAMILIES.match(name))
+    return name in ALLOWED_VARIABLES or bool(_ALLOWED_FAMILIES.fullmatch(name))
 
 
 def _references(text: str) -> set[str]:
@@ -391,7 +391,7 @@ def _references(text: str) -> set[str]:
 
 def _check_headers(headers: Mapping[str, str | ClientHeader]) -> None:
     for name, value in headers.items():
-        if not _HEADER_NAME.match(name):
+        if not _HEADER_NAME.fullmatch(name):
             raise RoutingError(f"invalid header name {name!r}")
         if isinstance(value, str):
             _check_value(value, f"header {name}")

@@ -4,7 +4,7 @@
 
 Each coordinator unit asks for one certificate (the library's ``Mode.UNIT``: its own key,
 kept by the library in a unit secret) whose SANs are the coordinator's Service FQDN, every
-coordinator unit's pod FQDN and every worker unit's address, so one certificate serves the
+coordinator unit's pod FQDN and every worker unit's pod FQDN, so one certificate serves the
 Service, each pod, and (on the leader, shared with them) the workers. The request is
 re-sent when those names change.
 
@@ -25,6 +25,7 @@ import hashlib
 import ipaddress
 import json
 import logging
+import os
 from typing import TYPE_CHECKING, Any, cast
 
 import ops
@@ -53,8 +54,20 @@ class ServerCertificate:
     """The server certificate, PEM without a trailing newline (the cluster bag's form)."""
     ca: str
     """The issuing CA, PEM without a trailing newline."""
-    chain: tuple[str, ...] = ()
+    chain: tuple[str, ...]
     """The provider's chain (leaf first), PEMs without trailing newlines."""
+    intermediates: tuple[str, ...]
+    """The CAs between the certificate and a self-signed root, the leaf's issuer first: what
+    a client needs besides the root it trusts (see `from_provider`)."""
+
+    @classmethod
+    def from_provider(cls, certificate: str, ca: str, chain: Sequence[str]) -> ServerCertificate:
+        """The provider's three fields, with the intermediates found among ``ca`` and ``chain``.
+
+        Raises:
+            ValueError: a PEM does not parse.
+        """
+        return cls(certificate, ca, tuple(chain), issuing_path(certificate, (ca, *chain)))
 
     @property
     def fingerprint(self) -> str:
@@ -64,13 +77,13 @@ class ServerCertificate:
 
     @property
     def with_intermediates(self) -> str:
-        """The certificate, then the chain's intermediates (PEMs, no trailing newline).
+        """The certificate, then its intermediate CAs (PEMs, no trailing newline; no root).
 
         What every server of it sends clients, nginx and the workers alike (the cluster bag's
-        ``server_cert``): a client that trusts only ``ca`` needs the intermediates to verify it.
+        ``server_cert``): a client that trusts only the root needs the intermediates to verify
+        it, and has the root already.
         """
-        intermediates = [pem for pem in self.chain if pem not in (self.certificate, self.ca)]
-        return "\n".join((self.certificate, *intermediates))
+        return "\n".join((self.certificate, *self.intermediates))
 
     @property
     def served(self) -> str:
@@ -104,7 +117,13 @@ class CoordinatorTls(ops.Object):
         self._requirer: Any = None
         self._key: str | None = None
         self._problems: list[Problem] = []
-        if self._endpoint is not None and self._library_event(self._endpoint):
+        # The library (and cryptography) is loaded for its own hooks only, and only while the
+        # endpoint has a relation (its broken hook included): without one it has nothing to do.
+        if (
+            self._endpoint is not None
+            and self._library_event(self._endpoint)
+            and self.model.relations[self._endpoint]
+        ):
             # The library's own handlers parse the provider's PEMs and raise on bad ones, which
             # would fail the hook: they run only on data that parses (else reconcile says why).
             relation = self._relation()
@@ -155,18 +174,26 @@ class CoordinatorTls(ops.Object):
 
         Raises:
             ops.ModelError: the library's secret cannot be read.
-            ValueError: there is no key (yet).
+            ValueError: there is no key (yet), or it is not the adopted certificate's: the
+                library made a new key whose certificate has not come yet. Served or shared,
+                that pair would fail every handshake, so the callers keep the last good one.
         """
         if self._key is None:
             key = self._library().private_key
             if key is None:
                 raise ValueError("no private key yet")
+            adopted = self._adopted()
+            if adopted is not None and not _matches(adopted.certificate, str(key)):
+                raise ValueError("a new key awaits its certificate from the provider")
             self._key = str(key).strip() + "\n"
         return self._key
 
     # --- internals ------------------------------------------------------------------------
 
     def _library_event(self, endpoint: str) -> bool:
+        """Whether the dispatched hook is one the library observes (unknown: assume so)."""
+        if os.environ.get("JUJU_DISPATCH_PATH", "").startswith("actions/"):
+            return False  # an action: the library handles none
         dispatched = dispatched_event_name()
         prefix = endpoint.replace("-", "_") + "_relation_"
         return dispatched is None or dispatched.startswith(prefix) or dispatched in _LIBRARY_EVENTS
@@ -235,10 +262,10 @@ class CoordinatorTls(ops.Object):
         key = requirer.private_key
         if key is None or not issued.certificate.matches_private_key(key):
             raise ValueError("the certificate does not match this unit's private key")
-        adopted = ServerCertificate(
-            certificate=_canonical_pem(str(issued.certificate)),
-            ca=_canonical_pem(str(issued.ca)),
-            chain=tuple(_canonical_pem(str(pem)) for pem in issued.chain),
+        adopted = ServerCertificate.from_provider(
+            _canonical_pem(str(issued.certificate)),
+            _canonical_pem(str(issued.ca)),
+            [_canonical_pem(str(pem)) for pem in issued.chain],
         )
         self._key = str(key).strip() + "\n"
         self._applied.tls_certificate = json.dumps(dataclasses.asdict(adopted))
@@ -248,7 +275,17 @@ class CoordinatorTls(ops.Object):
         if not self._applied.tls_certificate:
             return None
         fields = json.loads(self._applied.tls_certificate)
-        return ServerCertificate(fields["certificate"], fields["ca"], tuple(fields["chain"]))
+        if "intermediates" not in fields:  # adopted before they were kept: found once, now
+            fields["intermediates"] = issuing_path(
+                fields["certificate"], (fields["ca"], *fields["chain"])
+            )
+            self._applied.tls_certificate = json.dumps(fields)
+        return ServerCertificate(
+            fields["certificate"],
+            fields["ca"],
+            tuple(fields["chain"]),
+            tuple(fields["intermediates"]),
+        )
 
 
 def _check_provider(bag: Mapping[str, str]) -> None:
@@ -285,6 +322,62 @@ def _check_provider(bag: Mapping[str, str]) -> None:
                 x509.load_pem_x509_certificate(str(pem).encode())
         except ValueError:
             raise ValueError(f"certificate {n} holds a PEM that does not parse") from None
+
+
+def issuing_path(certificate: str, candidates: Sequence[str]) -> tuple[str, ...]:
+    """The CAs from ``certificate``'s issuer up to, not including, a self-signed root.
+
+    Followed by subject and issuer names (then checked by signature), so the provider's order
+    does not matter; a CA that is not among ``candidates`` ends the path. A client trusting the
+    root needs the rest: nginx must send every intermediate, and sending the root is useless.
+    """
+    from cryptography import x509
+
+    loaded = {pem: x509.load_pem_x509_certificate(pem.encode()) for pem in candidates}
+    current = x509.load_pem_x509_certificate(certificate.encode())
+    path: list[str] = []
+    while len(path) < len(loaded):
+        issuer = next(
+            (
+                pem
+                for pem, ca in loaded.items()
+                if ca.subject == current.issuer and pem not in path and _signed_by(current, ca)
+            ),
+            None,
+        )
+        if issuer is None or loaded[issuer].subject == loaded[issuer].issuer:
+            break  # the end of what we were given, or the self-signed root
+        path.append(issuer)
+        current = loaded[issuer]
+    return tuple(path)
+
+
+def _signed_by(certificate: Any, ca: Any) -> bool:
+    from cryptography.exceptions import InvalidSignature
+
+    try:
+        certificate.verify_directly_issued_by(ca)
+    except (ValueError, TypeError, InvalidSignature):  # names, key type, signature
+        return False
+    return True
+
+
+def _matches(certificate: str, key: str) -> bool:
+    """Whether ``key`` (PEM) is the private key of ``certificate`` (PEM)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import (
+        Encoding,
+        PublicFormat,
+        load_pem_private_key,
+    )
+
+    try:
+        ours = load_pem_private_key(key.encode(), password=None).public_key()
+    except TypeError as e:  # encrypted, or a key type cryptography cannot serialise
+        raise ValueError(f"unusable private key: {e}") from None
+    theirs = x509.load_pem_x509_certificate(certificate.encode()).public_key()
+    spki = Encoding.DER, PublicFormat.SubjectPublicKeyInfo
+    return ours.public_bytes(*spki) == theirs.public_bytes(*spki)
 
 
 def _is_ip(name: str) -> bool:

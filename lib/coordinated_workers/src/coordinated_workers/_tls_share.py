@@ -74,7 +74,10 @@ class TlsKeyShare(ops.Object):
 
         Returns:
             The secret's id while it is shared, else None. Never raises: a refusal of the
-            controller is a problem (waiting), and the next hook tries again.
+            controller is a problem (waiting), and the next hook tries again; meanwhile the
+            id last shared is still returned, so one failed grant (a new worker app) does not
+            take TLS from every worker. (A key that could not be written yet is then a key
+            of another certificate, which workers wait out with their last good files.)
         """
         self.problems = []
         granted = sorted(relation.id for relation in relations)
@@ -95,7 +98,7 @@ class TlsKeyShare(ops.Object):
             message = safe_text(f"certificates: cannot share the key with workers ({e})", 200)
             logger.error("%s", message)
             self.problems.append(Problem.waiting(message))
-            return None
+            return (self._applied.tls_key_secret_id or None) if certificate is not None else None
         return self._applied.tls_key_secret_id or None
 
     def _apply(

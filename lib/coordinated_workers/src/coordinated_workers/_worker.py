@@ -298,7 +298,7 @@ class Worker(ops.Object):
     def _reconcile_container(self, container: ops.Container, roles: frozenset[str]) -> None:
         workload_config = self.cluster.workload_config
         if not roles or workload_config is None:
-            _stop_all(container)
+            self._stop(container)
             return
         inputs = self._usable_inputs(container, workload_config)
         if inputs is None:
@@ -335,6 +335,12 @@ class Worker(ops.Object):
             if restart_pending != self._applied.restart_pending:  # written only on a change
                 self._applied.restart_pending = restart_pending
         self._check_readiness(container)
+
+    def _stop(self, container: ops.Container) -> None:
+        """Stop the workload; without a coordinator (the relation gone) remove its TLS too."""
+        _stop_all(container)
+        if self.cluster.provider_data() is None and (tls := self._plan_tls(container)):
+            self._apply_tls(container, tls)  # its key, certificate and trusted CA
 
     def _usable_inputs(self, container: ops.Container, text: str) -> tuple[str, TLSSync] | None:
         """This unit's config and the TLS plan; None (and a problem) if either is unusable."""

@@ -304,6 +304,25 @@ def test_mistakes_are_refused_when_built(build: Any, message: str):
 
 
 @pytest.mark.parametrize(
+    "build",
+    [
+        lambda: Location("/x\n", "a", 1),
+        lambda: Location("/x", "a\n", 1),
+        lambda: Location("/x", "a", 1, client_max_body_size="1m\n"),
+        lambda: Location("/x", "a", 1, read_timeout="5s\n"),
+        lambda: Location("/x", "a", 1, rewrite=Rewrite.to("/y\n")),
+        lambda: Extra("gzip\n"),
+        lambda: ClientHeader("X-Scope-OrgID\n", "anonymous"),
+        lambda: Server(1, headers={"X\n": "y"}),
+    ],
+)
+def test_a_trailing_newline_is_refused_whole_names_are_matched(build: Any):
+    """A ``$``-anchored ``re.match`` accepts ``"x\\n"``; nginx would get a broken line."""
+    with pytest.raises(RoutingError):
+        build()
+
+
+@pytest.mark.parametrize(
     ("overrides", "message"),
     [
         ({"servers": [Server(9000), Server(9000)]}, "two servers on port 9000"),

@@ -513,6 +513,8 @@ def test_tls_settings_are_refused_when_nginx_could_not_read_them():
         TlsSettings(protocols=("SSLv3",))
     with pytest.raises(ValueError, match="cipher list"):
         TlsSettings(ciphers="HIGH; include /etc/passwd")
+    with pytest.raises(ValueError, match="cipher list"):
+        TlsSettings(ciphers="HIGH\n")  # a `$` anchor alone would let the newline through
     text = render(inputs(PRODUCTS["tempo"](), tls=TlsSettings(protocols=("TLSv1.3",)))).text
     assert "    ssl_protocols TLSv1.3;\n" in text
     assert "    ssl_certificate /etc/nginx/certs/server.cert;\n" in text

@@ -154,6 +154,15 @@ def test_tls_switches_the_proxied_jobs_to_https_with_the_ca_and_leaves_the_expor
     assert all("scheme" not in job and "tls_config" not in job for job in exporters)
 
 
+def test_tls_leaves_direct_worker_jobs_on_http():
+    """Without the proxy Prometheus reaches each worker itself, and workers serve plain HTTP
+    (nginx reaches them so too): https would fail every scrape."""
+    jobs = _jobs(proxy_target=None, tls=True, ca=CA)
+    workers = [job for job in jobs if str(job["job_name"]).startswith("worker-")]
+    assert workers and all(job["static_configs"] != [{"targets": [PROXY]}] for job in workers)
+    assert all("scheme" not in job and "tls_config" not in job for job in workers)
+
+
 def test_worker_without_charm_name_gets_an_empty_charm_label():
     app = WorkerApp("bare", frozenset({"read"}), (_unit("bare", 0, charm=None),))
     [job] = scrape_jobs(

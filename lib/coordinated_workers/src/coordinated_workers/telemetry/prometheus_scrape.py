@@ -74,8 +74,9 @@ def scrape_jobs(
         proxy_target: ``<coordinator app service FQDN>:<proxy port>`` when the worker telemetry
             proxy is on: every worker is then scraped through the coordinator at
             ``/proxy/worker/<app>-<n>/metrics``. None scrapes workers directly.
-        tls: whether the coordinator's nginx (and so the proxy) serves HTTPS. The exporter
-            always serves plain HTTP: its job stays http whatever this says.
+        tls: whether the coordinator's nginx (and so the proxy) serves HTTPS. Only jobs
+            through the proxy follow it: the workers themselves serve plain HTTP (nginx
+            reaches them so), and so does the exporter, so their jobs stay http.
         exporter_port: port of the nginx exporter on each coordinator unit.
         ca: with ``tls``, the CA (PEM) Prometheus is to trust for the https jobs
             (``tls_config.ca_file``, which the Prometheus charm writes to a file).
@@ -88,6 +89,7 @@ def scrape_jobs(
     from coordinated_workers._telemetry_proxy import worker_metrics_path
 
     jobs: list[ScrapeJob] = []
+    https = tls and proxy_target is not None
     for app in sorted(workers, key=lambda a: a.name):
         for unit in sorted(app.units, key=lambda u: _unit_sort_key(u.name)):
             if proxy_target is not None:
@@ -101,8 +103,8 @@ def scrape_jobs(
                 "juju_unit": unit.name,
                 "juju_charm": unit.charm_name or "",
             }
-            job = _job(f"worker-{_dashed(unit.name)}", target, path, labels, tls)
-            if tls and ca:
+            job = _job(f"worker-{_dashed(unit.name)}", target, path, labels, https)
+            if https and ca:
                 job["tls_config"] = {"ca_file": ca}
             jobs.append(job)
 

@@ -34,6 +34,7 @@ from ops import testing
 from service_mesh.testing import FakeKubernetes
 
 from . import certificates, charms, wiring
+from .speedups import quicker_machinery
 from .topology import CERTIFICATES_APP, model_uuid
 
 if TYPE_CHECKING:
@@ -124,7 +125,7 @@ def simulate(topology: Topology, files: pathlib.Path) -> Simulation:
     beacon = topology.mesh.beacon if topology.mesh.enabled else None
     order = sorted(actors, key=lambda actor: actor.app != beacon)
     serving = kube.serve_to_environment(namespace=topology.model, in_process=True)
-    with serving, fewer_collections():
+    with serving, fewer_collections(), quicker_machinery():
         rounds, requests = _converge(order, bus, kube)
         before = (dict(bus.app), dict(bus.unit))
         for actor in actors:

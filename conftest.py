@@ -12,9 +12,13 @@ from __future__ import annotations
 import os
 import pathlib
 import sys
+from typing import TYPE_CHECKING
 
 import pytest
 from hypothesis import HealthCheck, settings
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parent
 if str(REPO_ROOT) not in sys.path:
@@ -33,6 +37,37 @@ settings.register_profile(
 )
 settings.register_profile("ci", settings.get_profile("repo"), derandomize=True, database=None)
 settings.load_profile("ci" if os.environ.get("CI") else "repo")
+
+
+@pytest.fixture(autouse=True)
+def _tracing_globals_restored() -> Iterator[None]:
+    """Put ops[tracing]'s and OpenTelemetry's process globals back after every test.
+
+    ops.testing swaps them for in-memory ones during a run and back at its end, but not when
+    the charm's ``__init__`` raises (the tests that check a misdeclared endpoint is named): the
+    swap then outlives the test, and a later run in the same pytest-xdist worker could write
+    its trace buffer to a charm directory that no longer exists ("unable to open database
+    file"). Juju runs each hook in a fresh process, so this is test-harness hygiene only.
+    """
+    try:
+        import opentelemetry.trace as otel
+        from ops_tracing import _backend
+    except ImportError:
+        yield
+        return
+    saved = (
+        _backend._create_provider,
+        _backend._exporter,
+        otel._TRACER_PROVIDER,
+        otel._TRACER_PROVIDER_SET_ONCE._done,
+    )
+    yield
+    (
+        _backend._create_provider,
+        _backend._exporter,
+        otel._TRACER_PROVIDER,
+        otel._TRACER_PROVIDER_SET_ONCE._done,
+    ) = saved
 
 
 @pytest.fixture(scope="session")

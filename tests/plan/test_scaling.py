@@ -34,8 +34,21 @@ def _topology(tmp: pathlib.Path, workers: int) -> topology.Topology:
     return topology.load(path)
 
 
+def _frameworks() -> set[int]:
+    gc.collect()
+    return {id(o) for o in gc.get_objects() if isinstance(o, ops.Framework)}
+
+
 @pytest.fixture(scope="module")
-def simulations(tmp_path_factory: pytest.TempPathFactory) -> dict[int, simulate.Simulation]:
+def frameworks_before() -> set[int]:
+    """The Frameworks other tests of this process left alive (pytest-xdist mixes modules)."""
+    return _frameworks()
+
+
+@pytest.fixture(scope="module")
+def simulations(
+    tmp_path_factory: pytest.TempPathFactory, frameworks_before: set[int]
+) -> dict[int, simulate.Simulation]:
     tmp = tmp_path_factory.mktemp("scaling")
     runs: dict[int, simulate.Simulation] = {}
     for size in SIZES:
@@ -69,12 +82,11 @@ def test_each_added_worker_app_adds_the_same_kubernetes_requests(simulations):
     assert requests[large] - requests[medium] == per_app * (large - medium), requests
 
 
-def test_no_hook_leaves_its_framework_behind(simulations):
+def test_no_hook_leaves_its_framework_behind(simulations, frameworks_before):
     """ops keeps every Framework reachable from ``Framework.on`` unless the plan lets go; each
     hook's framework, model and storage then stayed alive (about 45 kB a hook)."""
     assert simulations  # every simulation above has run all its hooks
-    gc.collect()
-    assert [o for o in gc.get_objects() if isinstance(o, ops.Framework)] == []
+    assert _frameworks() - frameworks_before == set()
 
 
 class _CountingLabels(dict[str, str]):

@@ -17,20 +17,23 @@ import ssl
 from collections.abc import Iterator
 from typing import Any
 
-import ops
 import pytest
 from cryptography import x509
 from ops import testing
 
 from coordinated_workers._catalogue import CatalogueItem
-from coordinated_workers._coordinator import Coordinator
 from coordinated_workers._telemetry_proxy import WorkerTelemetryProxyConfig
 from coordinated_workers._tls import ServerCertificate
 from coordinated_workers._tls_share import KEY_FIELD, SECRET_LABEL
 from coordinated_workers.testing import read_provider_data, worker_address, worker_relation
 from service_mesh import AppPolicy, Endpoint
 from service_mesh.testing import FakeKubernetes
-from tests.support.coordinators import minimal_coordinator_config
+from tests.support.coordinators import (
+    CoordinatorTester,
+    coordinator_charm,
+    kubernetes_with,
+    minimal_coordinator_config,
+)
 from tests.support.pki import CA, csr_names
 
 VECTORS = pathlib.Path(__file__).parents[3] / "tests" / "vectors" / "cos"
@@ -53,33 +56,21 @@ META = {
 }
 
 
-class TlsCoordinator(ops.CharmBase):
-    def __init__(self, framework: ops.Framework):
-        super().__init__(framework)
-        self.coordinator = Coordinator(
-            self,
-            minimal_coordinator_config(
-                keep=("metrics",),
-                telemetry_proxy=WorkerTelemetryProxyConfig(http_port=8081, https_port=8443),
-            ),
-        )
-        framework.observe(self.on.collect_unit_status, self._on_collect_status)
-
-    def _on_collect_status(self, event: ops.CollectStatusEvent) -> None:
-        for problem in self.coordinator.problems:
-            event.add_status(problem.status())
-        event.add_status(ops.ActiveStatus())
+TlsCoordinator = coordinator_charm(
+    minimal_coordinator_config(
+        keep=("metrics",),
+        telemetry_proxy=WorkerTelemetryProxyConfig(http_port=8081, https_port=8443),
+    )
+)
 
 
 @pytest.fixture
 def kube() -> Iterator[FakeKubernetes]:
-    fake = FakeKubernetes()
-    fake.add_juju_app(APP, namespace=MODEL)
-    with fake.serve_to_environment(namespace=MODEL):
+    with kubernetes_with(APP, model=MODEL) as fake:
         yield fake
 
 
-def _ctx() -> testing.Context[TlsCoordinator]:
+def _ctx() -> testing.Context[CoordinatorTester]:
     return testing.Context(TlsCoordinator, meta=META, app_name=APP)
 
 
@@ -129,7 +120,7 @@ def _answered(state: testing.State, ca: CA) -> tuple[testing.State, testing.Rela
     return dataclasses.replace(state, relations=[*relations, answered]), answered
 
 
-def _reloads(ctx: testing.Context[TlsCoordinator]) -> int:
+def _reloads(ctx: testing.Context[CoordinatorTester]) -> int:
     return sum(e.command[1:] == ["-s", "reload"] for e in ctx.exec_history.get("nginx", []))
 
 
@@ -138,7 +129,7 @@ def _key_secret(state: testing.State) -> testing.Secret | None:
 
 
 def _with_tls(
-    ctx: testing.Context[TlsCoordinator], etc: pathlib.Path, ca: CA, *workers
+    ctx: testing.Context[CoordinatorTester], etc: pathlib.Path, ca: CA, *workers
 ) -> testing.State:
     """Relate certificates (the library sends its CSR), then answer it (TLS on)."""
     certs = _certificates()
@@ -595,23 +586,18 @@ def test_a_new_leader_shares_its_own_key_even_after_leading_before(kube, tmp_pat
 # --- what follows the scheme, and failures on our side -----------------------------------------
 
 
-class CatalogueTlsCoordinator(TlsCoordinator):
-    def __init__(self, framework: ops.Framework):
-        ops.CharmBase.__init__(self, framework)
-        self.coordinator = Coordinator(
-            self,
-            minimal_coordinator_config(
-                keep=("metrics",),
-                catalogue=lambda host: CatalogueItem(
-                    name="Cluster",
-                    icon="server",
-                    url=f"http://{host}:8080/ui",
-                    api_docs="https://docs.example.com/api",
-                    api_endpoints={"Query": f"http://{host}:8080/query", "Ext": "http://x/y"},
-                ),
-            ),
-        )
-        framework.observe(self.on.collect_unit_status, self._on_collect_status)
+CatalogueTlsCoordinator = coordinator_charm(
+    minimal_coordinator_config(
+        keep=("metrics",),
+        catalogue=lambda host: CatalogueItem(
+            name="Cluster",
+            icon="server",
+            url=f"http://{host}:8080/ui",
+            api_docs="https://docs.example.com/api",
+            api_endpoints={"Query": f"http://{host}:8080/query", "Ext": "http://x/y"},
+        ),
+    )
+)
 
 
 def test_the_catalogue_entry_follows_the_scheme(kube, tmp_path):
@@ -636,7 +622,7 @@ def test_the_catalogue_entry_follows_the_scheme(kube, tmp_path):
 
 
 def _external_url(
-    ctx: testing.Context[TlsCoordinator], event: Any, state: testing.State
+    ctx: testing.Context[CoordinatorTester], event: Any, state: testing.State
 ) -> tuple[testing.State, str]:
     """Run ``event`` and read the coordinator's ``external_url`` once the hook is done."""
     with ctx(event, state) as manager:

@@ -467,6 +467,22 @@ def test_update_ca_certificates_failing_is_blocked_and_retried(tmp_path, issued)
     assert (counts.secret_reads, counts.restarts) == (0, 0)
 
 
+def test_an_image_without_update_ca_certificates_still_gets_its_files_and_is_active(
+    tmp_path, issued, caplog
+):
+    """The reference worker's image is busybox-based: no update-ca-certificates (exit 127)."""
+    unit = Unit(tmp_path, exit_code=127)
+    out = _started(unit, issued)
+    assert out.unit_status == testing.ActiveStatus(), out.unit_status
+    assert _tls_files(unit) == _expected(issued)
+    assert "update-ca-certificates is not in the workload image" in caplog.text
+    with counted() as counts:
+        out = unit.run(unit.ctx.on.config_changed(), out)
+    assert unit.update_ca_runs() == 1, "not retried while the CA is the same"
+    assert (counts.secret_reads, counts.restarts) == (0, 0)
+    assert out.unit_status == testing.ActiveStatus()
+
+
 def test_https_telemetry_urls_are_used_with_the_ca_in_the_trust_store(tmp_path, issued):
     # The coordinator switches its proxy URLs to https with TLS; the worker validates them as
     # any URL and uses them as they are, the CA in the container's trust store.

@@ -211,13 +211,34 @@ def apply_tls(container: ops.Container, sync: TLSSync) -> tuple[Applied, str | N
     try:
         container.exec(list(UPDATE_CA_CERTIFICATES)).wait_output()
     except ops.pebble.ExecError as e:  # pyright: ignore[reportUnknownVariableType]
+        if e.exit_code == COMMAND_NOT_FOUND:
+            _no_trust_store(f"exit {COMMAND_NOT_FOUND}")
+            return sync.record, None
         stderr = e.stderr if isinstance(e.stderr, str) else ""  # pyright: ignore[reportUnknownMemberType]
         why = f"update-ca-certificates failed (exit {e.exit_code}): {stderr.strip()}"
         return dataclasses.replace(sync.record, trusted=""), safe_text(why, 300)
-    except ops.pebble.APIError as e:  # no such binary in the image
-        why = f"update-ca-certificates could not run: {e.message}"
-        return dataclasses.replace(sync.record, trusted=""), safe_text(why, 300)
+    except ops.pebble.APIError as e:  # Pebble found no such executable in the image
+        _no_trust_store(e.message)
     return sync.record, None
+
+
+COMMAND_NOT_FOUND = 127
+"""The exit status a command gets when its executable does not exist (as a shell reports it)."""
+
+
+def _no_trust_store(why: str) -> None:
+    """An image without ``update-ca-certificates`` (busybox, distroless) is not an error.
+
+    The CA, certificate and key are written all the same, at the paths the workload is given
+    (`WorkerTLS`); only the system trust store is left as it is. Retrying would fail the same
+    way on every hook, so the CA counts as handled and is not retried until it changes.
+    """
+    logger.warning(
+        "update-ca-certificates is not in the workload image (%s): the CA is at %s, "
+        "not in the system trust store",
+        safe_text(why, 200),
+        CA_PATH,
+    )
 
 
 def _wanted(data: ClusterProviderAppData | None) -> tuple[str, str, str] | None:

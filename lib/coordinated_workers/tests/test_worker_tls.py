@@ -303,6 +303,20 @@ def test_secret_changed_with_the_same_key_changes_nothing(tmp_path, issued):
     assert (counts.secret_reads, counts.restarts) == (REFRESH, 0)
 
 
+def test_another_secret_changing_does_not_reread_the_key(tmp_path, issued):
+    """secret-changed for some other secret (the s3 credentials, say) leaves the key alone."""
+    unit = Unit(tmp_path)
+    out = _started(unit, issued)
+    other = testing.Secret(
+        tracked_content={"a": "1"}, latest_content={"a": "2"}, id="secret:d5othersecret0000001"
+    )
+    with counted() as counts:
+        state = unit.state(_data(issued), [_secret(issued.key), other], out)
+        out = unit.run(unit.ctx.on.secret_changed(other), state)
+    assert out.unit_status == testing.ActiveStatus()
+    assert (counts.secret_reads, counts.restarts) == (0, 0)
+
+
 def test_new_ca_is_trusted_again(tmp_path, issued):
     unit = Unit(tmp_path)
     out = _started(unit, issued)

@@ -191,7 +191,9 @@ class Worker(ops.Object):
     def _on_reconcile_event(self, event: ops.EventBase) -> None:
         # A restarted container has lost the files we wrote; a secret-changed may be a new key.
         self._container_restarted = isinstance(event, ops.PebbleReadyEvent)
-        self._secret_changed = isinstance(event, ops.SecretChangedEvent)
+        self._secret_changed = isinstance(event, ops.SecretChangedEvent) and self._is_tls_key(
+            event.secret
+        )
         # A refresh may have Juju rewrite the StatefulSet, dropping our pod-template labels
         # while our record still lists them: only re-patching finds out.
         self.reconcile(
@@ -349,6 +351,20 @@ class Worker(ops.Object):
             return None
         tls = self._plan_tls(container)
         return None if tls is None else (workload_config, tls)
+
+    def _is_tls_key(self, secret: ops.Secret) -> bool:
+        """Whether `secret` may be the TLS key the coordinator names (then it is re-read).
+
+        Another secret changing (the s3 credentials, say) leaves the key alone. Juju gives an
+        id in a short (``secret:<id>``) or a long (``secret://<model>/<id>``) form; the part
+        after the last ``/`` or ``:`` is the same. With nothing to compare, re-reading is the
+        safe side.
+        """
+        data = self.cluster.provider_data()
+        wanted = data.privkey_secret_id if data is not None else None
+        if wanted is None or secret.id is None:
+            return True
+        return _secret_unique_id(secret.id) == _secret_unique_id(wanted)
 
     def _plan_tls(self, container: ops.Container) -> TLSSync | None:
         """What to do with the TLS files; None (and a problem) when the data is unusable."""
@@ -511,3 +527,8 @@ def _stop_all(container: ops.Container) -> None:
     running = [name for name, svc in container.get_services().items() if svc.is_running()]
     if running:
         container.stop(*running)
+
+
+def _secret_unique_id(secret_id: str) -> str:
+    """The id without its ``secret:`` or ``secret://<model>/`` prefix."""
+    return secret_id.rsplit("/", 1)[-1].rsplit(":", 1)[-1]

@@ -113,14 +113,33 @@ def test_a_malformed_secret_is_blocked_not_a_crash(content):
     assert not out.get_container("workload").layers
 
 
-def test_a_chain_no_longer_published_is_removed():
+def _first_with_chain(ctx: testing.Context, etc: pathlib.Path) -> testing.State:
+    """A worker that wrote the s3 chain into `etc`, a folder kept across its hooks."""
     info = from_provider_bag(PROVIDER_BAG)
     assert info is not None
-    ctx, first = _run(_data(s3_tls_ca_chain=info.ca_chain_text), [_granted(secret_content(info))])
-    cluster = coordinator_relation(_data(), "coordinator")
-    state = dataclasses.replace(
-        first,
-        relations=[cluster],
+    mount = testing.Mount(location="/etc/worker", source=etc)
+    state = testing.State(
+        leader=False,
+        relations=[coordinator_relation(_data(s3_tls_ca_chain=info.ca_chain_text), "coordinator")],
+        containers=[testing.Container("workload", can_connect=True, mounts={"etc": mount})],
+        secrets=[_granted(secret_content(info))],
     )
-    second = ctx.run(ctx.on.config_changed(), state)
-    assert not (_files(ctx, second) / CA_PATH.lstrip("/")).exists()
+    first = ctx.run(ctx.on.config_changed(), state)
+    assert (etc / "s3_ca.crt").read_text() == CA_PEM
+    return first
+
+
+def test_a_chain_no_longer_published_is_removed(tmp_path: pathlib.Path):
+    ctx = _ctx()
+    first = _first_with_chain(ctx, tmp_path)
+    relation = first.get_relations("cluster")[0]
+    cluster = dataclasses.replace(relation, remote_app_data=_data().dump())
+    ctx.run(ctx.on.config_changed(), dataclasses.replace(first, relations=[cluster]))
+    assert not (tmp_path / "s3_ca.crt").exists()
+
+
+def test_leaving_the_cluster_removes_the_chain(tmp_path: pathlib.Path):
+    ctx = _ctx()
+    first = _first_with_chain(ctx, tmp_path)
+    ctx.run(ctx.on.relation_broken(first.get_relations("cluster")[0]), first)
+    assert not (tmp_path / "s3_ca.crt").exists()

@@ -339,10 +339,15 @@ class Worker(ops.Object):
         self._check_readiness(container)
 
     def _stop(self, container: ops.Container) -> None:
-        """Stop the workload; without a coordinator (the relation gone) remove its TLS too."""
+        """Stop the workload; without a coordinator (the relation gone) remove what it gave.
+
+        That is its TLS key, certificate and trusted CA, and the s3 endpoint's CA chain.
+        """
         _stop_all(container)
-        if self.cluster.provider_data() is None and (tls := self._plan_tls(container)):
-            self._apply_tls(container, tls)  # its key, certificate and trusted CA
+        if self.cluster.provider_data() is None:
+            if tls := self._plan_tls(container):
+                self._apply_tls(container, tls)
+            self._sync_s3_ca(container)
 
     def _usable_inputs(self, container: ops.Container, text: str) -> tuple[str, TLSSync] | None:
         """This unit's config and the TLS plan; None (and a problem) if either is unusable."""

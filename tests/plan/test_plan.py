@@ -201,6 +201,7 @@ def test_tls_switch_makes_every_served_and_published_url_https(write_topology, d
     tls = plan(write_topology("tls.yaml", {**default_data, "tls": True}))
     assert tls.steady and not tls.problems
     assert {s.unit: s.name for s in tls.statuses}["self-signed-certificates/0"] == "active"
+    assert tls.units["demo/self-signed-certificates"] == 1  # counted among the applications
     served = {url for what, url in tls.urls if what == "nginx serves"}
     host = "coordinator.demo.svc.cluster.local"
     # The API in place, the proxy on its https port, its plain port left to redirect.

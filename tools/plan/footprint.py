@@ -26,6 +26,7 @@ from service_mesh.allow_matrix import Allow, Rule, Service, Workload, allow_rule
 
 from . import charms
 from .simulate import fewer_collections, scratch_directory, simulate
+from .topology import CERTIFICATES_APP
 
 if TYPE_CHECKING:
     from .simulate import Simulation
@@ -243,6 +244,8 @@ def _units(sim: Simulation) -> dict[str, int]:
         units[f"{topology.backend_model(backend)}/{backend.app}"] = backend.units
     units |= {f"{topology.model}/{c.app}": c.units for c in topology.api_clients}
     units |= {f"{s.model}/{s.app}": 1 for s in topology.cross_model_sources}
+    if topology.tls:
+        units[f"{topology.model}/{CERTIFICATES_APP}"] = 1
     return units
 
 

@@ -6,11 +6,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
-import ops
 import pytest
 from ops import testing
 
-from coordinated_workers._coordinator import Coordinator
 from coordinated_workers._external_url import (
     ExternalUrlError,
     scrape_address,
@@ -18,7 +16,13 @@ from coordinated_workers._external_url import (
 )
 from coordinated_workers.testing import worker_relation
 from service_mesh.testing import FakeKubernetes
-from tests.support.coordinators import minimal_coordinator_config
+from tests.support.coordinators import (
+    CoordinatorTester,
+    coordinator_charm,
+    coordinator_state,
+    kubernetes_with,
+    minimal_coordinator_config,
+)
 
 
 @pytest.mark.parametrize(
@@ -89,47 +93,29 @@ META = {
 External = str | Callable[[], str | None] | None
 
 
-def _charm(external: External) -> type[ops.CharmBase]:
-    class UrlCoordinator(ops.CharmBase):
-        def __init__(self, framework: ops.Framework) -> None:
-            super().__init__(framework)
-            config = minimal_coordinator_config(role="a", keep=("metrics",), external_url=external)
-            self.coordinator = Coordinator(self, config)
-            framework.observe(self.on.collect_unit_status, self._on_collect_status)
-
-        def _on_collect_status(self, event: ops.CollectStatusEvent) -> None:
-            for problem in self.coordinator.problems:
-                event.add_status(problem.status())
-            event.add_status(ops.ActiveStatus())
-
-    return UrlCoordinator
+def _charm(external: External) -> type[CoordinatorTester]:
+    return coordinator_charm(
+        minimal_coordinator_config(role="a", keep=("metrics",), external_url=external)
+    )
 
 
 @pytest.fixture
 def kube() -> Iterator[FakeKubernetes]:
-    fake = FakeKubernetes()
-    fake.add_juju_app("coordinator", namespace="obs")
-    with fake.serve_to_environment(namespace="obs"):
+    with kubernetes_with("coordinator", model="obs") as fake:
         yield fake
+
+
+def _state(metrics: testing.Relation) -> testing.State:
+    return coordinator_state(worker_relation("w", ["a"], model="obs"), metrics, model="obs")
 
 
 def _run(external: External) -> tuple[testing.State, testing.Relation, str]:
     ctx = testing.Context(_charm(external), meta=META, app_name="coordinator")
     metrics = testing.Relation("metrics-endpoint", remote_app_name="prometheus")
-    nginx = testing.Container(
-        "nginx",
-        can_connect=True,
-        execs={testing.Exec(["nginx", "-t"]), testing.Exec(["nginx", "-s", "reload"])},
-    )
-    state = testing.State(
-        leader=True,
-        model=testing.Model(name="obs"),
-        relations=[worker_relation("w", ["a"], model="obs"), metrics],
-        containers=[nginx, testing.Container("nginx-prometheus-exporter", can_connect=True)],
-    )
+    state = _state(metrics)
     with ctx(ctx.on.config_changed(), state) as manager:
         out = manager.run()
-        url = manager.charm.coordinator.external_url  # type: ignore[attr-defined]
+        url = manager.charm.coordinator.external_url
     relation = out.get_relation(metrics.id)
     assert isinstance(relation, testing.Relation)
     return out, relation, url
@@ -189,17 +175,7 @@ def test_losing_the_ingress_removes_the_path_and_restores_the_pod_address(kube):
     ingress: list[str | None] = ["https://ingress.example.com/obs"]
     ctx = testing.Context(_charm(lambda: ingress[0]), meta=META, app_name="coordinator")
     metrics = testing.Relation("metrics-endpoint", remote_app_name="prometheus")
-    nginx = testing.Container(
-        "nginx",
-        can_connect=True,
-        execs={testing.Exec(["nginx", "-t"]), testing.Exec(["nginx", "-s", "reload"])},
-    )
-    state = testing.State(
-        leader=True,
-        model=testing.Model(name="obs"),
-        relations=[worker_relation("w", ["a"], model="obs"), metrics],
-        containers=[nginx, testing.Container("nginx-prometheus-exporter", can_connect=True)],
-    )
+    state = _state(metrics)
     behind = ctx.run(ctx.on.config_changed(), state)
     assert behind.get_relation(metrics.id).local_unit_data["prometheus_scrape_unit_path"] == "/obs"
     ingress[0] = None

@@ -25,12 +25,11 @@ from typing import Any
 import ops
 import pytest
 from ops import testing
-from scenario.mocking import _MockPebbleClient
 
 from coordinated_workers import ClusterProviderAppData, WorkerContext, WorkerTLS
 from coordinated_workers._worker import Worker, WorkerConfig
 from coordinated_workers.testing import coordinator_relation
-from tests.support.pebble_counts import counted
+from tests.support.pebble_counts import counted, pebble_goes_away_on
 from tests.support.pki import CA, Issued
 
 VECTORS = pathlib.Path(__file__).parents[3] / "tests" / "vectors" / "cos"
@@ -590,17 +589,7 @@ def test_a_removal_that_pebble_interrupts_is_finished_by_the_next_hook(tmp_path,
     unit = Unit(tmp_path)
     out = _started(unit, issued)
     state = unit.state(_data(), [], out)
-    remove = _MockPebbleClient.remove_path
-    calls = []
-
-    def failing_second_removal(self: Any, path: str, *args: Any, **kwargs: Any) -> Any:
-        calls.append(path)
-        if len(calls) == 2:
-            raise ops.pebble.ConnectionError("Pebble went away")
-        return remove(self, path, *args, **kwargs)
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(_MockPebbleClient, "remove_path", failing_second_removal)
+    with pebble_goes_away_on("remove_path", 2):
         out = unit.run(unit.ctx.on.relation_changed(_cluster(state)), state)
     assert unit.file("/etc/worker/ca.cert") is None
     assert unit.file("/etc/worker/server.cert") is not None, "interrupted"
@@ -617,17 +606,7 @@ def test_a_write_that_pebble_interrupts_is_finished_and_restarted_by_the_next_ho
     unit = Unit(tmp_path)
     plain = unit.run(unit.ctx.on.config_changed(), unit.state(_data(), []))
     state = unit.state(_data(issued), [_secret(issued.key)], plain)
-    push = _MockPebbleClient.push
-    calls = []
-
-    def failing_third_push(self: Any, path: str, *args: Any, **kwargs: Any) -> Any:
-        calls.append(path)
-        if len(calls) == 3:
-            raise ops.pebble.ConnectionError("Pebble went away")
-        return push(self, path, *args, **kwargs)
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(_MockPebbleClient, "push", failing_third_push)
+    with pebble_goes_away_on("push", 3):
         out = unit.run(unit.ctx.on.relation_changed(_cluster(state)), state)
     assert None in _tls_files(unit).values(), "interrupted"
     with counted() as counts:
